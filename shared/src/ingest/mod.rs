@@ -1,0 +1,442 @@
+//! Bar files as users bring them, turned into validated, sorted [`BarSeries`] and a report of
+//! everything that was read, kept and skipped.
+//!
+//! Formats are detected, not configured: the container (CSV, gzip, Parquet), a banner before the
+//! header, the delimiter, the column names (any case, vendor aliases), the timestamp format, the
+//! row order, the symbol (a ticker column, [`IngestOptions::symbol`] or the file name) and the
+//! timeframe (the bars' median spacing). Every detection can be overridden.
+//!
+//! A row that cannot be used is skipped and counted under its reason, with the first line it
+//! happened on; in [`IngestOptions::strict`] mode it fails the file instead. Nothing is dropped
+//! without a line in the report.
+
+mod columns;
+mod report;
+mod table;
+mod timestamp;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::bar::{Bar, Symbol, Timeframe};
+use columns::ColumnMap;
+pub use report::{FileReport, SeriesReport, SkipSummary};
+pub use table::FileFormat;
+use table::{RawRow, RawTable};
+pub use timestamp::TimestampFormat;
+
+/// When to apply split and dividend adjustment from an `Adj Close` column.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Adjustment {
+    /// On for daily and weekly bars, off for intraday ones (intraday vendors rarely ship a
+    /// meaningful adjusted close).
+    #[default]
+    Auto,
+    On,
+    Off,
+}
+
+/// Column names that win over detection (matched like headers: any case, punctuation ignored).
+#[derive(Debug, Clone, Default)]
+pub struct ColumnOverrides {
+    pub time: Option<String>,
+    pub close: Option<String>,
+    pub volume: Option<String>,
+}
+
+/// How to read a file. The default detects everything.
+#[derive(Debug, Clone, Default)]
+pub struct IngestOptions {
+    /// With a ticker column: keep only this symbol. Without: the symbol of every row.
+    pub symbol: Option<Symbol>,
+    /// The bars' timeframe, instead of detecting it from their spacing.
+    pub timeframe: Option<Timeframe>,
+    pub adjustment: Adjustment,
+    /// Fail on the first unusable row instead of skipping it.
+    pub strict: bool,
+    /// A chrono pattern for the timestamp column, instead of detecting it.
+    pub timestamp_format: Option<String>,
+    pub columns: ColumnOverrides,
+}
+
+/// The bars of one symbol at one timeframe, ascending, without duplicate timestamps.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BarSeries {
+    pub symbol: Symbol,
+    pub timeframe: Timeframe,
+    pub bars: Vec<Bar>,
+}
+
+/// A file's series and the report of how they were read.
+#[derive(Debug)]
+pub struct Ingested {
+    pub series: Vec<BarSeries>,
+    pub report: FileReport,
+}
+
+/// Why a file could not be used at all. Row-level problems only reach here in strict mode.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("cannot read {path}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path} is empty")]
+    Empty { path: PathBuf },
+    #[error("{path}: no header line with date/time, open, high, low and close columns in the first lines")]
+    NoHeader { path: PathBuf },
+    #[error("{path}: malformed csv at line {line}: {detail}")]
+    Csv { path: PathBuf, line: u64, detail: String },
+    #[error("{path}: cannot read parquet")]
+    Parquet { path: PathBuf, source: polars::error::PolarsError },
+    #[error("{path}: no {column} column (header: {headers})")]
+    MissingColumn { path: PathBuf, column: String, headers: String },
+    #[error("{path}: cannot read the timestamps in column {column} (first value {example:?}); pass a format")]
+    Timestamp { path: PathBuf, column: String, example: String },
+    #[error("{path}: no ticker column and no symbol given, and the file name gives none: {detail}")]
+    Symbol { path: PathBuf, detail: String },
+    #[error("{path}: cannot tell the timeframe of {symbol}: {detail}; pass one")]
+    Timeframe { path: PathBuf, symbol: String, detail: String },
+    #[error("{path}, line {line}, field {field}: {problem}")]
+    Row { path: PathBuf, line: u64, field: &'static str, problem: String },
+    #[error("{path}: no usable bar ({skipped} rows skipped)")]
+    NoBars { path: PathBuf, skipped: u64 },
+}
+
+impl IngestError {
+    /// Only an I/O failure may go away by itself; every other error is in the file.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Io { .. })
+    }
+}
+
+/// Why one row was skipped.
+#[derive(Debug, Clone, PartialEq)]
+enum RowProblem {
+    Missing { field: &'static str },
+    NotANumber { field: &'static str, value: String },
+    NonFinite { field: &'static str },
+    NonPositive { field: &'static str, value: f64 },
+    NegativeVolume { value: f64 },
+    HighBelowBody { high: f64, body: f64 },
+    LowAboveBody { low: f64, body: f64 },
+    BadTimestamp { value: String },
+    BadSymbol { detail: String },
+    Duplicate { first_line: u64 },
+}
+
+impl RowProblem {
+    /// The report groups skipped rows by this key.
+    fn reason(&self) -> String {
+        match self {
+            Self::Missing { field } => format!("missing {field}"),
+            Self::NotANumber { field, .. } => format!("{field} is not a number"),
+            Self::NonFinite { field } => format!("{field} is not finite"),
+            Self::NonPositive { field, .. } => format!("{field} is not positive"),
+            Self::NegativeVolume { .. } => "negative volume".to_owned(),
+            Self::HighBelowBody { .. } => "high below max(open, close)".to_owned(),
+            Self::LowAboveBody { .. } => "low above min(open, close)".to_owned(),
+            Self::BadTimestamp { .. } => "unreadable timestamp".to_owned(),
+            Self::BadSymbol { .. } => "invalid symbol".to_owned(),
+            Self::Duplicate { .. } => "duplicate timestamp".to_owned(),
+        }
+    }
+
+    fn field(&self) -> &'static str {
+        match self {
+            Self::Missing { field }
+            | Self::NotANumber { field, .. }
+            | Self::NonFinite { field }
+            | Self::NonPositive { field, .. } => field,
+            Self::NegativeVolume { .. } => "volume",
+            Self::HighBelowBody { .. } => "high",
+            Self::LowAboveBody { .. } => "low",
+            Self::BadTimestamp { .. } | Self::Duplicate { .. } => "time",
+            Self::BadSymbol { .. } => "symbol",
+        }
+    }
+
+    fn detail(&self) -> String {
+        match self {
+            Self::Missing { field } => format!("{field} is empty"),
+            Self::NotANumber { field, value } => format!("{field} is {value:?}"),
+            Self::NonFinite { field } => format!("{field} is infinite or NaN"),
+            Self::NonPositive { field, value } => format!("{field} is {value}"),
+            Self::NegativeVolume { value } => format!("volume is {value}"),
+            Self::HighBelowBody { high, body } => format!("high {high} < max(open, close) {body}"),
+            Self::LowAboveBody { low, body } => format!("low {low} > min(open, close) {body}"),
+            Self::BadTimestamp { value } => format!("timestamp {value:?}"),
+            Self::BadSymbol { detail } => detail.clone(),
+            Self::Duplicate { first_line } => format!("same timestamp as line {first_line}"),
+        }
+    }
+}
+
+/// A row that passed validation, with its adjustment factor if the file has an adjusted close.
+struct ParsedRow {
+    line: u64,
+    bar: Bar,
+    adjusted_close: Option<f64>,
+}
+
+/// Rows and skips of one symbol, as they are collected.
+#[derive(Default)]
+struct SeriesRows {
+    rows: Vec<ParsedRow>,
+    read: u64,
+    skipped: report::SkipTally,
+}
+
+/// Reads, validates and sorts every bar in `path`.
+pub fn ingest_file(path: &Path, options: &IngestOptions) -> Result<Ingested, IngestError> {
+    let table = table::read_table(path, &options.columns)?;
+    if table.rows.is_empty() {
+        return Err(IngestError::Empty { path: path.to_owned() });
+    }
+    let map = ColumnMap::from_headers(path, &table.headers, &options.columns)?;
+    let format = timestamp_format(path, &table, &map, options)?;
+    let fallback_symbol = match map.symbol {
+        Some(_) => None,
+        None => Some(default_symbol(path, options)?),
+    };
+
+    let mut by_symbol: BTreeMap<Symbol, SeriesRows> = BTreeMap::new();
+    let mut unattributed = report::SkipTally::default();
+    let mut other_symbols = 0u64;
+    for row in &table.rows {
+        let symbol = match (&fallback_symbol, map.symbol) {
+            (Some(symbol), _) => symbol.clone(),
+            (None, Some(column)) => match Symbol::new(cell(row, column)) {
+                Ok(symbol) => symbol,
+                Err(e) => {
+                    let problem = RowProblem::BadSymbol { detail: e.to_string() };
+                    unattributed.record(path, row.line, &problem, options.strict)?;
+                    continue;
+                }
+            },
+            (None, None) => unreachable!("a fallback symbol exists when there is no symbol column"),
+        };
+        if options.symbol.as_ref().is_some_and(|wanted| *wanted != symbol) {
+            other_symbols += 1;
+            continue;
+        }
+        let series = by_symbol.entry(symbol).or_default();
+        series.read += 1;
+        match parse_row(row, &map, &format) {
+            Ok(parsed) => series.rows.push(parsed),
+            Err(problem) => series.skipped.record(path, row.line, &problem, options.strict)?,
+        }
+    }
+
+    let mut report = FileReport::new(path, &table, format);
+    report.skipped = unattributed.into_summaries();
+    if other_symbols > 0 {
+        report.notes.push(format!("{other_symbols} rows of other symbols not selected"));
+    }
+    if map.volume.is_none() {
+        report.notes.push("no volume column: volumes are 0".to_owned());
+    }
+    let mut series = Vec::new();
+    for (symbol, rows) in by_symbol {
+        let (bar_series, series_report) = finish_series(path, symbol, rows, &map, options)?;
+        report.series.push(series_report);
+        series.extend(bar_series);
+    }
+    if series.is_empty() {
+        return Err(IngestError::NoBars { path: path.to_owned(), skipped: report.rows_skipped() });
+    }
+    Ok(Ingested { series, report })
+}
+
+fn cell(row: &RawRow, index: usize) -> &str {
+    row.cells.get(index).map_or("", String::as_str)
+}
+
+fn time_text(row: &RawRow, map: &ColumnMap) -> String {
+    map.time.iter().map(|&i| cell(row, i)).collect::<Vec<_>>().join(" ")
+}
+
+/// How many timestamps detection looks at; enough to see a day past the 12th in `a/b/yyyy`.
+const TIMESTAMP_SAMPLE: usize = 500;
+
+fn timestamp_format(
+    path: &Path,
+    table: &RawTable,
+    map: &ColumnMap,
+    options: &IngestOptions,
+) -> Result<TimestampFormat, IngestError> {
+    if let Some(pattern) = &options.timestamp_format {
+        return Ok(TimestampFormat::custom(pattern));
+    }
+    let samples: Vec<String> = table
+        .rows
+        .iter()
+        .map(|row| time_text(row, map))
+        .filter(|t| !t.trim().is_empty())
+        .take(TIMESTAMP_SAMPLE)
+        .collect();
+    TimestampFormat::detect(samples.iter().map(String::as_str)).ok_or_else(|| IngestError::Timestamp {
+        path: path.to_owned(),
+        column: map.time_label(&table.headers),
+        example: samples.first().cloned().unwrap_or_default(),
+    })
+}
+
+/// The symbol named by the option, else the file name's first word (`AAPL-daily.csv` → AAPL).
+fn default_symbol(path: &Path, options: &IngestOptions) -> Result<Symbol, IngestError> {
+    if let Some(symbol) = &options.symbol {
+        return Ok(symbol.clone());
+    }
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    let stem = name.split(['-', '_', ' ', '.']).next().unwrap_or_default();
+    Symbol::new(stem).map_err(|e| IngestError::Symbol { path: path.to_owned(), detail: e.to_string() })
+}
+
+fn number(row: &RawRow, index: usize, field: &'static str) -> Result<f64, RowProblem> {
+    let raw = cell(row, index);
+    if is_missing(raw) {
+        return Err(RowProblem::Missing { field });
+    }
+    let value: f64 = raw
+        .replace('_', "")
+        .parse()
+        .map_err(|_| RowProblem::NotANumber { field, value: raw.to_owned() })?;
+    if !value.is_finite() {
+        return Err(RowProblem::NonFinite { field });
+    }
+    Ok(value)
+}
+
+fn is_missing(raw: &str) -> bool {
+    matches!(raw.to_ascii_lowercase().as_str(), "" | "null" | "nan" | "na" | "n/a" | "none" | "-")
+}
+
+fn positive(value: f64, field: &'static str) -> Result<f64, RowProblem> {
+    if value > 0.0 { Ok(value) } else { Err(RowProblem::NonPositive { field, value }) }
+}
+
+fn parse_row(row: &RawRow, map: &ColumnMap, format: &TimestampFormat) -> Result<ParsedRow, RowProblem> {
+    let time = time_text(row, map);
+    if is_missing(time.trim()) {
+        return Err(RowProblem::Missing { field: "time" });
+    }
+    let ts = format.parse(&time).ok_or_else(|| RowProblem::BadTimestamp { value: time.clone() })?;
+    let open = positive(number(row, map.open, "open")?, "open")?;
+    let high = positive(number(row, map.high, "high")?, "high")?;
+    let low = positive(number(row, map.low, "low")?, "low")?;
+    let close = positive(number(row, map.close, "close")?, "close")?;
+    let volume = match map.volume {
+        Some(index) => number(row, index, "volume")?,
+        None => 0.0,
+    };
+    if volume < 0.0 {
+        return Err(RowProblem::NegativeVolume { value: volume });
+    }
+    let body_top = open.max(close);
+    if high < body_top {
+        return Err(RowProblem::HighBelowBody { high, body: body_top });
+    }
+    let body_bottom = open.min(close);
+    if low > body_bottom {
+        return Err(RowProblem::LowAboveBody { low, body: body_bottom });
+    }
+    let adjusted_close = match map.adj_close {
+        Some(index) => Some(positive(number(row, index, "adj close")?, "adj close")?),
+        None => None,
+    };
+    Ok(ParsedRow { line: row.line, bar: Bar { ts, open, high, low, close, volume }, adjusted_close })
+}
+
+/// Sorts, removes duplicate timestamps, settles the timeframe and applies the adjustment.
+fn finish_series(
+    path: &Path,
+    symbol: Symbol,
+    mut rows: SeriesRows,
+    map: &ColumnMap,
+    options: &IngestOptions,
+) -> Result<(Option<BarSeries>, SeriesReport), IngestError> {
+    let reordered = rows.rows.windows(2).any(|w| w[0].bar.ts > w[1].bar.ts);
+    // Stable: among equal timestamps the row that came first in the file is kept.
+    rows.rows.sort_by_key(|r| r.bar.ts);
+    let mut kept: Vec<ParsedRow> = Vec::with_capacity(rows.rows.len());
+    for row in rows.rows {
+        match kept.last() {
+            Some(previous) if previous.bar.ts == row.bar.ts => {
+                let problem = RowProblem::Duplicate { first_line: previous.line };
+                rows.skipped.record(path, row.line, &problem, options.strict)?;
+            }
+            _ => kept.push(row),
+        }
+    }
+
+    let timeframe = match options.timeframe {
+        Some(given) => Some(given),
+        None if kept.is_empty() => None,
+        None => Some(detect_timeframe(kept.iter().map(|r| r.bar.ts)).map_err(|detail| {
+            IngestError::Timeframe { path: path.to_owned(), symbol: symbol.to_string(), detail }
+        })?),
+    };
+    let adjusted = map.adj_close.is_some()
+        && match options.adjustment {
+            Adjustment::On => true,
+            Adjustment::Off => false,
+            Adjustment::Auto => timeframe.is_some_and(Timeframe::is_daily_or_longer),
+        };
+    let bars: Vec<Bar> = kept
+        .iter()
+        .map(|row| match (adjusted, row.adjusted_close) {
+            (true, Some(adjusted_close)) => adjust(row.bar, adjusted_close),
+            _ => row.bar,
+        })
+        .collect();
+
+    let series_report = SeriesReport {
+        symbol: symbol.clone(),
+        timeframe,
+        timeframe_detected: options.timeframe.is_none(),
+        rows_read: rows.read,
+        rows_kept: bars.len() as u64,
+        rows_skipped: rows.skipped.total(),
+        skipped: rows.skipped.into_summaries(),
+        first_bar: bars.first().map(|b| b.ts),
+        last_bar: bars.last().map(|b| b.ts),
+        adjusted,
+        reordered,
+    };
+    let series = timeframe.map(|timeframe| BarSeries { symbol, timeframe, bars }).filter(|s| !s.bars.is_empty());
+    Ok((series, series_report))
+}
+
+/// Scales prices by `adj_close / close` and volume by its inverse, so that a 2:1 split is
+/// neither a -50 % return nor a doubling of volume.
+fn adjust(bar: Bar, adjusted_close: f64) -> Bar {
+    let factor = adjusted_close / bar.close;
+    Bar {
+        ts: bar.ts,
+        open: bar.open * factor,
+        high: bar.high * factor,
+        low: bar.low * factor,
+        close: adjusted_close,
+        volume: bar.volume / factor,
+    }
+}
+
+/// The timeframe whose length is the median spacing of ascending, distinct timestamps. The
+/// median ignores weekends, holidays and session gaps, which are always a minority.
+pub fn detect_timeframe(
+    timestamps: impl Iterator<Item = DateTime<Utc>>,
+) -> Result<Timeframe, String> {
+    let timestamps: Vec<DateTime<Utc>> = timestamps.collect();
+    let mut gaps: Vec<Duration> = timestamps.windows(2).map(|w| w[1] - w[0]).collect();
+    if gaps.is_empty() {
+        return Err("fewer than two bars".to_owned());
+    }
+    gaps.sort_unstable();
+    let median = gaps[gaps.len() / 2];
+    Timeframe::from_duration(median)
+        .ok_or_else(|| format!("bars are a median {} s apart, which is no known timeframe", median.num_seconds()))
+}
+
+#[cfg(test)]
+mod tests;

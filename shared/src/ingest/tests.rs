@@ -1,0 +1,147 @@
+use std::io::Write;
+
+use super::*;
+
+fn write(name: &str, content: &[u8]) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
+    std::fs::File::create(&path).unwrap().write_all(content).unwrap();
+    (dir, path)
+}
+
+fn ingest(name: &str, content: &str, options: &IngestOptions) -> Result<Ingested, IngestError> {
+    let (_dir, path) = write(name, content.as_bytes());
+    ingest_file(&path, options)
+}
+
+const YAHOO: &str = "Date,Open,High,Low,Close,Adj Close,Volume
+2024-01-03,10,11,9,10,5,100
+2024-01-02,10,11,9,10,5,100
+2024-01-04,10,11,9,10.5,5.25,100
+";
+
+#[test]
+fn yahoo_file_is_sorted_adjusted_and_named_from_the_file() {
+    let ingested = ingest("spy-daily.csv", YAHOO, &IngestOptions::default()).unwrap();
+    let [series] = ingested.series.as_slice() else { panic!("one series") };
+    assert_eq!(series.symbol.as_str(), "SPY");
+    assert_eq!(series.timeframe, Timeframe::D1);
+    let closes: Vec<f64> = series.bars.iter().map(|b| b.close).collect();
+    assert_eq!(closes, [5.0, 5.0, 5.25]);
+    assert_eq!(series.bars[0].high, 5.5);
+    assert_eq!(series.bars[0].volume, 200.0);
+    let report = &ingested.report.series[0];
+    assert!(report.adjusted && report.reordered && report.timeframe_detected);
+}
+
+#[test]
+fn adjustment_can_be_switched_off() {
+    let options = IngestOptions { adjustment: Adjustment::Off, ..Default::default() };
+    let ingested = ingest("spy.csv", YAHOO, &options).unwrap();
+    assert_eq!(ingested.series[0].bars[0].close, 10.0);
+    assert!(!ingested.report.series[0].adjusted);
+}
+
+const BAD_ROWS: &str = "time,open,high,low,close,volume
+2024-01-02 10:00,10,11,9,10,100
+2024-01-02 11:00,10,11,9,,100
+2024-01-02 12:00,10,9.5,9,10,100
+2024-01-02 13:00,10,11,10.5,10,100
+2024-01-02 14:00,10,11,9,10,-1
+2024-01-02 15:00,10,11,9,inf,100
+2024-01-02 16:00,0,11,9,10,100
+2024-01-02 17:00,10,11,9,abc,100
+2024-01-02 10:00,10,11,9,10,100
+garbage,10,11,9,10,100
+2024-01-02 18:00,10,11,9,10,100
+";
+
+#[test]
+fn bad_rows_are_skipped_and_reported_with_their_lines() {
+    // Two good rows eight hours apart would detect no timeframe: name it.
+    let options = IngestOptions { timeframe: Some(Timeframe::H1), ..Default::default() };
+    let ingested = ingest("X.csv", BAD_ROWS, &options).unwrap();
+    let report = &ingested.report.series[0];
+    assert_eq!((report.rows_read, report.rows_kept, report.rows_skipped), (11, 2, 9));
+    let reasons: BTreeMap<&str, (u64, u64)> =
+        report.skipped.iter().map(|s| (s.reason.as_str(), (s.count, s.first_line))).collect();
+    assert_eq!(reasons["missing close"], (1, 3));
+    assert_eq!(reasons["high below max(open, close)"], (1, 4));
+    assert_eq!(reasons["low above min(open, close)"], (1, 5));
+    assert_eq!(reasons["negative volume"], (1, 6));
+    assert_eq!(reasons["close is not finite"], (1, 7));
+    assert_eq!(reasons["open is not positive"], (1, 8));
+    assert_eq!(reasons["close is not a number"], (1, 9));
+    assert_eq!(reasons["duplicate timestamp"], (1, 10));
+    assert_eq!(reasons["unreadable timestamp"], (1, 11));
+    assert_eq!(ingested.report.rows_skipped(), 9);
+}
+
+#[test]
+fn strict_mode_names_file_line_and_field() {
+    let options = IngestOptions { strict: true, ..Default::default() };
+    let err = ingest("X.csv", BAD_ROWS, &options).unwrap_err().to_string();
+    assert!(err.ends_with("X.csv, line 3, field close: close is empty"), "{err}");
+}
+
+#[test]
+fn unusable_files_fail_with_a_reason() {
+    let options = IngestOptions::default();
+    assert!(matches!(ingest("X.csv", "", &options), Err(IngestError::Empty { .. })));
+    assert!(matches!(ingest("X.csv", "a,b,c\n1,2,3\n", &options), Err(IngestError::NoHeader { .. })));
+    assert!(matches!(ingest("X.csv", "date,open,high,low,close\n", &options), Err(IngestError::Empty { .. })));
+    let all_bad = "date,open,high,low,close\n2024-01-02,1,1,1,-1\n";
+    assert!(matches!(ingest("X.csv", all_bad, &options), Err(IngestError::NoBars { skipped: 1, .. })));
+    let unreadable = "date,open,high,low,close\nmonday,1,1,1,1\n";
+    assert!(matches!(ingest("X.csv", unreadable, &options), Err(IngestError::Timestamp { .. })));
+    let irregular = "date,open,high,low,close\n2024-01-02 00:00,1,1,1,1\n2024-01-02 00:07,1,1,1,1\n";
+    assert!(matches!(ingest("X.csv", irregular, &options), Err(IngestError::Timeframe { .. })));
+    let no_symbol = "date,open,high,low,close\n2024-01-02,1,1,1,1\n2024-01-03,1,1,1,1\n";
+    assert!(matches!(ingest("?.csv", no_symbol, &options), Err(IngestError::Symbol { .. })));
+}
+
+#[test]
+fn multi_ticker_banner_newest_first_semicolons_and_gzip() {
+    let content = "Downloaded from somewhere\nTICKER;DATE;OPEN;HIGH;LOW;CLOSE;VOLUME\n\
+        bbb;2024-01-03;1;2;1;2;10\naaa;2024-01-03;1;2;1;2;10\nbbb;2024-01-02;1;2;1;2;10\n\
+        aaa;2024-01-02;1;2;1;2;10\nb@d;2024-01-02;1;2;1;2;10\n";
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(content.as_bytes()).unwrap();
+    let (_dir, path) = write("many.csv.gz", &gz.finish().unwrap());
+    let ingested = ingest_file(&path, &IngestOptions::default()).unwrap();
+    let symbols: Vec<&str> = ingested.series.iter().map(|s| s.symbol.as_str()).collect();
+    assert_eq!(symbols, ["AAA", "BBB"]);
+    assert_eq!(ingested.report.format, FileFormat::CsvGzip);
+    assert_eq!((ingested.report.header_line, ingested.report.preamble_lines), (2, 1));
+    assert!(ingested.report.series.iter().all(|s| s.reordered && s.rows_kept == 2));
+    assert_eq!(ingested.report.skipped[0].reason, "invalid symbol");
+
+    let only_b = IngestOptions { symbol: Some(Symbol::new("bbb").unwrap()), ..Default::default() };
+    let ingested = ingest_file(&path, &only_b).unwrap();
+    assert_eq!(ingested.series.len(), 1);
+    assert_eq!(ingested.report.notes, ["2 rows of other symbols not selected"]);
+}
+
+#[test]
+fn overrides_for_timeframe_format_and_columns() {
+    let content = "stamp,o,h,l,c,vol_a,vol_b\n2024.01.02-10:00,1,2,1,2,5,7\n2024.01.02-14:00,1,2,1,2,5,7\n";
+    let options = IngestOptions {
+        symbol: Some(Symbol::new("x").unwrap()),
+        timeframe: Some(Timeframe::H4),
+        timestamp_format: Some("%Y.%m.%d-%H:%M".into()),
+        columns: ColumnOverrides { time: Some("STAMP".into()), volume: Some("vol b".into()), ..Default::default() },
+        ..Default::default()
+    };
+    let ingested = ingest("data.csv", content, &options).unwrap();
+    let series = &ingested.series[0];
+    assert_eq!((series.timeframe, series.bars[0].volume), (Timeframe::H4, 7.0));
+    assert!(!ingested.report.series[0].timeframe_detected);
+}
+
+#[test]
+fn timeframes_are_detected_from_the_median_spacing() {
+    let hourly = "time,open,high,low,close\n1704189600,1,1,1,1\n1704193200,1,1,1,1\n1704279600,1,1,1,1\n1704283200,1,1,1,1\n";
+    let ingested = ingest("X.csv", hourly, &IngestOptions::default()).unwrap();
+    assert_eq!(ingested.series[0].timeframe, Timeframe::H1);
+    assert_eq!(ingested.report.notes, ["no volume column: volumes are 0"]);
+}

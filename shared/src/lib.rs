@@ -1,0 +1,13 @@
+//! boltfleet's core library: the data and model halves of the ML pipeline, with no network
+//! I/O. Bars come in, features, labels and (later) model artifacts come out.
+//!
+//! - [`bar`]: `Bar`, `Timeframe` and the validated `Symbol`.
+//! - [`ingest`]: bar files as users bring them, validated, with a report.
+//! - [`resample`]: bars to a coarser timeframe.
+//! - [`features`]: the versioned, causal technical feature set (polars).
+//! - [`labels`]: 3-class direction labels from the forward return.
+
+pub mod bar;
+pub mod ingest;
+
+pub use bar::{Bar, Symbol, Timeframe};
