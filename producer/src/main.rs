@@ -1,1 +1,15 @@
-fn main(){}
+//! `producer`: see the crate docs in `lib.rs`.
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    producer::telemetry::init();
+    let cli = producer::Cli::parse();
+    match producer::run(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            tracing::error!(error = format!("{error:#}"), "producer failed");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -11,3 +11,4 @@ pub mod bar;
 pub mod ingest;
 
 pub use bar::{Bar, Symbol, Timeframe};
+pub mod features;

@@ -1,0 +1,1 @@
+//! `producer features`: placeholder until the feature module lands.

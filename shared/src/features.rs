@@ -1,0 +1,456 @@
+//! The technical feature set: versioned, ordered, and causal (the value at bar t is a function
+//! of bars `..=t` only), computed with polars expressions.
+//!
+//! [`FEATURES`] lists every column in output order with its warm-up. Two families live there:
+//! - the original pipeline's columns, with its conventions (pandas `ewm(span, adjust=False)`
+//!   seeded with the first value for EMA, RSI, ATR and ADX; `min_periods=1` SMAs of close;
+//!   population std for Bollinger, sample std elsewhere; the first true range is high - low).
+//!   They match `../shared/data/reference` to 1e-9 (see `tests/parity.rs`);
+//! - scale-free derivatives of the price-level columns (ratios to close), because trees trained on
+//!   price levels do not carry across years. [`TRAINING_FEATURES`] are all scale-free.
+//!
+//! Where the original divided by zero (a flat range, no move), the value is missing (null),
+//! never ±inf; RSI and MFI over a window with no down move are 100 (the limit), where the
+//! original gave NaN. A row is [`READY_COLUMN`] when it is past [`TRAINING_WARM_UP`] and every training
+//! feature is finite: only ready rows train or predict. No value is ever back-filled.
+//!
+//! `docs/features.md` documents each column; a test keeps it in step with [`FEATURES`].
+
+use polars::prelude::*;
+use polars::lazy::dsl::{max_horizontal, sum_horizontal};
+use polars::series::ops::NullBehavior;
+
+use crate::bar::Bar;
+
+/// Bumped whenever a column is added, removed, reordered or computed differently; an artifact
+/// trained on another version is refused.
+pub const FEATURE_SCHEMA_VERSION: u32 = 1;
+
+/// One output column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Feature {
+    pub name: &'static str,
+    /// Index of the first row with a settled value: earlier rows are missing, or computed from a
+    /// partial window (`min_periods=1` SMAs, freshly seeded EMAs).
+    pub warm_up: usize,
+    /// Part of the default training set (scale-free).
+    pub trains: bool,
+}
+
+const fn feature(name: &'static str, warm_up: usize, trains: bool) -> Feature {
+    Feature { name, warm_up, trains }
+}
+
+/// Every feature column, in output order.
+pub const FEATURES: &[Feature] = &[
+    feature("returns_1d", 1, true),
+    feature("returns_5d", 5, true),
+    feature("returns_20d", 20, true),
+    feature("sma_5", 4, false),
+    feature("sma_10", 9, false),
+    feature("sma_20", 19, false),
+    feature("sma_50", 49, false),
+    feature("sma_200", 199, false),
+    feature("ema_12", 11, false),
+    feature("ema_26", 25, false),
+    feature("macd", 25, false),
+    feature("macd_signal", 33, false),
+    feature("macd_hist", 33, false),
+    feature("macd_hist_prev", 34, false),
+    feature("rsi_14", 14, true),
+    feature("bb_upper", 19, false),
+    feature("bb_middle", 19, false),
+    feature("bb_lower", 19, false),
+    feature("bb_width", 19, true),
+    feature("bb_pct_b", 19, true),
+    feature("bb_std", 19, false),
+    feature("bb_band_position", 19, true),
+    feature("bb_width_pct", 68, true),
+    feature("bb_expansion_ratio", 68, true),
+    feature("bb_squeeze", 19, true),
+    feature("plus_di", 14, true),
+    feature("minus_di", 14, true),
+    feature("adx", 27, true),
+    feature("adx_normalized", 27, false),
+    feature("di_divergence", 14, true),
+    feature("adx_momentum", 28, true),
+    feature("trend_bullish", 14, true),
+    feature("trend_bearish", 14, true),
+    feature("adx_strength", 27, true),
+    feature("kdj_k", 12, true),
+    feature("kdj_d", 16, true),
+    feature("kdj_j", 16, true),
+    feature("kdj_j_divergence", 16, true),
+    feature("stoch_k", 12, false),
+    feature("stoch_d", 16, false),
+    feature("williams_r", 13, true),
+    feature("cci", 19, true),
+    feature("atr", 10, false),
+    feature("atr_14", 14, false),
+    feature("atr_normalized", 14, true),
+    feature("volume_sma_20", 19, false),
+    feature("volume_ratio", 19, true),
+    feature("mfi_14", 13, true),
+    feature("mfi", 13, false),
+    feature("obv", 0, false),
+    feature("obv_sma", 19, false),
+    feature("volatility_20d", 20, true),
+    feature("price_vs_sma20", 19, true),
+    feature("price_vs_sma50", 49, true),
+    feature("vol_of_vol", 29, true),
+    feature("vol_trend", 40, true),
+    // Scale-free forms of the price-level columns above.
+    feature("price_vs_sma5", 4, true),
+    feature("price_vs_sma10", 9, true),
+    feature("ema_ratio", 25, true),
+    feature("macd_pct", 25, true),
+    feature("macd_signal_pct", 33, true),
+    feature("macd_hist_pct", 33, true),
+    feature("macd_hist_prev_pct", 34, true),
+    feature("atr_pct", 10, true),
+    feature("obv_vs_sma", 19, true),
+];
+
+/// The first row at which every training feature is settled: the largest training warm-up.
+pub const TRAINING_WARM_UP: usize = {
+    let mut longest = 0;
+    let mut i = 0;
+    while i < FEATURES.len() {
+        if FEATURES[i].trains && FEATURES[i].warm_up > longest {
+            longest = FEATURES[i].warm_up;
+        }
+        i += 1;
+    }
+    longest
+};
+
+/// Boolean column: the row is past the warm-up and every training feature is finite.
+pub const READY_COLUMN: &str = "ready";
+
+/// The default training set, in model-input order.
+pub fn training_features() -> impl Iterator<Item = &'static str> {
+    FEATURES.iter().filter(|f| f.trains).map(|f| f.name)
+}
+
+/// The bars as a frame: `ts` (ms since the epoch, UTC), `open`, `high`, `low`, `close`, `volume`.
+pub fn bars_frame(bars: &[Bar]) -> PolarsResult<DataFrame> {
+    let column = |name: &str, field: fn(&Bar) -> f64| Column::new(name.into(), bars.iter().map(field).collect::<Vec<f64>>());
+    let ts: Vec<i64> = bars.iter().map(|b| b.ts.timestamp_millis()).collect();
+    DataFrame::new(bars.len(), vec![
+        Column::new("ts".into(), ts).cast(&DataType::Datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC)))?,
+        column("open", |b| b.open),
+        column("high", |b| b.high),
+        column("low", |b| b.low),
+        column("close", |b| b.close),
+        column("volume", |b| b.volume),
+    ])
+}
+
+/// The bars with every column of [`FEATURES`] and [`READY_COLUMN`]. Missing values are null.
+pub fn compute(bars: &[Bar]) -> PolarsResult<DataFrame> {
+    let names: Vec<Expr> = ["ts", "open", "high", "low", "close", "volume"]
+        .into_iter()
+        .chain(FEATURES.iter().map(|f| f.name))
+        .map(col)
+        .collect();
+    let frame = bars_frame(bars)?
+        .lazy()
+        .with_columns(inputs())
+        .with_columns(indicators()?)
+        .with_columns(derived_indicators()?)
+        .with_columns(scale_free())
+        .select(names)
+        .with_row_index("_row", None)
+        .with_column(ready()?)
+        .drop(cols(["_row"]))
+        .collect()?;
+    debug_assert_eq!(frame.width(), 6 + FEATURES.len() + 1);
+    Ok(frame)
+}
+
+// --- building blocks, named after the pandas calls they reproduce -------------------------
+
+fn c() -> Expr {
+    col("close")
+}
+
+fn window(size: usize, min_periods: usize) -> RollingOptionsFixedWindow {
+    RollingOptionsFixedWindow { window_size: size, min_periods, ..Default::default() }
+}
+
+/// `rolling(n).std(ddof)`, needing a full window.
+fn rolling_std(e: Expr, n: usize, ddof: u8) -> Expr {
+    e.rolling_std(RollingOptionsFixedWindow {
+        fn_params: Some(RollingFnParams::Var(RollingVarParams { ddof })),
+        ..window(n, n)
+    })
+}
+
+/// `rolling(n).mean()`, needing a full window.
+fn rolling_mean(e: Expr, n: usize) -> Expr {
+    e.rolling_mean(window(n, n))
+}
+
+/// `ewm(span=n, adjust=False).mean()`: seeded with the first non-null value; a null input
+/// carries the previous value, as pandas does.
+fn ema(e: Expr, span: usize) -> Expr {
+    #[expect(clippy::cast_precision_loss, reason = "spans are small")]
+    let alpha = 2.0 / (span as f64 + 1.0);
+    e.ewm_mean(EWMOptions { alpha, adjust: false, bias: false, min_periods: 1, ignore_nulls: false })
+}
+
+fn shift(e: Expr, n: i64) -> Expr {
+    e.shift(lit(n))
+}
+
+fn diff(e: Expr) -> Expr {
+    e.diff(lit(1), NullBehavior::Ignore)
+}
+
+/// `a / b`, missing where `b` is zero (the original's `b.replace(0, NaN)`).
+fn ratio(a: Expr, b: Expr) -> Expr {
+    a / when(b.clone().eq(lit(0.0))).then(lit(NULL)).otherwise(b)
+}
+
+/// `x.where(cond, 0)`: `x` where the condition holds, else 0 (also where it is missing).
+fn where_or_zero(condition: Expr, x: Expr) -> Expr {
+    when(condition).then(x).otherwise(lit(0.0))
+}
+
+fn flag(condition: Expr) -> Expr {
+    condition.fill_null(lit(false)).cast(DataType::Float64)
+}
+
+// --- stages -----------------------------------------------------------------------------
+
+/// Helper series the indicators share; dropped before output.
+fn inputs() -> Vec<Expr> {
+    let prev_close = shift(c(), 1);
+    vec![
+        // True range; the first bar has no previous close, and max_horizontal skips the null.
+        max_horizontal([
+            col("high") - col("low"),
+            (col("high") - prev_close.clone()).abs(),
+            (col("low") - prev_close).abs(),
+        ])
+        .expect("three inputs")
+        .alias("_tr"),
+        ((col("high") + col("low") + c()) / lit(3.0)).alias("_tp"),
+        diff(c()).alias("_delta"),
+        diff(col("high")).alias("_up"),
+        (-diff(col("low"))).alias("_down"),
+        c().pct_change(lit(1)).alias("returns_1d"),
+    ]
+}
+
+fn indicators() -> PolarsResult<Vec<Expr>> {
+    let mut exprs = vec![
+        c().pct_change(lit(5)).alias("returns_5d"),
+        c().pct_change(lit(20)).alias("returns_20d"),
+        ema(c(), 12).alias("ema_12"),
+        ema(c(), 26).alias("ema_26"),
+        rolling_mean(c(), 20).alias("bb_middle"),
+        rolling_std(c(), 20, 0).alias("bb_std"),
+        ema(col("_tr"), 10).alias("atr"),
+        ema(col("_tr"), 14).alias("atr_14"),
+        rolling_mean(col("volume"), 20).alias("volume_sma_20"),
+        (rolling_std(col("returns_1d"), 20, 1) * lit(252f64.sqrt())).alias("volatility_20d"),
+        rsi(14).alias("rsi_14"),
+        williams_r(14).alias("williams_r"),
+        cci(20)?.alias("cci"),
+        mfi(14).alias("mfi_14"),
+        obv().alias("obv"),
+        keltner_atr().alias("_kc_atr"),
+        ema(c(), 20).alias("_kc_middle"),
+    ];
+    for n in [5, 10, 20, 50, 200] {
+        exprs.push(c().rolling_mean(window(n, 1)).alias(format!("sma_{n}")));
+    }
+    exprs.extend(kdj(9, 5, 5));
+    exprs.extend(directional_movement(14));
+    Ok(exprs)
+}
+
+fn derived_indicators() -> PolarsResult<Vec<Expr>> {
+    let upper = col("bb_middle") + lit(2.0) * col("bb_std");
+    let lower = col("bb_middle") - lit(2.0) * col("bb_std");
+    let width = ((upper.clone() - lower.clone()) / col("bb_middle")) * lit(100.0);
+    let band_range = upper.clone() - lower.clone();
+    let macd = col("ema_12") - col("ema_26");
+    let signal = ema(macd.clone(), 9);
+    let hist = macd.clone() - signal.clone();
+    let dx = ratio((col("plus_di") - col("minus_di")).abs() * lit(100.0), col("plus_di") + col("minus_di"));
+    let adx = ema(dx, 14);
+    let kc_upper = col("_kc_middle") + lit(2.0) * col("_kc_atr");
+    let kc_lower = col("_kc_middle") - lit(2.0) * col("_kc_atr");
+    let vol_20 = col("volatility_20d");
+    Ok(vec![
+        upper.clone().alias("bb_upper"),
+        lower.clone().alias("bb_lower"),
+        width.clone().alias("bb_width"),
+        when(band_range.clone().gt(lit(0.0)))
+            .then((c() - lower.clone()) / band_range)
+            .otherwise(lit(0.5))
+            .alias("bb_pct_b"),
+        when(col("bb_std").gt(lit(0.0)))
+            .then((c() - col("bb_middle")) / col("bb_std"))
+            .otherwise(lit(0.0))
+            .alias("bb_band_position"),
+        width_percentile(width.clone(), 50)?.alias("bb_width_pct"),
+        {
+            let average = rolling_mean(width.clone(), 50);
+            when(average.clone().gt(lit(0.0))).then(width / average).otherwise(lit(1.0))
+        }
+        .alias("bb_expansion_ratio"),
+        flag(upper.lt(kc_upper).and(lower.gt(kc_lower))).alias("bb_squeeze"),
+        macd.clone().alias("macd"),
+        signal.alias("macd_signal"),
+        hist.clone().alias("macd_hist"),
+        shift(hist, 1).alias("macd_hist_prev"),
+        adx.clone().alias("adx"),
+        (adx.clone() / lit(100.0)).alias("adx_normalized"),
+        diff(adx.clone()).alias("adx_momentum"),
+        adx_strength(adx).alias("adx_strength"),
+        (col("plus_di") - col("minus_di")).abs().alias("di_divergence"),
+        flag(col("plus_di").gt(col("minus_di"))).alias("trend_bullish"),
+        flag(col("minus_di").gt(col("plus_di"))).alias("trend_bearish"),
+        (col("atr_14") / c() * lit(100.0)).alias("atr_normalized"),
+        (col("volume") / col("volume_sma_20")).alias("volume_ratio"),
+        col("mfi_14").alias("mfi"),
+        rolling_mean(col("obv"), 20).alias("obv_sma"),
+        ((c() - col("sma_20")) / col("sma_20")).alias("price_vs_sma20"),
+        ((c() - col("sma_50")) / col("sma_50")).alias("price_vs_sma50"),
+        rolling_std(vol_20.clone(), 10, 1).alias("vol_of_vol"),
+        vol_20.diff(lit(20), NullBehavior::Ignore).alias("vol_trend"),
+        col("kdj_k").alias("stoch_k"),
+        col("kdj_d").alias("stoch_d"),
+    ])
+}
+
+fn scale_free() -> Vec<Expr> {
+    let pct_of_close = |name: &str| (col(name) / c() * lit(100.0)).alias(format!("{name}_pct"));
+    vec![
+        ((c() - col("sma_5")) / col("sma_5")).alias("price_vs_sma5"),
+        ((c() - col("sma_10")) / col("sma_10")).alias("price_vs_sma10"),
+        (col("ema_12") / col("ema_26") - lit(1.0)).alias("ema_ratio"),
+        pct_of_close("macd"),
+        pct_of_close("macd_signal"),
+        pct_of_close("macd_hist"),
+        pct_of_close("macd_hist_prev"),
+        (col("atr") / c() * lit(100.0)).alias("atr_pct"),
+        ratio(col("obv") - col("obv_sma"), col("volume_sma_20")).alias("obv_vs_sma"),
+    ]
+}
+
+/// Past the warm-up, with every training feature finite.
+fn ready() -> PolarsResult<Expr> {
+    #[expect(clippy::cast_possible_truncation, reason = "the warm-up is a small constant")]
+    let past_warm_up = col("_row").gt_eq(lit(TRAINING_WARM_UP as u32));
+    let finite: Vec<Expr> = training_features().map(|name| col(name).is_finite().fill_null(lit(false))).collect();
+    Ok(all_horizontal(finite)?.and(past_warm_up).alias(READY_COLUMN))
+}
+
+// --- indicators with more than one step ----------------------------------------------------
+
+/// `100 * up / (up + down)`: the same as `100 - 100 / (1 + up / down)`, but 100 rather than
+/// the original's NaN when nothing went down, and missing only when nothing moved.
+fn up_share(up: Expr, down: Expr) -> Expr {
+    lit(100.0) * ratio(up.clone(), up + down)
+}
+
+/// RSI over EMA-smoothed gains and losses; the first bar's missing change counts as 0.
+fn rsi(span: usize) -> Expr {
+    let gains = where_or_zero(col("_delta").gt(lit(0.0)), col("_delta"));
+    let losses = where_or_zero(col("_delta").lt(lit(0.0)), -col("_delta"));
+    up_share(ema(gains, span), ema(losses, span))
+}
+
+fn williams_r(n: usize) -> Expr {
+    let highest = col("high").rolling_max(window(n, n));
+    let lowest = col("low").rolling_min(window(n, n));
+    lit(-100.0) * ratio(highest.clone() - c(), highest - lowest)
+}
+
+/// CCI with the mean absolute deviation around each window's own mean: the deviation is not a
+/// running statistic, so it is summed over the window's shifts.
+fn cci(n: usize) -> PolarsResult<Expr> {
+    let mean = rolling_mean(col("_tp"), n);
+    let deviations: Vec<Expr> = (0..n)
+        .map(|k| (shift(col("_tp"), i64::try_from(k).expect("small window")) - mean.clone()).abs())
+        .collect();
+    #[expect(clippy::cast_precision_loss, reason = "small window")]
+    let mean_deviation = sum_horizontal(deviations, false)? / lit(n as f64);
+    Ok(ratio(col("_tp") - mean, lit(0.015) * mean_deviation))
+}
+
+/// Money flow index: typical-price money flow summed over up and down bars separately.
+fn mfi(n: usize) -> Expr {
+    let change = diff(col("_tp"));
+    let flow = col("_tp") * col("volume");
+    let positive = where_or_zero(change.clone().gt(lit(0.0)), flow.clone()).rolling_sum(window(n, n));
+    let negative = where_or_zero(change.lt(lit(0.0)), flow).rolling_sum(window(n, n));
+    up_share(positive, negative)
+}
+
+/// On-balance volume from 0: volume added on up closes, subtracted on down closes.
+fn obv() -> Expr {
+    when(col("_delta").gt(lit(0.0)))
+        .then(col("volume"))
+        .when(col("_delta").lt(lit(0.0)))
+        .then(-col("volume"))
+        .otherwise(lit(0.0))
+        .cum_sum(false)
+}
+
+/// The Keltner channel's ATR for the squeeze: a plain 10-bar mean of the true range.
+fn keltner_atr() -> Expr {
+    rolling_mean(col("_tr"), 10)
+}
+
+/// KDJ: K and D are EMAs of the raw stochastic value over an expanding-then-rolling range.
+fn kdj(n: usize, k_span: usize, d_span: usize) -> [Expr; 4] {
+    let lowest = col("low").rolling_min(window(n, 1));
+    let highest = col("high").rolling_max(window(n, 1));
+    let rsv = lit(100.0) * ratio(c() - lowest.clone(), highest - lowest);
+    let k = ema(rsv, k_span);
+    let d = ema(k.clone(), d_span);
+    let j = lit(3.0) * k.clone() - lit(2.0) * d.clone();
+    [k.alias("kdj_k"), d.clone().alias("kdj_d"), j.clone().alias("kdj_j"), (j - d).alias("kdj_j_divergence")]
+}
+
+/// +DI and -DI from EMA-smoothed directional movement and true range.
+fn directional_movement(span: usize) -> [Expr; 2] {
+    let (up, down) = (col("_up"), col("_down"));
+    let plus_dm = where_or_zero(up.clone().gt(down.clone()).and(up.clone().gt(lit(0.0))), up.clone());
+    let minus_dm = where_or_zero(down.clone().gt(up).and(down.clone().gt(lit(0.0))), down);
+    let true_range = ema(col("_tr"), span);
+    [
+        (lit(100.0) * ratio(ema(plus_dm, span), true_range.clone())).alias("plus_di"),
+        (lit(100.0) * ratio(ema(minus_dm, span), true_range)).alias("minus_di"),
+    ]
+}
+
+/// `pd.cut(adx, [0, 20, 25, 30, 100], labels=[0, 1, 2, 3], include_lowest=True)`.
+fn adx_strength(adx: Expr) -> Expr {
+    let within = |low: f64, high: f64| adx.clone().gt(lit(low)).and(adx.clone().lt_eq(lit(high)));
+    when(adx.clone().gt_eq(lit(0.0)).and(adx.clone().lt_eq(lit(20.0))))
+        .then(lit(0.0))
+        .when(within(20.0, 25.0))
+        .then(lit(1.0))
+        .when(within(25.0, 30.0))
+        .then(lit(2.0))
+        .when(within(30.0, 100.0))
+        .then(lit(3.0))
+        .otherwise(lit(NULL))
+}
+
+/// The share (in %) of the last `n` widths that the current width exceeds; missing until `n`
+/// widths exist.
+fn width_percentile(width: Expr, n: usize) -> PolarsResult<Expr> {
+    let n_i64 = i64::try_from(n).expect("small window");
+    let exceeded: Vec<Expr> =
+        (1..n_i64).map(|k| width.clone().gt(shift(width.clone(), k)).cast(DataType::Float64)).collect();
+    #[expect(clippy::cast_precision_loss, reason = "small window")]
+    let share = sum_horizontal(exceeded, true)? / lit(n as f64) * lit(100.0);
+    Ok(when(shift(width, n_i64 - 1).is_not_null()).then(share).otherwise(lit(NULL)))
+}

@@ -1,0 +1,103 @@
+//! The feature set against the original pipeline's numbers (parity) and against the future
+//! (causality).
+
+mod common;
+
+use shared::features::{self, FEATURES, READY_COLUMN, TRAINING_WARM_UP};
+
+/// `|a - b| <= 1e-9 * max(|a|, |b|)`.
+fn close_enough(a: f64, b: f64) -> bool {
+    a == b || (a - b).abs() <= 1e-9 * a.abs().max(b.abs())
+}
+
+fn reference_value(text: &str) -> f64 {
+    match text {
+        "True" => 1.0,
+        "False" => 0.0,
+        "" => f64::NAN,
+        other => other.parse().unwrap_or_else(|_| panic!("reference value {other:?}")),
+    }
+}
+
+#[test]
+fn every_ported_column_matches_the_original_pipeline() {
+    let series = common::series("reference/AAPL-daily-2025-2026.csv");
+    assert_eq!(series.bars.len(), 250);
+    let frame = features::compute(&series.bars).unwrap();
+
+    let path = common::data_dir().join("reference/AAPL-daily-2025-2026-features.csv");
+    let mut reader = csv::Reader::from_path(path).unwrap();
+    let headers = reader.headers().unwrap().clone();
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 250);
+
+    let mut compared = 0;
+    for feature in FEATURES {
+        let Some(index) = headers.iter().position(|h| h == feature.name) else { continue };
+        compared += 1;
+        let ours = common::column(&frame, feature.name);
+        for (row, record) in rows.iter().enumerate() {
+            let theirs = reference_value(&record[index]);
+            let mine = ours[row];
+            assert_eq!(
+                mine.is_finite(),
+                theirs.is_finite(),
+                "{} row {row}: ours {mine}, original {theirs}",
+                feature.name
+            );
+            if mine.is_finite() {
+                assert!(close_enough(mine, theirs), "{} row {row}: ours {mine}, original {theirs}", feature.name);
+            }
+        }
+    }
+    // Every original column we port, by name: 56 (the rest of FEATURES are our scale-free forms).
+    assert_eq!(compared, 56);
+}
+
+/// Computing on `bars[..=t]` gives the same row t as computing on all bars, for every column.
+#[test]
+fn features_at_bar_t_use_bars_up_to_t_only() {
+    let series = common::series("GOOGL-daily-2009-2018.csv");
+    let bars = &series.bars[..800];
+    let full = features::compute(bars).unwrap();
+    let names: Vec<&str> = FEATURES.iter().map(|f| f.name).chain([READY_COLUMN]).collect();
+    let full_columns: Vec<Vec<f64>> = names.iter().map(|n| common::column(&full, n)).collect();
+    for cut in [0, 1, 13, 19, 20, 67, 68, 69, 199, 200, 450, 799] {
+        let prefix = features::compute(&bars[..=cut]).unwrap();
+        for (name, full_column) in names.iter().zip(&full_columns) {
+            let value = common::column(&prefix, name)[cut];
+            let expected = full_column[cut];
+            assert!(
+                value.to_bits() == expected.to_bits() || (value.is_nan() && expected.is_nan()),
+                "{name} at bar {cut}: {value} on bars ..={cut}, {expected} on all bars"
+            );
+        }
+    }
+}
+
+#[test]
+fn warm_up_rows_are_never_ready_and_later_rows_are() {
+    let series = common::series("GOOGL-daily-2009-2018.csv");
+    let frame = features::compute(&series.bars).unwrap();
+    let ready = common::column(&frame, READY_COLUMN);
+    assert!(ready[..TRAINING_WARM_UP].iter().all(|&r| r == 0.0));
+    for feature in FEATURES.iter().filter(|f| f.trains) {
+        let values = common::column(&frame, feature.name);
+        let missing = values[TRAINING_WARM_UP..].iter().position(|v| !v.is_finite());
+        assert_eq!(missing, None, "{} is missing after the warm-up", feature.name);
+    }
+    assert!(ready[TRAINING_WARM_UP..].iter().all(|&r| r == 1.0), "real daily bars have finite features");
+}
+
+#[test]
+fn docs_describe_every_feature() {
+    let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/features.md")).unwrap();
+    for feature in FEATURES {
+        let row = docs
+            .lines()
+            .find(|line| line.starts_with(&format!("| `{}` |", feature.name)))
+            .unwrap_or_else(|| panic!("docs/features.md has no row for {}", feature.name));
+        assert!(row.contains(&format!("| {} |", feature.warm_up)), "warm-up of {} in docs: {row}", feature.name);
+        assert_eq!(row.contains("| yes |"), feature.trains, "training flag of {} in docs: {row}", feature.name);
+    }
+}
