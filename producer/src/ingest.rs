@@ -6,7 +6,9 @@ use clap::Args;
 use serde::Serialize;
 use shared::ingest::{FileReport, ingest_file};
 
-use crate::{Files, ReadArgs};
+use std::path::PathBuf;
+
+use crate::ReadArgs;
 
 #[derive(Debug, Args)]
 pub(crate) struct IngestArgs {
@@ -20,7 +22,7 @@ pub(crate) struct IngestArgs {
     read: ReadArgs,
     /// Bar files: CSV (optionally gzip-compressed) or Parquet.
     #[arg(required = true)]
-    files: Files,
+    files: Vec<PathBuf>,
 }
 
 /// One file's outcome in `--json` output.

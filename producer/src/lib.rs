@@ -7,7 +7,6 @@ mod features;
 mod ingest;
 pub mod telemetry;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
@@ -94,6 +93,3 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Features(args) => features::run(&args),
     }
 }
-
-/// Files named on the command line.
-type Files = Vec<PathBuf>;

@@ -1,5 +1,5 @@
 //! boltfleet's core library: the data and model halves of the ML pipeline, with no network
-//! I/O. Bars come in, features, labels and (later) model artifacts come out.
+//! I/O. Bars come in; features, labels and model artifacts come out.
 //!
 //! - [`bar`]: `Bar`, `Timeframe` and the validated `Symbol`.
 //! - [`ingest`]: bar files as users bring them, validated, with a report.
@@ -8,7 +8,9 @@
 //! - [`labels`]: 3-class direction labels from the forward return.
 
 pub mod bar;
+pub mod features;
 pub mod ingest;
+pub mod labels;
+pub mod resample;
 
 pub use bar::{Bar, Symbol, Timeframe};
-pub mod features;

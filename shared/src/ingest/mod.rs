@@ -408,8 +408,19 @@ fn finish_series(
     Ok((series, series_report))
 }
 
+/// The bars as Parquet (the columns of [`crate::features::bars_frame`]); [`ingest_file`] reads
+/// it back exactly.
+pub fn bars_to_parquet(bars: &[Bar]) -> polars::error::PolarsResult<Vec<u8>> {
+    use polars::prelude::ParquetWriter;
+    let mut frame = crate::features::bars_frame(bars)?;
+    let mut bytes = Vec::new();
+    ParquetWriter::new(&mut bytes).finish(&mut frame)?;
+    Ok(bytes)
+}
+
 /// Scales prices by `adj_close / close` and volume by its inverse, so that a 2:1 split is
-/// neither a -50 % return nor a doubling of volume.
+/// neither a -50 % return nor a doubling of volume. All four prices go through the same
+/// multiplication, which keeps `low <= open, close <= high` exact.
 fn adjust(bar: Bar, adjusted_close: f64) -> Bar {
     let factor = adjusted_close / bar.close;
     Bar {
@@ -417,7 +428,7 @@ fn adjust(bar: Bar, adjusted_close: f64) -> Bar {
         open: bar.open * factor,
         high: bar.high * factor,
         low: bar.low * factor,
-        close: adjusted_close,
+        close: bar.close * factor,
         volume: bar.volume / factor,
     }
 }

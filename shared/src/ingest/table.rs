@@ -19,6 +19,16 @@ pub enum FileFormat {
     Parquet,
 }
 
+impl std::fmt::Display for FileFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Csv => "csv",
+            Self::CsvGzip => "csv.gz",
+            Self::Parquet => "parquet",
+        })
+    }
+}
+
 /// One data row and the 1-based line (or Parquet row) it came from.
 #[derive(Debug)]
 pub struct RawRow {

@@ -1,5 +1,8 @@
 //! Helpers shared by the integration tests of `shared`.
 
+// Each test binary uses a subset of these helpers.
+#![allow(dead_code)]
+
 use std::path::{Path, PathBuf};
 
 use shared::ingest::{BarSeries, IngestOptions, ingest_file};
