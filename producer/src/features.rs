@@ -38,7 +38,12 @@ pub(crate) fn run(args: &FeaturesArgs) -> anyhow::Result<ExitCode> {
     let mut all = ingested.series;
     if all.len() != 1 {
         let symbols: Vec<String> = all.iter().map(|s| s.symbol.to_string()).collect();
-        bail!("{} holds {} symbols ({}); pick one with --symbol", args.file.display(), all.len(), symbols.join(", "));
+        bail!(
+            "{} holds {} symbols ({}); pick one with --symbol",
+            args.file.display(),
+            all.len(),
+            symbols.join(", ")
+        );
     }
     let mut series = all.remove(0);
     if let Some(coarser) = args.resample {
@@ -53,7 +58,8 @@ pub(crate) fn run(args: &FeaturesArgs) -> anyhow::Result<ExitCode> {
     let frame = shared::features::compute(&series.bars)?;
     let mut frame = append_labels(frame, &labels)?;
 
-    let file = std::fs::File::create(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
+    let file =
+        std::fs::File::create(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
     if args.out.extension().is_some_and(|e| e.eq_ignore_ascii_case("parquet")) {
         ParquetWriter::new(file).finish(&mut frame)?;
     } else {

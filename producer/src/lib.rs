@@ -5,7 +5,6 @@
 
 mod features;
 mod ingest;
-pub mod telemetry;
 
 use std::process::ExitCode;
 

@@ -3,7 +3,7 @@
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
-    producer::telemetry::init();
+    shared::telemetry::init();
     let cli = producer::Cli::parse();
     match producer::run(cli) {
         Ok(code) => code,

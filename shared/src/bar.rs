@@ -53,9 +53,8 @@ impl Symbol {
         if trimmed.chars().count() > MAX_SYMBOL_LEN {
             return Err(SymbolError::TooLong { symbol: trimmed.to_owned() });
         }
-        if let Some(character) = trimmed
-            .chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '^' | '=' | '/')))
+        if let Some(character) =
+            trimmed.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '^' | '=' | '/')))
         {
             return Err(SymbolError::BadCharacter { symbol: trimmed.to_owned(), character });
         }

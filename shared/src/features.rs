@@ -16,8 +16,8 @@
 //!
 //! `docs/features.md` documents each column; a test keeps it in step with [`FEATURES`].
 
-use polars::prelude::*;
 use polars::lazy::dsl::{max_horizontal, sum_horizontal};
+use polars::prelude::*;
 use polars::series::ops::NullBehavior;
 
 use crate::bar::Bar;
@@ -134,16 +134,22 @@ pub fn training_features() -> impl Iterator<Item = &'static str> {
 
 /// The bars as a frame: `ts` (ms since the epoch, UTC), `open`, `high`, `low`, `close`, `volume`.
 pub fn bars_frame(bars: &[Bar]) -> PolarsResult<DataFrame> {
-    let column = |name: &str, field: fn(&Bar) -> f64| Column::new(name.into(), bars.iter().map(field).collect::<Vec<f64>>());
+    let column = |name: &str, field: fn(&Bar) -> f64| {
+        Column::new(name.into(), bars.iter().map(field).collect::<Vec<f64>>())
+    };
     let ts: Vec<i64> = bars.iter().map(|b| b.ts.timestamp_millis()).collect();
-    DataFrame::new(bars.len(), vec![
-        Column::new("ts".into(), ts).cast(&DataType::Datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC)))?,
-        column("open", |b| b.open),
-        column("high", |b| b.high),
-        column("low", |b| b.low),
-        column("close", |b| b.close),
-        column("volume", |b| b.volume),
-    ])
+    DataFrame::new(
+        bars.len(),
+        vec![
+            Column::new("ts".into(), ts)
+                .cast(&DataType::Datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC)))?,
+            column("open", |b| b.open),
+            column("high", |b| b.high),
+            column("low", |b| b.low),
+            column("close", |b| b.close),
+            column("volume", |b| b.volume),
+        ],
+    )
 }
 
 /// The bars with every column of [`FEATURES`] and [`READY_COLUMN`]. Missing values are null.
@@ -303,14 +309,14 @@ fn derived_indicators() -> PolarsResult<Vec<Expr>> {
         }
         .alias("bb_expansion_ratio"),
         flag(upper.lt(kc_upper).and(lower.gt(kc_lower))).alias("bb_squeeze"),
-        macd.clone().alias("macd"),
+        macd.alias("macd"),
         signal.alias("macd_signal"),
         hist.clone().alias("macd_hist"),
         shift(hist, 1).alias("macd_hist_prev"),
         adx.clone().alias("adx"),
         (adx.clone() / lit(100.0)).alias("adx_normalized"),
         diff(adx.clone()).alias("adx_momentum"),
-        adx_strength(adx).alias("adx_strength"),
+        adx_strength(&adx).alias("adx_strength"),
         (col("plus_di") - col("minus_di")).abs().alias("di_divergence"),
         flag(col("plus_di").gt(col("minus_di"))).alias("trend_bullish"),
         flag(col("minus_di").gt(col("plus_di"))).alias("trend_bearish"),
@@ -346,7 +352,8 @@ fn scale_free() -> Vec<Expr> {
 fn ready() -> PolarsResult<Expr> {
     #[expect(clippy::cast_possible_truncation, reason = "the warm-up is a small constant")]
     let past_warm_up = col("_row").gt_eq(lit(TRAINING_WARM_UP as u32));
-    let finite: Vec<Expr> = training_features().map(|name| col(name).is_finite().fill_null(lit(false))).collect();
+    let finite: Vec<Expr> =
+        training_features().map(|name| col(name).is_finite().fill_null(lit(false))).collect();
     Ok(all_horizontal(finite)?.and(past_warm_up).alias(READY_COLUMN))
 }
 
@@ -431,7 +438,7 @@ fn directional_movement(span: usize) -> [Expr; 2] {
 }
 
 /// `pd.cut(adx, [0, 20, 25, 30, 100], labels=[0, 1, 2, 3], include_lowest=True)`.
-fn adx_strength(adx: Expr) -> Expr {
+fn adx_strength(adx: &Expr) -> Expr {
     let within = |low: f64, high: f64| adx.clone().gt(lit(low)).and(adx.clone().lt_eq(lit(high)));
     when(adx.clone().gt_eq(lit(0.0)).and(adx.clone().lt_eq(lit(20.0))))
         .then(lit(0.0))

@@ -105,8 +105,7 @@ impl LabelConfig {
 pub fn append_labels(mut frame: DataFrame, config: &LabelConfig) -> PolarsResult<DataFrame> {
     let closes: Vec<f64> = frame.column("close")?.f64()?.into_no_null_iter().collect();
     let forward = config.forward_returns(&closes);
-    let labels: Vec<Option<&str>> =
-        forward.iter().map(|r| r.map(|r| config.classify(r).as_str())).collect();
+    let labels: Vec<Option<&str>> = forward.iter().map(|r| r.map(|r| config.classify(r).as_str())).collect();
     frame.with_column(Column::new(FORWARD_RETURN_COLUMN.into(), forward))?;
     frame.with_column(Column::new(LABEL_COLUMN.into(), labels))?;
     Ok(frame)

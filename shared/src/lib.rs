@@ -6,11 +6,15 @@
 //! - [`resample`]: bars to a coarser timeframe.
 //! - [`features`]: the versioned, causal technical feature set (polars).
 //! - [`labels`]: 3-class direction labels from the forward return.
+//! - [`model`]: the RF + gradient-boosting ensemble, its evaluation, artifacts and forecasts.
+//! - [`telemetry`]: logging setup for the binaries.
 
 pub mod bar;
 pub mod features;
 pub mod ingest;
 pub mod labels;
+pub mod model;
 pub mod resample;
+pub mod telemetry;
 
 pub use bar::{Bar, Symbol, Timeframe};

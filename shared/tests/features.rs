@@ -46,7 +46,11 @@ fn every_ported_column_matches_the_original_pipeline() {
                 feature.name
             );
             if mine.is_finite() {
-                assert!(close_enough(mine, theirs), "{} row {row}: ours {mine}, original {theirs}", feature.name);
+                assert!(
+                    close_enough(mine, theirs),
+                    "{} row {row}: ours {mine}, original {theirs}",
+                    feature.name
+                );
             }
         }
     }
@@ -97,7 +101,16 @@ fn docs_describe_every_feature() {
             .lines()
             .find(|line| line.starts_with(&format!("| `{}` |", feature.name)))
             .unwrap_or_else(|| panic!("docs/features.md has no row for {}", feature.name));
-        assert!(row.contains(&format!("| {} |", feature.warm_up)), "warm-up of {} in docs: {row}", feature.name);
-        assert_eq!(row.contains("| yes |"), feature.trains, "training flag of {} in docs: {row}", feature.name);
+        assert!(
+            row.contains(&format!("| {} |", feature.warm_up)),
+            "warm-up of {} in docs: {row}",
+            feature.name
+        );
+        assert_eq!(
+            row.contains("| yes |"),
+            feature.trains,
+            "training flag of {} in docs: {row}",
+            feature.name
+        );
     }
 }

@@ -22,7 +22,9 @@ fn every_real_file_ingests_without_losing_a_row() {
         }
         for series in &ingested.series {
             assert!(series.bars.windows(2).all(|w| w[0].ts < w[1].ts), "{} ascending", series.symbol);
-            assert!(series.bars.iter().all(|b| b.low <= b.open.min(b.close) && b.high >= b.open.max(b.close)));
+            assert!(
+                series.bars.iter().all(|b| b.low <= b.open.min(b.close) && b.high >= b.open.max(b.close))
+            );
         }
     }
 }
@@ -37,10 +39,15 @@ fn each_real_file_is_read_as_what_it_is() {
     for (file, symbol, timeframe, rows, reordered) in cases {
         let ingested = ingest_file(&common::data_dir().join(file), &IngestOptions::default()).unwrap();
         let series = &ingested.series[0];
-        assert_eq!((series.symbol.as_str(), series.timeframe, series.bars.len()), (symbol, timeframe, rows), "{file}");
+        assert_eq!(
+            (series.symbol.as_str(), series.timeframe, series.bars.len()),
+            (symbol, timeframe, rows),
+            "{file}"
+        );
         assert_eq!(ingested.report.series[0].reordered, reordered, "{file}");
     }
-    let btc = ingest_file(&common::data_dir().join("BTCUSD-1h-coinbase.csv"), &IngestOptions::default()).unwrap();
+    let btc =
+        ingest_file(&common::data_dir().join("BTCUSD-1h-coinbase.csv"), &IngestOptions::default()).unwrap();
     assert_eq!(btc.report.preamble_lines, 1);
     assert_eq!(btc.series[0].bars[0].ts.to_rfc3339(), "2017-07-01T11:00:00+00:00");
 }

@@ -64,12 +64,11 @@ impl ColumnMap {
             column: column.to_owned(),
             headers: headers.join(","),
         };
-        let required = |field: &str, wanted: Option<&str>, aliases: &[&str]| {
-            match find_override(&names, wanted) {
+        let required =
+            |field: &str, wanted: Option<&str>, aliases: &[&str]| match find_override(&names, wanted) {
                 Some(found) => found.ok_or_else(|| missing(wanted.unwrap_or(field))),
                 None => find(&names, aliases).ok_or_else(|| missing(field)),
-            }
-        };
+            };
         // A separate `Date` and `Time` pair (MetaTrader exports) is read as one timestamp.
         let time = match find_override(&names, overrides.time.as_deref()) {
             Some(found) => vec![found.ok_or_else(|| missing("time"))?],

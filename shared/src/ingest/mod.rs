@@ -276,7 +276,8 @@ fn timestamp_format(
         .filter(|t| !t.trim().is_empty())
         .take(TIMESTAMP_SAMPLE)
         .collect();
-    TimestampFormat::detect(samples.iter().map(String::as_str)).ok_or_else(|| IngestError::Timestamp {
+    let sample_refs: Vec<&str> = samples.iter().map(String::as_str).collect();
+    TimestampFormat::detect(&sample_refs).ok_or_else(|| IngestError::Timestamp {
         path: path.to_owned(),
         column: map.time_label(&table.headers),
         example: samples.first().cloned().unwrap_or_default(),
@@ -298,10 +299,8 @@ fn number(row: &RawRow, index: usize, field: &'static str) -> Result<f64, RowPro
     if is_missing(raw) {
         return Err(RowProblem::Missing { field });
     }
-    let value: f64 = raw
-        .replace('_', "")
-        .parse()
-        .map_err(|_| RowProblem::NotANumber { field, value: raw.to_owned() })?;
+    let value: f64 =
+        raw.replace('_', "").parse().map_err(|_| RowProblem::NotANumber { field, value: raw.to_owned() })?;
     if !value.is_finite() {
         return Err(RowProblem::NonFinite { field });
     }
@@ -404,7 +403,8 @@ fn finish_series(
         adjusted,
         reordered,
     };
-    let series = timeframe.map(|timeframe| BarSeries { symbol, timeframe, bars }).filter(|s| !s.bars.is_empty());
+    let series =
+        timeframe.map(|timeframe| BarSeries { symbol, timeframe, bars }).filter(|s| !s.bars.is_empty());
     Ok((series, series_report))
 }
 
@@ -435,9 +435,7 @@ fn adjust(bar: Bar, adjusted_close: f64) -> Bar {
 
 /// The timeframe whose length is the median spacing of ascending, distinct timestamps. The
 /// median ignores weekends, holidays and session gaps, which are always a minority.
-pub fn detect_timeframe(
-    timestamps: impl Iterator<Item = DateTime<Utc>>,
-) -> Result<Timeframe, String> {
+pub fn detect_timeframe(timestamps: impl Iterator<Item = DateTime<Utc>>) -> Result<Timeframe, String> {
     let timestamps: Vec<DateTime<Utc>> = timestamps.collect();
     let mut gaps: Vec<Duration> = timestamps.windows(2).map(|w| w[1] - w[0]).collect();
     if gaps.is_empty() {
@@ -445,8 +443,9 @@ pub fn detect_timeframe(
     }
     gaps.sort_unstable();
     let median = gaps[gaps.len() / 2];
-    Timeframe::from_duration(median)
-        .ok_or_else(|| format!("bars are a median {} s apart, which is no known timeframe", median.num_seconds()))
+    Timeframe::from_duration(median).ok_or_else(|| {
+        format!("bars are a median {} s apart, which is no known timeframe", median.num_seconds())
+    })
 }
 
 #[cfg(test)]

@@ -125,11 +125,17 @@ impl std::fmt::Display for FileReport {
     /// The human report: one block per file, one line per series and per skip reason.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let timestamps = String::from(self.timestamp_format.clone());
-        writeln!(f, "{} ({}, header at line {}, timestamps {timestamps})", self.file, self.format, self.header_line)?;
+        writeln!(
+            f,
+            "{} ({}, header at line {}, timestamps {timestamps})",
+            self.file, self.format, self.header_line
+        )?;
         for series in &self.series {
             let timeframe = series.timeframe.map_or("?", Timeframe::as_str);
             let range = match (series.first_bar, series.last_bar) {
-                (Some(first), Some(last)) => format!("{} .. {}", first.format("%Y-%m-%d %H:%M"), last.format("%Y-%m-%d %H:%M")),
+                (Some(first), Some(last)) => {
+                    format!("{} .. {}", first.format("%Y-%m-%d %H:%M"), last.format("%Y-%m-%d %H:%M"))
+                }
                 _ => "no bars".to_owned(),
             };
             let mut flags = Vec::new();

@@ -89,13 +89,7 @@ fn read_csv(
         if super::columns::looks_like_header(&cells, overrides) {
             let header_line = index as u64 + 1;
             let rows = read_csv_rows(path, &text[offset..], delimiter, header_line)?;
-            return Ok(RawTable {
-                format,
-                header_line,
-                preamble_lines: index as u64,
-                headers: cells,
-                rows,
-            });
+            return Ok(RawTable { format, header_line, preamble_lines: index as u64, headers: cells, rows });
         }
         offset += line.len();
     }
@@ -165,13 +159,7 @@ fn read_parquet(path: &Path, bytes: Vec<u8>) -> Result<RawTable, IngestError> {
     for index in 0..frame.height() {
         let cells = columns
             .iter()
-            .map(|c| {
-                c.str()
-                    .ok()
-                    .and_then(|s| s.get(index))
-                    .map(str::to_owned)
-                    .unwrap_or_default()
-            })
+            .map(|c| c.str().ok().and_then(|s| s.get(index)).map(str::to_owned).unwrap_or_default())
             .collect();
         rows.push(RawRow { line: index as u64 + 1, cells });
     }

@@ -89,7 +89,10 @@ fn unusable_files_fail_with_a_reason() {
     let options = IngestOptions::default();
     assert!(matches!(ingest("X.csv", "", &options), Err(IngestError::Empty { .. })));
     assert!(matches!(ingest("X.csv", "a,b,c\n1,2,3\n", &options), Err(IngestError::NoHeader { .. })));
-    assert!(matches!(ingest("X.csv", "date,open,high,low,close\n", &options), Err(IngestError::Empty { .. })));
+    assert!(matches!(
+        ingest("X.csv", "date,open,high,low,close\n", &options),
+        Err(IngestError::Empty { .. })
+    ));
     let all_bad = "date,open,high,low,close\n2024-01-02,1,1,1,-1\n";
     assert!(matches!(ingest("X.csv", all_bad, &options), Err(IngestError::NoBars { skipped: 1, .. })));
     let unreadable = "date,open,high,low,close\nmonday,1,1,1,1\n";
@@ -129,7 +132,11 @@ fn overrides_for_timeframe_format_and_columns() {
         symbol: Some(Symbol::new("x").unwrap()),
         timeframe: Some(Timeframe::H4),
         timestamp_format: Some("%Y.%m.%d-%H:%M".into()),
-        columns: ColumnOverrides { time: Some("STAMP".into()), volume: Some("vol b".into()), ..Default::default() },
+        columns: ColumnOverrides {
+            time: Some("STAMP".into()),
+            volume: Some("vol b".into()),
+            ..Default::default()
+        },
         ..Default::default()
     };
     let ingested = ingest("data.csv", content, &options).unwrap();

@@ -99,11 +99,11 @@ impl TimestampFormat {
 
     /// The first candidate that reads every sample, or else the one that reads the most.
     /// `None` when no candidate reads any sample.
-    pub fn detect<'a>(samples: impl IntoIterator<Item = &'a str> + Clone) -> Option<Self> {
+    pub fn detect(samples: &[&str]) -> Option<Self> {
         let mut best: Option<(usize, Self)> = None;
-        let total = samples.clone().into_iter().count();
+        let total = samples.len();
         for format in Self::candidates() {
-            let read = samples.clone().into_iter().filter(|s| format.parse(s).is_some()).count();
+            let read = samples.iter().filter(|s| format.parse(s).is_some()).count();
             if read == total && total > 0 {
                 return Some(format);
             }
@@ -120,12 +120,10 @@ impl TimestampFormat {
         match self {
             Self::Rfc3339 => DateTime::parse_from_rfc3339(value).ok().map(|t| t.to_utc()),
             Self::WithOffset(p) => DateTime::parse_from_str(value, p).ok().map(|t| t.to_utc()),
-            Self::NaiveDateTime(p) => {
-                NaiveDateTime::parse_from_str(value, p).ok().map(|t| t.and_utc())
+            Self::NaiveDateTime(p) => NaiveDateTime::parse_from_str(value, p).ok().map(|t| t.and_utc()),
+            Self::NaiveDate(p) => {
+                NaiveDate::parse_from_str(value, p).ok().map(|d| d.and_time(NaiveTime::MIN).and_utc())
             }
-            Self::NaiveDate(p) => NaiveDate::parse_from_str(value, p)
-                .ok()
-                .map(|d| d.and_time(NaiveTime::MIN).and_utc()),
             Self::DateHourAmPm => parse_date_hour_am_pm(value),
             Self::CompactDate => {
                 if value.len() != 8 || !value.bytes().all(|b| b.is_ascii_digit()) {
@@ -175,7 +173,7 @@ mod tests {
     }
 
     fn detect_and_parse(samples: &[&str]) -> (TimestampFormat, DateTime<Utc>) {
-        let format = TimestampFormat::detect(samples.iter().copied()).expect("a format");
+        let format = TimestampFormat::detect(samples).expect("a format");
         let first = format.parse(samples[0]).expect("parses");
         (format, first)
     }
@@ -205,7 +203,7 @@ mod tests {
 
     #[test]
     fn unknown_text_is_not_a_timestamp() {
-        assert_eq!(TimestampFormat::detect(["yesterday", "n/a"]), None);
+        assert_eq!(TimestampFormat::detect(&["yesterday", "n/a"]), None);
         assert!(TimestampFormat::DateHourAmPm.parse("2019-10-17 13-PM").is_none());
     }
 

@@ -1,5 +1,5 @@
-//! Logging setup: human-readable logs on stderr by default, JSON with `LOG_FORMAT=json`; the
-//! level comes from `RUST_LOG` (default `info`).
+//! Logging setup shared by every binary: human-readable logs on stderr by default, JSON with
+//! `LOG_FORMAT=json`; the level comes from `RUST_LOG` (default `info`).
 
 use tracing_subscriber::EnvFilter;
 

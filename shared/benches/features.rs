@@ -1,0 +1,46 @@
+//! Features + labels on 20,000 real hourly bars (BTCUSD), the issue's target: under 20 ms on
+//! one core. Run by hand, results in docs/benchmarks.md:
+//!
+//! ```sh
+//! POLARS_MAX_THREADS=1 taskset -c 0 cargo bench -p shared --bench features
+//! ```
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use shared::ingest::{IngestOptions, ingest_file};
+use shared::labels::{LabelConfig, append_labels};
+
+const BARS: usize = 20_000;
+const RUNS: usize = 50;
+
+fn main() {
+    let data = std::env::var_os("BOLTFLEET_DATA")
+        .map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"), Into::into);
+    let ingested =
+        ingest_file(&data.join("BTCUSD-1h-coinbase.csv"), &IngestOptions::default()).expect("ingests");
+    let series = &ingested.series[0];
+    let bars = &series.bars[..BARS];
+    let labels = LabelConfig::for_timeframe(series.timeframe);
+
+    let run = || {
+        let frame = shared::features::compute(bars).expect("features");
+        append_labels(frame, &labels).expect("labels")
+    };
+    let warm = run();
+    let mut times: Vec<Duration> = (0..RUNS)
+        .map(|_| {
+            let start = Instant::now();
+            std::hint::black_box(run());
+            start.elapsed()
+        })
+        .collect();
+    times.sort();
+    println!(
+        "features + labels, {BARS} bars x {} columns, {RUNS} runs: min {:.2} ms, median {:.2} ms, max {:.2} ms",
+        warm.width(),
+        times[0].as_secs_f64() * 1e3,
+        times[RUNS / 2].as_secs_f64() * 1e3,
+        times[RUNS - 1].as_secs_f64() * 1e3,
+    );
+}

@@ -1,0 +1,188 @@
+//! The artifact: what a training run leaves behind, in place of the original's pickles.
+//!
+//! Two blobs. The **manifest** is pretty JSON anyone can read without the model: versions,
+//! hyper-parameters, weights, the whole evaluation, the training data's range and hash. The
+//! **payload** holds what prediction needs (fitted models, weights, feature names, label
+//! config): `MAGIC`, the format version as 4 little-endian bytes, then gzip of postcard. The
+//! manifest carries the payload's sha256, checked before anything is decoded; a payload from
+//! a newer format is refused by its header, never misread.
+
+use std::io::{Read, Write};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::boosting::Boosting;
+use super::forest::Forest;
+use super::{Evaluation, TrainConfig};
+use crate::bar::{Bar, Symbol, Timeframe};
+use crate::labels::LabelConfig;
+
+/// The payload format this build writes and the newest it reads.
+pub const ARTIFACT_FORMAT_VERSION: u32 = 1;
+
+const MAGIC: &[u8; 4] = b"BFM\0";
+
+/// Why stored bytes are not a usable artifact. None of these go away by retrying.
+#[derive(Debug, thiserror::Error)]
+pub enum ArtifactError {
+    #[error("artifact manifest is not valid: {0}")]
+    Manifest(#[source] serde_json::Error),
+    #[error("artifact format {found} is newer than this build reads ({supported}); upgrade the worker")]
+    NewerFormat { found: u32, supported: u32 },
+    #[error("artifact payload checksum mismatch: manifest says {expected}, payload hashes to {actual}")]
+    Checksum { expected: String, actual: String },
+    #[error("artifact payload is corrupt: {0}")]
+    Payload(String),
+    #[error("artifact payload format {payload} disagrees with its manifest ({manifest})")]
+    VersionMismatch { payload: u32, manifest: u32 },
+}
+
+/// What the training data was: enough to find it again and to know it is the same.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataSummary {
+    pub first_bar: DateTime<Utc>,
+    pub last_bar: DateTime<Utc>,
+    pub bars: usize,
+    /// [`bars_sha256`] of the bars.
+    pub sha256: String,
+}
+
+/// The readable half of an artifact.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format_version: u32,
+    /// `{created_at}-{first 8 hex digits of the payload hash}`: sorts by time, unique per model.
+    pub version: String,
+    pub symbol: Symbol,
+    pub timeframe: Timeframe,
+    pub feature_schema_version: u32,
+    pub feature_names: Vec<String>,
+    pub labels: LabelConfig,
+    pub config: TrainConfig,
+    /// Random Forest and gradient-boosting weights in the ensemble.
+    pub weights: [f64; 2],
+    pub evaluation: Evaluation,
+    pub data: DataSummary,
+    /// The `shared` crate version that trained it.
+    pub crate_version: String,
+    pub created_at: DateTime<Utc>,
+    pub payload_sha256: String,
+    pub payload_bytes: u64,
+}
+
+/// What prediction needs, and nothing else.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Model {
+    pub feature_schema_version: u32,
+    pub feature_names: Vec<String>,
+    pub labels: LabelConfig,
+    pub score_threshold: f64,
+    pub weights: [f64; 2],
+    pub(super) forest: Forest,
+    pub(super) boosting: Boosting,
+}
+
+/// A manifest with its decoded model.
+#[derive(Debug)]
+pub struct Artifact {
+    pub manifest: Manifest,
+    pub model: Model,
+}
+
+/// An artifact as stored: the manifest's JSON and the payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArtifactBytes {
+    pub manifest: Vec<u8>,
+    pub payload: Vec<u8>,
+}
+
+fn hex(digest: &[u8]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Lowercase hex sha256.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+/// The content hash of bars: timestamps and OHLCV, little-endian.
+pub fn bars_sha256(bars: &[Bar]) -> String {
+    let mut hasher = Sha256::new();
+    for bar in bars {
+        hasher.update(bar.ts.timestamp_millis().to_le_bytes());
+        for value in [bar.open, bar.high, bar.low, bar.close, bar.volume] {
+            hasher.update(value.to_le_bytes());
+        }
+    }
+    hex(&hasher.finalize())
+}
+
+pub(super) fn encode_payload(model: &Model) -> Result<Vec<u8>, ArtifactError> {
+    let body = postcard::to_allocvec(model).map_err(|e| ArtifactError::Payload(e.to_string()))?;
+    let mut payload = Vec::with_capacity(body.len() / 4);
+    payload.extend_from_slice(MAGIC);
+    payload.extend_from_slice(&ARTIFACT_FORMAT_VERSION.to_le_bytes());
+    let mut encoder = flate2::write::GzEncoder::new(payload, flate2::Compression::default());
+    encoder.write_all(&body).map_err(|e| ArtifactError::Payload(e.to_string()))?;
+    encoder.finish().map_err(|e| ArtifactError::Payload(e.to_string()))
+}
+
+fn payload_version(payload: &[u8]) -> Result<u32, ArtifactError> {
+    match payload {
+        [m0, m1, m2, m3, v0, v1, v2, v3, ..] if [*m0, *m1, *m2, *m3] == *MAGIC => {
+            Ok(u32::from_le_bytes([*v0, *v1, *v2, *v3]))
+        }
+        _ => Err(ArtifactError::Payload("not a boltfleet model payload".to_owned())),
+    }
+}
+
+impl Artifact {
+    pub fn encode(&self, payload: Vec<u8>) -> Result<ArtifactBytes, ArtifactError> {
+        let manifest = serde_json::to_vec_pretty(&self.manifest).map_err(ArtifactError::Manifest)?;
+        Ok(ArtifactBytes { manifest, payload })
+    }
+
+    /// Reads only the manifest (listing models needs no payload).
+    pub fn read_manifest(manifest: &[u8]) -> Result<Manifest, ArtifactError> {
+        #[derive(Deserialize)]
+        struct Version {
+            format_version: u32,
+        }
+        // The version first: a newer manifest may not parse as ours, and should say why.
+        let version: Version = serde_json::from_slice(manifest).map_err(ArtifactError::Manifest)?;
+        if version.format_version > ARTIFACT_FORMAT_VERSION {
+            return Err(ArtifactError::NewerFormat {
+                found: version.format_version,
+                supported: ARTIFACT_FORMAT_VERSION,
+            });
+        }
+        serde_json::from_slice(manifest).map_err(ArtifactError::Manifest)
+    }
+
+    /// Verifies and decodes stored bytes.
+    pub fn decode(bytes: &ArtifactBytes) -> Result<Self, ArtifactError> {
+        let manifest = Self::read_manifest(&bytes.manifest)?;
+        let actual = sha256_hex(&bytes.payload);
+        if actual != manifest.payload_sha256 {
+            return Err(ArtifactError::Checksum { expected: manifest.payload_sha256, actual });
+        }
+        let version = payload_version(&bytes.payload)?;
+        if version > ARTIFACT_FORMAT_VERSION {
+            return Err(ArtifactError::NewerFormat { found: version, supported: ARTIFACT_FORMAT_VERSION });
+        }
+        if version != manifest.format_version {
+            return Err(ArtifactError::VersionMismatch {
+                payload: version,
+                manifest: manifest.format_version,
+            });
+        }
+        let mut body = Vec::new();
+        flate2::read::GzDecoder::new(&bytes.payload[MAGIC.len() + 4..])
+            .read_to_end(&mut body)
+            .map_err(|e| ArtifactError::Payload(e.to_string()))?;
+        let model: Model = postcard::from_bytes(&body).map_err(|e| ArtifactError::Payload(e.to_string()))?;
+        Ok(Self { manifest, model })
+    }
+}

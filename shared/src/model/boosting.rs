@@ -1,0 +1,122 @@
+//! Gradient boosting with forust-ml: one binary log-loss booster per class (one-vs-rest), their
+//! probabilities normalised to sum to one. See ARCHITECTURE.md for why forust-ml.
+
+use forust_ml::GradientBooster;
+use forust_ml::data::Matrix;
+use serde::{Deserialize, Serialize};
+
+use super::ModelError;
+use crate::labels::Direction;
+
+/// Boosting hyper-parameters; the defaults are the original pipeline's where forust has the
+/// same knob.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BoostingParams {
+    pub rounds: usize,
+    pub learning_rate: f32,
+    pub max_depth: usize,
+    /// forust bounds a leaf by its hessian sum, not its row count: with log-loss a row weighs
+    /// `p (1 - p)`, at most 0.25, so 1.25 is at least the original's 5 rows per leaf.
+    pub min_leaf_weight: f32,
+}
+
+impl Default for BoostingParams {
+    fn default() -> Self {
+        Self { rounds: 100, learning_rate: 0.05, max_depth: 7, min_leaf_weight: 1.25 }
+    }
+}
+
+/// Three fitted one-vs-rest boosters, in [`Direction::ALL`] order, kept as forust's own JSON
+/// (its deserialiser needs a self-describing format).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Boosting {
+    boosters_json: Vec<String>,
+}
+
+/// Column-major copy of row-major features, as forust reads them.
+fn column_major(features: &[f64], rows: usize, columns: usize) -> Vec<f64> {
+    (0..columns).flat_map(|c| (0..rows).map(move |r| features[r * columns + c])).collect()
+}
+
+fn booster_error(error: &forust_ml::errors::ForustError) -> ModelError {
+    ModelError::Fit(error.to_string())
+}
+
+impl Boosting {
+    /// Fits on row-major `features`; forust parallelises inside the caller's rayon pool.
+    pub fn fit(
+        features: &[f64],
+        labels: &[Direction],
+        n_features: usize,
+        params: &BoostingParams,
+        seed: u64,
+    ) -> Result<Self, ModelError> {
+        let rows = labels.len();
+        let data = column_major(features, rows, n_features);
+        let matrix = Matrix::new(&data, rows, n_features);
+        let weights = vec![1.0; rows];
+        let boosters_json = Direction::ALL
+            .into_iter()
+            .map(|class| {
+                let target: Vec<f64> = labels.iter().map(|&l| if l == class { 1.0 } else { 0.0 }).collect();
+                let mut booster = GradientBooster::default()
+                    .set_iterations(params.rounds)
+                    .set_learning_rate(params.learning_rate)
+                    .set_max_depth(params.max_depth)
+                    .set_min_leaf_weight(params.min_leaf_weight)
+                    .set_seed(seed)
+                    .set_parallel(true);
+                booster.fit(&matrix, &target, &weights, None).map_err(|e| booster_error(&e))?;
+                booster.json_dump().map_err(|e| booster_error(&e))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self { boosters_json })
+    }
+
+    /// Normalised class probabilities per row of row-major `features`.
+    pub fn predict_proba(
+        &self,
+        features: &[f64],
+        rows: usize,
+        n_features: usize,
+    ) -> Result<Vec<[f64; 3]>, ModelError> {
+        let data = column_major(features, rows, n_features);
+        let matrix = Matrix::new(&data, rows, n_features);
+        let mut probabilities = vec![[0.0; 3]; rows];
+        for (class, json) in self.boosters_json.iter().enumerate() {
+            let booster = GradientBooster::from_json(json).map_err(|e| booster_error(&e))?;
+            for (row, log_odds) in booster.predict(&matrix, true).into_iter().enumerate() {
+                probabilities[row][class] = 1.0 / (1.0 + (-log_odds).exp());
+            }
+        }
+        for p in &mut probabilities {
+            let total: f64 = p.iter().sum();
+            p.iter_mut().for_each(|v| *v /= total);
+        }
+        Ok(probabilities)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn column_major_transposes() {
+        assert_eq!(column_major(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 3, 2), [1.0, 3.0, 5.0, 2.0, 4.0, 6.0]);
+    }
+
+    #[test]
+    fn boosters_learn_a_rule_and_probabilities_sum_to_one() {
+        let n = 300;
+        let features: Vec<f64> = (0..n).flat_map(|i| [f64::from(i % 3), f64::from(i * 7 % 11)]).collect();
+        let labels: Vec<Direction> = (0..n).map(|i| Direction::ALL[(i % 3) as usize]).collect();
+        let params = BoostingParams { rounds: 20, ..BoostingParams::default() };
+        let model = Boosting::fit(&features, &labels, 2, &params, 1).unwrap();
+        let probabilities = model.predict_proba(&features, n as usize, 2).unwrap();
+        for (p, label) in probabilities.iter().zip(&labels) {
+            assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+            assert!(p[label.index()] > 0.5, "{p:?} for {label:?}");
+        }
+    }
+}

@@ -1,0 +1,515 @@
+//! The model half of the ML core: a feature frame and labels in, a trained, evaluated,
+//! versioned artifact out; an artifact and recent bars in, a forecast out.
+//!
+//! Training is plain synchronous code that runs on a rayon pool of [`TrainConfig::threads`]
+//! threads: callers on an async runtime run it on a blocking thread.
+//!
+//! 1. [`dataset`]: ready, labelled rows in time order; the oldest `train_fraction` train, the
+//!    rest validate, with a purge of `horizon` bars between them.
+//! 2. [`forest`] and [`boosting`] fit on the training rows.
+//! 3. [`ensemble`] weighs them by ridge regression on the validation rows.
+//! 4. Every model, the ensemble and two baselines are scored on validation the same way
+//!    ([`metrics`]); optional walk-forward folds repeat 2-4 on expanding windows.
+//! 5. [`artifact`] packs it all.
+
+pub mod artifact;
+pub mod boosting;
+pub mod dataset;
+pub mod ensemble;
+pub mod forest;
+pub mod metrics;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::bar::Bar;
+use crate::features::{FEATURE_SCHEMA_VERSION, TRAINING_WARM_UP, training_features};
+use crate::ingest::BarSeries;
+use crate::labels::{Direction, LabelConfig};
+use artifact::{
+    ARTIFACT_FORMAT_VERSION, Artifact, ArtifactBytes, ArtifactError, DataSummary, Manifest, Model,
+};
+use boosting::{Boosting, BoostingParams};
+use dataset::{Dataset, Split};
+use ensemble::{EnsembleVote, argmax, ridge_weights, vote};
+use forest::{Forest, ForestParams};
+use metrics::{Metrics, Proportion};
+
+/// Fewer ready, labelled rows than this cannot give a meaningful split.
+pub const MIN_ROWS: usize = 100;
+
+/// Why training or prediction failed. All of these are properties of the input: retrying the
+/// same input fails the same way.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("cannot compute features")]
+    Features(#[from] polars::error::PolarsError),
+    #[error("{rows} ready, labelled rows; at least {needed} are needed to train")]
+    NotEnoughRows { rows: usize, needed: usize },
+    #[error("the training labels are all {0}; nothing to learn")]
+    SingleClass(&'static str),
+    #[error("model fit failed: {0}")]
+    Fit(String),
+    #[error("{bars} bars; at least {needed} are needed to predict")]
+    NotEnoughBars { bars: usize, needed: usize },
+    #[error("the features of the last bar ({ts}) are not all finite")]
+    NotReady { ts: DateTime<Utc> },
+    #[error(
+        "the artifact was trained on feature schema {artifact} ({artifact_features} features), this build computes {ours} ({our_features})"
+    )]
+    SchemaMismatch { artifact: u32, artifact_features: usize, ours: u32, our_features: usize },
+    #[error(transparent)]
+    Artifact(#[from] ArtifactError),
+    #[error("cannot start the training thread pool: {0}")]
+    Pool(String),
+}
+
+impl ModelError {
+    /// Model errors come from the data or the artifact, never from the moment.
+    pub fn is_retryable(&self) -> bool {
+        false
+    }
+}
+
+/// Everything that decides what a training run produces. Serialised into the manifest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub labels: LabelConfig,
+    /// Share of the rows, oldest first, that train; the rest validate.
+    pub train_fraction: f64,
+    /// Expanding walk-forward folds to evaluate on, besides the holdout; `None` for none.
+    pub walk_forward_folds: Option<usize>,
+    pub forest: ForestParams,
+    pub boosting: BoostingParams,
+    /// Ridge penalty of the ensemble weights.
+    pub ridge_alpha: f64,
+    /// Ensemble score beyond which a direction is BULLISH or BEARISH.
+    pub score_threshold: f64,
+    pub seed: u64,
+    /// Training threads; 0 for one per core. Not part of the result.
+    #[serde(skip)]
+    pub threads: usize,
+}
+
+impl TrainConfig {
+    /// The original pipeline's settings for a timeframe.
+    pub fn for_timeframe(timeframe: crate::Timeframe) -> Self {
+        Self {
+            labels: LabelConfig::for_timeframe(timeframe),
+            train_fraction: 0.7,
+            walk_forward_folds: None,
+            forest: ForestParams::default(),
+            boosting: BoostingParams::default(),
+            ridge_alpha: 1.0,
+            score_threshold: 0.33,
+            seed: 42,
+            threads: 0,
+        }
+    }
+}
+
+/// One model's scores: validation metrics, and the train accuracy to see overfitting.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelReport {
+    pub validation: Metrics,
+    pub train_accuracy: Proportion,
+    /// Train accuracy minus validation accuracy.
+    pub overfit_margin: f64,
+}
+
+/// What a model has to beat, scored like the models.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Baselines {
+    /// The commonest training label, predicted for every row.
+    pub majority_class: Direction,
+    pub majority: Metrics,
+    /// The label of the last completed `horizon`-bar return.
+    pub persistence: Metrics,
+}
+
+/// Row counts behind the numbers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Samples {
+    pub bars: usize,
+    /// Rows past the warm-up, with finite features and a label.
+    pub usable_rows: usize,
+    pub train_rows: usize,
+    pub purged_rows: usize,
+    pub validation_rows: usize,
+    /// Class counts in [`Direction::ALL`] order.
+    pub train_classes: [usize; 3],
+    pub validation_classes: [usize; 3],
+}
+
+/// Whether the ensemble's validation accuracy lies above each baseline's 95 % interval.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    pub beats_majority: bool,
+    pub beats_persistence: bool,
+    pub summary: String,
+}
+
+/// One walk-forward fold, or all folds' validation rows pooled.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FoldReport {
+    /// 0 for the pooled report.
+    pub train_rows: usize,
+    pub validation_rows: usize,
+    /// `None` for the pooled report, whose rows come from models with different weights.
+    pub weights: Option<[f64; 2]>,
+    pub random_forest: Metrics,
+    pub gradient_boosting: Metrics,
+    pub ensemble: Metrics,
+    pub majority: Metrics,
+    pub persistence: Metrics,
+}
+
+/// Walk-forward folds and their validation rows pooled.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WalkForward {
+    pub folds: Vec<FoldReport>,
+    pub pooled: FoldReport,
+}
+
+/// The whole evaluation of a training run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evaluation {
+    pub random_forest: ModelReport,
+    pub gradient_boosting: ModelReport,
+    pub ensemble: ModelReport,
+    pub baselines: Baselines,
+    pub weights: [f64; 2],
+    pub samples: Samples,
+    pub verdict: Verdict,
+    pub walk_forward: Option<WalkForward>,
+}
+
+/// A forecast for the bar after the last one given.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Forecast {
+    /// The last bar the forecast is made at; it looks `horizon` bars past it.
+    pub bar_ts: DateTime<Utc>,
+    pub horizon: usize,
+    pub direction: Direction,
+    pub confidence: f64,
+    /// Ensemble probabilities in [`Direction::ALL`] order.
+    pub probabilities: [f64; 3],
+    pub score: f64,
+    pub random_forest: Direction,
+    pub gradient_boosting: Direction,
+    pub weights: [f64; 2],
+}
+
+/// A trained artifact, its stored bytes, and its evaluation (also in the manifest).
+#[derive(Debug)]
+pub struct Trained {
+    pub artifact: Artifact,
+    pub bytes: ArtifactBytes,
+}
+
+/// Both fitted models and their ensemble weights.
+struct Fitted {
+    forest: Forest,
+    boosting: Boosting,
+    weights: [f64; 2],
+}
+
+/// Per-row predictions of both models and the ensemble.
+struct Scored {
+    forest: Vec<[f64; 3]>,
+    boosting: Vec<[f64; 3]>,
+    ensemble: Vec<EnsembleVote>,
+}
+
+impl Scored {
+    fn hard(probabilities: &[[f64; 3]]) -> Vec<Direction> {
+        probabilities.iter().map(argmax).collect()
+    }
+
+    fn metrics(&self, truth: &[Direction]) -> [Metrics; 3] {
+        let ensemble_directions: Vec<Direction> = self.ensemble.iter().map(|v| v.direction).collect();
+        let ensemble_probabilities: Vec<[f64; 3]> = self.ensemble.iter().map(|v| v.probabilities).collect();
+        [
+            Metrics::compute(truth, &Self::hard(&self.forest), Some(&self.forest)),
+            Metrics::compute(truth, &Self::hard(&self.boosting), Some(&self.boosting)),
+            Metrics::compute(truth, &ensemble_directions, Some(&ensemble_probabilities)),
+        ]
+    }
+}
+
+fn predict_rows(
+    forest: &Forest,
+    boosting: &Boosting,
+    weights: [f64; 2],
+    threshold: f64,
+    data: &Dataset,
+) -> Result<Scored, ModelError> {
+    let matrix = forest::dense(&data.features, data.len(), data.n_features())?;
+    let forest_p = forest.predict_proba(&matrix, data.len())?;
+    let boosting_p = boosting.predict_proba(&data.features, data.len(), data.n_features())?;
+    let ensemble = forest_p.iter().zip(&boosting_p).map(|(f, b)| vote([f, b], weights, threshold)).collect();
+    Ok(Scored { forest: forest_p, boosting: boosting_p, ensemble })
+}
+
+/// Fits both models on the split's training rows and weighs them on its validation rows.
+fn fit_split(dataset: &Dataset, split: &Split, config: &TrainConfig) -> Result<(Fitted, Scored), ModelError> {
+    let train = dataset.select(&split.train);
+    let validation = dataset.select(&split.validation);
+    let counts = train.class_counts();
+    if let [only] = Direction::ALL.into_iter().filter(|d| counts[d.index()] > 0).collect::<Vec<_>>()[..] {
+        return Err(ModelError::SingleClass(only.as_str()));
+    }
+    let forest =
+        Forest::fit(&train.features, &train.labels, train.n_features(), &config.forest, config.seed)?;
+    let boosting =
+        Boosting::fit(&train.features, &train.labels, train.n_features(), &config.boosting, config.seed)?;
+    let unweighted = predict_rows(&forest, &boosting, [0.5, 0.5], config.score_threshold, &validation)?;
+    let weights = ridge_weights(
+        &validation.labels,
+        [&Scored::hard(&unweighted.forest), &Scored::hard(&unweighted.boosting)],
+        config.ridge_alpha,
+    );
+    let scored = predict_rows(&forest, &boosting, weights, config.score_threshold, &validation)?;
+    Ok((Fitted { forest, boosting, weights }, scored))
+}
+
+/// The commonest label; ties go to NEUTRAL, the least committal guess, then the earlier class.
+fn majority_class(labels: &[Direction]) -> Direction {
+    let mut counts = [0usize; 3];
+    labels.iter().for_each(|l| counts[l.index()] += 1);
+    let mut best = Direction::Neutral;
+    for candidate in Direction::ALL {
+        if counts[candidate.index()] > counts[best.index()] {
+            best = candidate;
+        }
+    }
+    best
+}
+
+/// The truth, the baselines' and the models' predictions on validation rows; folds append.
+struct Predictions {
+    truth: Vec<Direction>,
+    majority: Vec<Direction>,
+    persistence: Vec<Direction>,
+    scored: Scored,
+}
+
+impl Predictions {
+    fn of_split(dataset: &Dataset, split: &Split, scored: Scored) -> Self {
+        let train_labels: Vec<Direction> = split.train.iter().map(|&i| dataset.labels[i]).collect();
+        Self {
+            truth: split.validation.iter().map(|&i| dataset.labels[i]).collect(),
+            majority: vec![majority_class(&train_labels); split.validation.len()],
+            persistence: split.validation.iter().map(|&i| dataset.persistence[i]).collect(),
+            scored,
+        }
+    }
+
+    fn append(&mut self, other: Self) {
+        self.truth.extend(other.truth);
+        self.majority.extend(other.majority);
+        self.persistence.extend(other.persistence);
+        self.scored.forest.extend(other.scored.forest);
+        self.scored.boosting.extend(other.scored.boosting);
+        self.scored.ensemble.extend(other.scored.ensemble);
+    }
+
+    fn report(&self, train_rows: usize, weights: Option<[f64; 2]>) -> FoldReport {
+        let [random_forest, gradient_boosting, ensemble] = self.scored.metrics(&self.truth);
+        FoldReport {
+            train_rows,
+            validation_rows: self.truth.len(),
+            weights,
+            random_forest,
+            gradient_boosting,
+            ensemble,
+            majority: Metrics::compute(&self.truth, &self.majority, None),
+            persistence: Metrics::compute(&self.truth, &self.persistence, None),
+        }
+    }
+}
+
+fn walk_forward(dataset: &Dataset, folds: usize, config: &TrainConfig) -> Result<WalkForward, ModelError> {
+    let mut reports = Vec::with_capacity(folds);
+    let mut pooled: Option<Predictions> = None;
+    for split in dataset::walk_forward(dataset, folds, config.labels.horizon) {
+        let (fitted, scored) = fit_split(dataset, &split, config)?;
+        let predictions = Predictions::of_split(dataset, &split, scored);
+        reports.push(predictions.report(split.train.len(), Some(fitted.weights)));
+        match &mut pooled {
+            Some(all) => all.append(predictions),
+            None => pooled = Some(predictions),
+        }
+    }
+    let pooled =
+        pooled.map(|p| p.report(0, None)).ok_or(ModelError::NotEnoughRows { rows: 0, needed: MIN_ROWS })?;
+    Ok(WalkForward { folds: reports, pooled })
+}
+
+fn verdict(ensemble: &Proportion, majority: &Proportion, persistence: &Proportion) -> Verdict {
+    let beats = |baseline: &Proportion| ensemble.value > baseline.high;
+    let describe = |name: &str, baseline: &Proportion| {
+        format!(
+            "{} {name} {:.3} [{:.3}, {:.3}]",
+            if beats(baseline) { "beats" } else { "does not beat" },
+            baseline.value,
+            baseline.low,
+            baseline.high
+        )
+    };
+    Verdict {
+        beats_majority: beats(majority),
+        beats_persistence: beats(persistence),
+        summary: format!(
+            "ensemble accuracy {:.3} [{:.3}, {:.3}] on {} validation rows {} and {} beyond their 95 % intervals",
+            ensemble.value,
+            ensemble.low,
+            ensemble.high,
+            ensemble.n,
+            describe("majority", majority),
+            describe("persistence", persistence),
+        ),
+    }
+}
+
+fn model_report(validation: Metrics, train: &Metrics) -> ModelReport {
+    ModelReport {
+        overfit_margin: train.accuracy.value - validation.accuracy.value,
+        train_accuracy: train.accuracy,
+        validation,
+    }
+}
+
+/// Trains, evaluates and packs an ensemble for a series. `created_at` is the caller's clock:
+/// the same series, config and time give a byte-identical artifact.
+pub fn train(
+    series: &BarSeries,
+    config: &TrainConfig,
+    created_at: DateTime<Utc>,
+) -> Result<Trained, ModelError> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(config.threads)
+        .build()
+        .map_err(|e| ModelError::Pool(e.to_string()))?;
+    pool.install(|| train_on_pool(series, config, created_at))
+}
+
+fn train_on_pool(
+    series: &BarSeries,
+    config: &TrainConfig,
+    created_at: DateTime<Utc>,
+) -> Result<Trained, ModelError> {
+    let dataset = Dataset::from_bars(&series.bars, &config.labels)?;
+    if dataset.len() < MIN_ROWS {
+        return Err(ModelError::NotEnoughRows { rows: dataset.len(), needed: MIN_ROWS });
+    }
+    let split = dataset::holdout(&dataset, config.train_fraction, config.labels.horizon);
+    let (fitted, scored) = fit_split(&dataset, &split, config)?;
+    let holdout =
+        Predictions::of_split(&dataset, &split, scored).report(split.train.len(), Some(fitted.weights));
+
+    let train = dataset.select(&split.train);
+    let on_train =
+        predict_rows(&fitted.forest, &fitted.boosting, fitted.weights, config.score_threshold, &train)?;
+    let [rf_train, gb_train, ensemble_train] = on_train.metrics(&train.labels);
+    let verdict =
+        verdict(&holdout.ensemble.accuracy, &holdout.majority.accuracy, &holdout.persistence.accuracy);
+    let evaluation = Evaluation {
+        random_forest: model_report(holdout.random_forest, &rf_train),
+        gradient_boosting: model_report(holdout.gradient_boosting, &gb_train),
+        ensemble: model_report(holdout.ensemble, &ensemble_train),
+        baselines: Baselines {
+            majority_class: majority_class(&train.labels),
+            majority: holdout.majority,
+            persistence: holdout.persistence,
+        },
+        weights: fitted.weights,
+        samples: Samples {
+            bars: series.bars.len(),
+            usable_rows: dataset.len(),
+            train_rows: split.train.len(),
+            purged_rows: split.purged,
+            validation_rows: split.validation.len(),
+            train_classes: train.class_counts(),
+            validation_classes: dataset.select(&split.validation).class_counts(),
+        },
+        verdict,
+        walk_forward: config.walk_forward_folds.map(|k| walk_forward(&dataset, k, config)).transpose()?,
+    };
+
+    let feature_names: Vec<String> = dataset.feature_names.iter().map(|n| (*n).to_owned()).collect();
+    let model = Model {
+        feature_schema_version: FEATURE_SCHEMA_VERSION,
+        feature_names: feature_names.clone(),
+        labels: config.labels,
+        score_threshold: config.score_threshold,
+        weights: fitted.weights,
+        forest: fitted.forest,
+        boosting: fitted.boosting,
+    };
+    let payload = artifact::encode_payload(&model)?;
+    let payload_sha256 = artifact::sha256_hex(&payload);
+    let (first, last) = (series.bars.first(), series.bars.last());
+    let manifest = Manifest {
+        format_version: ARTIFACT_FORMAT_VERSION,
+        version: format!("{}-{}", created_at.format("%Y%m%dT%H%M%SZ"), &payload_sha256[..8]),
+        symbol: series.symbol.clone(),
+        timeframe: series.timeframe,
+        feature_schema_version: FEATURE_SCHEMA_VERSION,
+        feature_names,
+        labels: config.labels,
+        config: config.clone(),
+        weights: fitted.weights,
+        evaluation,
+        data: DataSummary {
+            first_bar: first.map_or(created_at, |b| b.ts),
+            last_bar: last.map_or(created_at, |b| b.ts),
+            bars: series.bars.len(),
+            sha256: artifact::bars_sha256(&series.bars),
+        },
+        crate_version: env!("CARGO_PKG_VERSION").to_owned(),
+        created_at,
+        payload_bytes: payload.len() as u64,
+        payload_sha256,
+    };
+    let artifact = Artifact { manifest, model };
+    let bytes = artifact.encode(payload)?;
+    Ok(Trained { artifact, bytes })
+}
+
+/// The forecast at the last bar of `bars` (ascending, the same symbol and timeframe the model
+/// was trained on).
+pub fn predict(model: &Model, bars: &[Bar]) -> Result<Forecast, ModelError> {
+    let ours: Vec<&str> = training_features().collect();
+    if model.feature_schema_version != FEATURE_SCHEMA_VERSION || model.feature_names != ours {
+        return Err(ModelError::SchemaMismatch {
+            artifact: model.feature_schema_version,
+            artifact_features: model.feature_names.len(),
+            ours: FEATURE_SCHEMA_VERSION,
+            our_features: ours.len(),
+        });
+    }
+    let Some(last) = bars.len().checked_sub(1).filter(|&last| last >= TRAINING_WARM_UP) else {
+        return Err(ModelError::NotEnoughBars { bars: bars.len(), needed: TRAINING_WARM_UP + 1 });
+    };
+    let (columns, ready) = dataset::feature_rows(bars, &ours)?;
+    if !ready[last] {
+        return Err(ModelError::NotReady { ts: bars[last].ts });
+    }
+    let row: Vec<f64> = columns.iter().map(|c| c[last]).collect();
+    let matrix = forest::dense(&row, 1, row.len())?;
+    let forest_p = model.forest.predict_proba(&matrix, 1)?[0];
+    let boosting_p = model.boosting.predict_proba(&row, 1, row.len())?[0];
+    let decision = vote([&forest_p, &boosting_p], model.weights, model.score_threshold);
+    Ok(Forecast {
+        bar_ts: bars[last].ts,
+        horizon: model.labels.horizon,
+        direction: decision.direction,
+        confidence: decision.confidence,
+        probabilities: decision.probabilities,
+        score: decision.score,
+        random_forest: argmax(&forest_p),
+        gradient_boosting: argmax(&boosting_p),
+        weights: model.weights,
+    })
+}

@@ -1,0 +1,89 @@
+//! The `producer` binary's offline commands on the real data files.
+
+use std::process::Command;
+
+use tests::{binary, data_dir, run};
+
+fn producer(args: &[&str]) -> Command {
+    let mut command = binary("producer");
+    command.args(args).env("RUST_LOG", "warn");
+    command
+}
+
+#[test]
+fn ingest_check_reports_every_real_file_as_json() {
+    let data = data_dir();
+    let files = [
+        "BTCUSD-1h-coinbase.csv",
+        "EURUSD-1h-2017.csv",
+        "GOOGL-daily-2009-2018.csv",
+        "stocks-daily-2000-2013.csv.gz",
+    ];
+    let mut command = producer(&["ingest", "--check", "--json"]);
+    command.args(files.map(|f| data.join(f)));
+    let output = run(&mut command);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let reports: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let reports = reports.as_array().unwrap();
+    assert_eq!(reports.len(), 4);
+    assert!(reports.iter().all(|r| r["status"] == "ok"));
+    let stocks = &reports[3]["series"];
+    assert_eq!(stocks.as_array().unwrap().len(), 5);
+    assert_eq!(stocks[0]["symbol"], "AAPL");
+    assert_eq!(stocks[0]["timeframe"], "d1");
+    assert_eq!(stocks[0]["rows_kept"], 3270);
+    assert_eq!(stocks[0]["adjusted"], true);
+    assert_eq!(reports[0]["series"][0]["reordered"], true);
+    assert_eq!(reports[0]["preamble_lines"], 1);
+}
+
+#[test]
+fn ingest_check_fails_on_an_unusable_file_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("XYZ.csv");
+    std::fs::write(&bad, "date,open,high,low,close\n2024-01-02,1,1,1,-5\n").unwrap();
+    let good = data_dir().join("GOOGL-daily-2009-2018.csv");
+    let output = run(producer(&["ingest", "--check"]).arg(&good).arg(&bad));
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("GOOGL    d1   read   2335  kept   2335"), "{stdout}");
+    assert!(stdout.contains("XYZ.csv: no usable bar (1 rows skipped)"), "{stdout}");
+
+    let strict = run(producer(&["ingest", "--check", "--strict"]).arg(&bad));
+    let stdout = String::from_utf8_lossy(&strict.stdout);
+    assert!(stdout.contains("line 2, field close: close is -5"), "{stdout}");
+}
+
+#[test]
+fn features_writes_csv_and_parquet_with_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = data_dir().join("stocks-daily-2000-2013.csv.gz");
+    for name in ["ibm.csv", "ibm.parquet"] {
+        let out = dir.path().join(name);
+        let output = run(producer(&["features", "--symbol", "IBM", "-o"]).arg(&out).arg(&data));
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        assert!(std::fs::metadata(&out).unwrap().len() > 100_000, "{name} has content");
+    }
+    let csv = std::fs::read_to_string(dir.path().join("ibm.csv")).unwrap();
+    let header = csv.lines().next().unwrap();
+    assert!(header.starts_with("ts,open,high,low,close,volume,returns_1d,"), "{header}");
+    assert!(header.ends_with(",ready,forward_return,label"), "{header}");
+    assert_eq!(csv.lines().count(), 3270 + 1);
+    let last = csv.lines().last().unwrap();
+    assert!(last.ends_with(",,"), "the last rows have no label: {last}");
+
+    let ambiguous = run(producer(&["features", "-o"]).arg(dir.path().join("x.csv")).arg(&data));
+    assert!(!ambiguous.status.success());
+    assert!(String::from_utf8_lossy(&ambiguous.stderr).contains("pick one with --symbol"));
+}
+
+#[test]
+fn features_resamples_hourly_bars() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("eurusd-h4.csv");
+    let data = data_dir().join("EURUSD-1h-2017.csv");
+    let output = run(producer(&["features", "--resample", "h4", "-o"]).arg(&out).arg(&data));
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let rows = std::fs::read_to_string(&out).unwrap().lines().count() - 1;
+    assert!((1_500..1_700).contains(&rows), "{rows} four-hour bars from 6,225 hourly ones");
+}
