@@ -1,0 +1,88 @@
+//! The `worker` binary's offline commands: train from a real file, predict with the artifact,
+//! refuse a damaged one.
+
+use std::process::Command;
+
+use tests::{binary, data_dir, run};
+
+fn worker(args: &[&str]) -> Command {
+    let mut command = binary("worker");
+    command.args(args).env("RUST_LOG", "warn");
+    command
+}
+
+#[test]
+fn train_file_evaluates_and_predict_forecasts_on_hourly_eurusd() {
+    let dir = tempfile::tempdir().unwrap();
+    let artifact = dir.path().join("eurusd");
+    let data = data_dir().join("EURUSD-1h-2017.csv");
+
+    let output = run(worker(&["train-file", "--json", "--out"]).arg(&artifact).arg(&data));
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let evaluation: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    for model in ["random_forest", "gradient_boosting", "ensemble"] {
+        let accuracy = &evaluation[model]["validation"]["accuracy"];
+        let (low, value, high) = (
+            accuracy["low"].as_f64().unwrap(),
+            accuracy["value"].as_f64().unwrap(),
+            accuracy["high"].as_f64().unwrap(),
+        );
+        assert!(low < value && value < high, "{model}: {accuracy}");
+        assert!(evaluation[model]["validation"]["log_loss"].as_f64().unwrap() > 0.0);
+        assert!(evaluation[model]["validation"]["brier"].as_f64().is_some());
+        assert_eq!(evaluation[model]["validation"]["per_class"].as_array().unwrap().len(), 3);
+    }
+    assert!(evaluation["baselines"]["majority"]["accuracy"]["value"].as_f64().is_some());
+    assert!(evaluation["baselines"]["persistence"]["accuracy"]["value"].as_f64().is_some());
+    let weights = evaluation["weights"].as_array().unwrap();
+    let total: f64 = weights.iter().map(|w| w.as_f64().unwrap()).sum();
+    assert!((total - 1.0).abs() < 1e-9);
+    let samples = &evaluation["samples"];
+    assert_eq!(samples["bars"], 6_225);
+    assert_eq!(samples["purged_rows"], 5, "h1 labels look 5 bars ahead");
+    assert!(evaluation["verdict"]["summary"].as_str().unwrap().starts_with("ensemble accuracy"));
+
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(artifact.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!((manifest["symbol"].as_str(), manifest["timeframe"].as_str()), (Some("EURUSD"), Some("h1")));
+
+    let output = run(worker(&["predict", "--json"]).arg(&artifact).arg(&data));
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let forecast: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(forecast["bar_ts"], "2017-12-29T21:00:00Z");
+    assert!(["BULLISH", "NEUTRAL", "BEARISH"].contains(&forecast["direction"].as_str().unwrap()));
+    let confidence = forecast["confidence"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&confidence));
+
+    let table = run(worker(&["predict"]).arg(&artifact).arg(&data));
+    assert!(String::from_utf8_lossy(&table.stdout).starts_with("EURUSD h1 at 2017-12-29 21:00 (+5 bars): "));
+
+    // One flipped byte in the model: refused before anything is decoded.
+    let payload = artifact.join("model.bin");
+    let mut bytes = std::fs::read(&payload).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&payload, bytes).unwrap();
+    let output = run(worker(&["predict"]).arg(&artifact).arg(&data));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("checksum mismatch"));
+}
+
+#[test]
+fn train_file_prints_the_evaluation_table() {
+    let data = data_dir().join("GOOGL-daily-2009-2018.csv");
+    let output = run(worker(&["train-file"]).arg(&data));
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let table = String::from_utf8_lossy(&output.stdout);
+    for line in [
+        "  random forest ",
+        "  gradient boosting ",
+        "  ensemble ",
+        "  majority (",
+        "  persistence ",
+        "verdict: ",
+    ] {
+        assert!(table.contains(line), "{line:?} in\n{table}");
+    }
+    assert!(table.starts_with("GOOGL d1 | artifact "), "{table}");
+}
