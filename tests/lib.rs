@@ -19,6 +19,13 @@ pub fn binary(name: &str) -> Command {
     Command::new(path)
 }
 
+/// A workspace binary with arguments, logging only warnings.
+pub fn command(name: &str, args: &[&str]) -> Command {
+    let mut command = binary(name);
+    command.args(args).env("RUST_LOG", "warn");
+    command
+}
+
 /// Runs a command and returns its output, with stdout and stderr in the panic message if it
 /// could not start.
 pub fn run(command: &mut Command) -> Output {

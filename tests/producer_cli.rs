@@ -2,12 +2,10 @@
 
 use std::process::Command;
 
-use tests::{binary, data_dir, run};
+use tests::{command, data_dir, run};
 
 fn producer(args: &[&str]) -> Command {
-    let mut command = binary("producer");
-    command.args(args).env("RUST_LOG", "warn");
-    command
+    command("producer", args)
 }
 
 #[test]
@@ -74,7 +72,11 @@ fn features_writes_csv_and_parquet_with_labels() {
 
     let ambiguous = run(producer(&["features", "-o"]).arg(dir.path().join("x.csv")).arg(&data));
     assert!(!ambiguous.status.success());
-    assert!(String::from_utf8_lossy(&ambiguous.stderr).contains("pick one with --symbol"));
+    let stderr = String::from_utf8_lossy(&ambiguous.stderr);
+    assert!(
+        stderr.contains("use --symbol: ") && stderr.contains("holds 5 symbols (AAPL, FB, GOOG, IBM, MSFT)"),
+        "{stderr}"
+    );
 }
 
 #[test]

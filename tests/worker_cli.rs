@@ -3,12 +3,10 @@
 
 use std::process::Command;
 
-use tests::{binary, data_dir, run};
+use tests::{command, data_dir, run};
 
 fn worker(args: &[&str]) -> Command {
-    let mut command = binary("worker");
-    command.args(args).env("RUST_LOG", "warn");
-    command
+    command("worker", args)
 }
 
 #[test]

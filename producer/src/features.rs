@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::Args;
 use polars::prelude::{CsvWriter, ParquetWriter, SerWriter};
 use shared::Timeframe;
@@ -34,18 +34,7 @@ pub(crate) struct FeaturesArgs {
 }
 
 pub(crate) fn run(args: &FeaturesArgs) -> anyhow::Result<ExitCode> {
-    let ingested = ingest_file(&args.file, &args.read.options())?;
-    let mut all = ingested.series;
-    if all.len() != 1 {
-        let symbols: Vec<String> = all.iter().map(|s| s.symbol.to_string()).collect();
-        bail!(
-            "{} holds {} symbols ({}); pick one with --symbol",
-            args.file.display(),
-            all.len(),
-            symbols.join(", ")
-        );
-    }
-    let mut series = all.remove(0);
+    let mut series = ingest_file(&args.file, &args.read.options())?.into_single().context("use --symbol")?;
     if let Some(coarser) = args.resample {
         series.bars = shared::resample::resample(&series.bars, series.timeframe, coarser)?;
         series.timeframe = coarser;

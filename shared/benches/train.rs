@@ -34,11 +34,15 @@ fn median_seconds(mut run: impl FnMut()) -> f64 {
 fn main() {
     let data = std::env::var_os("BOLTFLEET_DATA")
         .map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"), Into::into);
-    let ingested = ingest_file(&data.join("BTCUSD-1h-coinbase.csv"), &IngestOptions::default()).expect("ingests");
+    let ingested =
+        ingest_file(&data.join("BTCUSD-1h-coinbase.csv"), &IngestOptions::default()).expect("ingests");
     let full = &ingested.series[0];
     let config = TrainConfig::for_timeframe(full.timeframe);
     let threads = rayon::current_num_threads();
-    println!("{threads} threads, {} trees, {} boosting rounds x 3 classes", config.forest.trees, config.boosting.rounds);
+    println!(
+        "{threads} threads, {} trees, {} boosting rounds x 3 classes",
+        config.forest.trees, config.boosting.rounds
+    );
 
     for bars in [500, 5_000, 20_000] {
         let series = BarSeries { bars: full.bars[..bars].to_vec(), ..full.clone() };
@@ -47,7 +51,9 @@ fn main() {
             let trained = model::train(&series, &config, chrono::Utc::now()).expect("trains");
             payload_bytes = trained.bytes.payload.len();
         });
-        println!("whole job, {bars:>6} bars: {seconds:.3} s (median of {RUNS}), payload {payload_bytes} bytes");
+        println!(
+            "whole job, {bars:>6} bars: {seconds:.3} s (median of {RUNS}), payload {payload_bytes} bytes"
+        );
     }
 
     let series = BarSeries { bars: full.bars[..5_000].to_vec(), ..full.clone() };
@@ -57,10 +63,12 @@ fn main() {
     let n_features = train.n_features();
     let pool = rayon::ThreadPoolBuilder::new().build().expect("pool");
     let forest = median_seconds(|| {
-        pool.install(|| Forest::fit(&train.features, &train.labels, n_features, &config.forest, 42)).expect("rf");
+        pool.install(|| Forest::fit(&train.features, &train.labels, n_features, &config.forest, 42))
+            .expect("rf");
     });
     let boosting = median_seconds(|| {
-        pool.install(|| Boosting::fit(&train.features, &train.labels, n_features, &config.boosting, 42)).expect("gb");
+        pool.install(|| Boosting::fit(&train.features, &train.labels, n_features, &config.boosting, 42))
+            .expect("gb");
     });
     println!(
         "fits alone on the 5,000-bar training matrix ({} rows x {n_features}): random forest {forest:.3} s, gradient boosting {boosting:.3} s",

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::Args;
 use shared::ingest::{BarSeries, IngestOptions, ingest_file};
 use shared::model::artifact::Artifact;
@@ -28,18 +28,7 @@ impl SeriesArgs {
     fn load(&self) -> anyhow::Result<BarSeries> {
         let options =
             IngestOptions { symbol: self.symbol.clone(), timeframe: self.timeframe, ..Default::default() };
-        let ingested = ingest_file(&self.file, &options)?;
-        let mut all = ingested.series;
-        if all.len() != 1 {
-            let symbols: Vec<String> = all.iter().map(|s| s.symbol.to_string()).collect();
-            bail!(
-                "{} holds {} symbols ({}); pick one with --symbol",
-                self.file.display(),
-                all.len(),
-                symbols.join(", ")
-            );
-        }
-        Ok(all.remove(0))
+        ingest_file(&self.file, &options)?.into_single().context("use --symbol")
     }
 }
 

@@ -77,6 +77,20 @@ pub struct Ingested {
     pub report: FileReport,
 }
 
+impl Ingested {
+    /// The file's one series; an error naming the symbols when it holds several.
+    pub fn into_single(self) -> Result<BarSeries, IngestError> {
+        let mut series = self.series;
+        if series.len() == 1 {
+            return Ok(series.remove(0));
+        }
+        Err(IngestError::ManySymbols {
+            path: PathBuf::from(self.report.file),
+            symbols: series.iter().map(|s| s.symbol.to_string()).collect(),
+        })
+    }
+}
+
 /// Why a file could not be used at all. Row-level problems only reach here in strict mode.
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -102,6 +116,8 @@ pub enum IngestError {
     Row { path: PathBuf, line: u64, field: &'static str, problem: String },
     #[error("{path}: no usable bar ({skipped} rows skipped)")]
     NoBars { path: PathBuf, skipped: u64 },
+    #[error("{path} holds {} symbols ({}); pick one", symbols.len(), symbols.join(", "))]
+    ManySymbols { path: PathBuf, symbols: Vec<String> },
 }
 
 impl IngestError {

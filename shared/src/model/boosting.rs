@@ -108,12 +108,10 @@ mod tests {
 
     #[test]
     fn boosters_learn_a_rule_and_probabilities_sum_to_one() {
-        let n = 300;
-        let features: Vec<f64> = (0..n).flat_map(|i| [f64::from(i % 3), f64::from(i * 7 % 11)]).collect();
-        let labels: Vec<Direction> = (0..n).map(|i| Direction::ALL[(i % 3) as usize]).collect();
+        let (features, labels) = crate::model::separable_rows();
         let params = BoostingParams { rounds: 20, ..BoostingParams::default() };
         let model = Boosting::fit(&features, &labels, 2, &params, 1).unwrap();
-        let probabilities = model.predict_proba(&features, n as usize, 2).unwrap();
+        let probabilities = model.predict_proba(&features, labels.len(), 2).unwrap();
         for (p, label) in probabilities.iter().zip(&labels) {
             assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-9);
             assert!(p[label.index()] > 0.5, "{p:?} for {label:?}");

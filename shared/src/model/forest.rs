@@ -146,13 +146,11 @@ mod tests {
 
     #[test]
     fn a_forest_learns_a_separable_rule_and_its_probabilities_sum_to_one() {
-        let n = 300;
-        let features: Vec<f64> = (0..n).flat_map(|i| [f64::from(i % 3), f64::from(i * 7 % 11)]).collect();
-        let labels: Vec<Direction> = (0..n).map(|i| Direction::ALL[(i % 3) as usize]).collect();
+        let (features, labels) = crate::model::separable_rows();
         let params = ForestParams { trees: 20, ..ForestParams::default() };
         let forest = Forest::fit(&features, &labels, 2, &params, 7).unwrap();
-        let x = dense(&features, n as usize, 2).unwrap();
-        let probabilities = forest.predict_proba(&x, n as usize).unwrap();
+        let x = dense(&features, labels.len(), 2).unwrap();
+        let probabilities = forest.predict_proba(&x, labels.len()).unwrap();
         for (p, label) in probabilities.iter().zip(&labels) {
             assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-9);
             assert!(p[label.index()] > 0.5, "{p:?} for {label:?}");

@@ -35,6 +35,14 @@ use ensemble::{EnsembleVote, argmax, ridge_weights, vote};
 use forest::{Forest, ForestParams};
 use metrics::{Metrics, Proportion};
 
+/// 300 rows of two features whose first one is the class: any model must learn it.
+#[cfg(test)]
+fn separable_rows() -> (Vec<f64>, Vec<Direction>) {
+    let features = (0..300u32).flat_map(|i| [f64::from(i % 3), f64::from(i * 7 % 11)]).collect();
+    let labels = (0..300).map(|i| Direction::ALL[i % 3]).collect();
+    (features, labels)
+}
+
 /// Fewer ready, labelled rows than this cannot give a meaningful split.
 pub const MIN_ROWS: usize = 100;
 
