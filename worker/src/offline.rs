@@ -45,6 +45,27 @@ pub(crate) struct TrainFileArgs {
     /// Also evaluate on this many expanding walk-forward folds.
     #[arg(long)]
     walk_forward: Option<usize>,
+    /// Bars ahead for the label (default: the timeframe's).
+    #[arg(long)]
+    horizon: Option<usize>,
+    /// Return threshold for BULLISH/BEARISH, e.g. 0.009 (default: the timeframe's).
+    #[arg(long)]
+    threshold: Option<f64>,
+    /// Share of the rows, oldest first, that train.
+    #[arg(long, default_value_t = 0.7)]
+    train_fraction: f64,
+    /// Random Forest trees.
+    #[arg(long, default_value_t = 200)]
+    trees: u16,
+    /// Random Forest maximum depth.
+    #[arg(long, default_value_t = 15)]
+    max_depth: u16,
+    /// Gradient-boosting rounds per class.
+    #[arg(long, default_value_t = 100)]
+    rounds: usize,
+    /// Gradient-boosting learning rate.
+    #[arg(long, default_value_t = 0.05)]
+    learning_rate: f32,
     /// Training threads (default: one per core).
     #[arg(long, env = "TRAIN_THREADS", default_value_t = 0)]
     threads: usize,
@@ -55,12 +76,17 @@ pub(crate) struct TrainFileArgs {
 
 pub(crate) fn train_file(args: &TrainFileArgs) -> anyhow::Result<()> {
     let series = args.series.load()?;
-    let config = TrainConfig {
-        walk_forward_folds: args.walk_forward,
-        threads: args.threads,
-        seed: args.seed,
-        ..TrainConfig::for_timeframe(series.timeframe)
-    };
+    let mut config = TrainConfig::for_timeframe(series.timeframe);
+    config.labels.horizon = args.horizon.unwrap_or(config.labels.horizon);
+    config.labels.threshold = args.threshold.unwrap_or(config.labels.threshold);
+    config.train_fraction = args.train_fraction;
+    config.walk_forward_folds = args.walk_forward;
+    config.forest.trees = args.trees;
+    config.forest.max_depth = args.max_depth;
+    config.boosting.rounds = args.rounds;
+    config.boosting.learning_rate = args.learning_rate;
+    config.threads = args.threads;
+    config.seed = args.seed;
     let started = std::time::Instant::now();
     let trained = model::train(&series, &config, chrono::Utc::now())?;
     let manifest = &trained.artifact.manifest;

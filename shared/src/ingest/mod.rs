@@ -300,13 +300,17 @@ fn timestamp_format(
     })
 }
 
-/// The symbol named by the option, else the file name's first word (`AAPL-daily.csv` → AAPL).
+/// The symbol named by the option, else the file name's first word (`AAPL-daily.csv` → AAPL),
+/// or the ticker of a TradingView export name (`NASDAQ_AAPL, 15.csv` → AAPL).
 fn default_symbol(path: &Path, options: &IngestOptions) -> Result<Symbol, IngestError> {
     if let Some(symbol) = &options.symbol {
         return Ok(symbol.clone());
     }
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-    let stem = name.split(['-', '_', ' ', '.']).next().unwrap_or_default();
+    let stem = match name.split_once(", ") {
+        Some((exchange_ticker, _interval)) => exchange_ticker.rsplit('_').next().unwrap_or_default(),
+        None => name.split(['-', '_', ' ', '.']).next().unwrap_or_default(),
+    };
     Symbol::new(stem).map_err(|e| IngestError::Symbol { path: path.to_owned(), detail: e.to_string() })
 }
 

@@ -152,3 +152,14 @@ fn timeframes_are_detected_from_the_median_spacing() {
     assert_eq!(ingested.series[0].timeframe, Timeframe::H1);
     assert_eq!(ingested.report.notes, ["no volume column: volumes are 0"]);
 }
+
+#[test]
+fn tradingview_export_with_epoch_times_and_extra_columns() {
+    let content = "time,open,high,low,close,Plot,Volume,Volume MA\n\
+        1704205800,10,11,9,10.5,1,1000,900\n1704206700,10.5,11,10,10.8,1,1200,950\n";
+    let ingested = ingest("NASDAQ_AAPL, 15.csv", content, &IngestOptions::default()).unwrap();
+    let series = &ingested.series[0];
+    assert_eq!((series.symbol.as_str(), series.timeframe), ("AAPL", Timeframe::M15));
+    assert_eq!(series.bars[1].volume, 1200.0);
+    assert_eq!(series.bars[0].ts.to_rfc3339(), "2024-01-02T14:30:00+00:00");
+}
