@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 use shared::ingest::{IngestOptions, ingest_file};
 use shared::labels::{LabelConfig, append_labels};
 
-const BARS: usize = 20_000;
 const RUNS: usize = 50;
 
 fn main() {
@@ -20,7 +19,9 @@ fn main() {
     let ingested =
         ingest_file(&data.join("BTCUSD-1h-coinbase.csv"), &IngestOptions::default()).expect("ingests");
     let series = &ingested.series[0];
-    let bars = &series.bars[..BARS];
+    // `BENCH_BARS` measures other sizes (the fixed per-call cost shows at small ones).
+    let count: usize = std::env::var("BENCH_BARS").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000);
+    let bars = &series.bars[..count];
     let labels = LabelConfig::for_timeframe(series.timeframe);
 
     let run = || {
@@ -37,7 +38,7 @@ fn main() {
         .collect();
     times.sort();
     println!(
-        "features + labels, {BARS} bars x {} columns, {RUNS} runs: min {:.2} ms, median {:.2} ms, max {:.2} ms",
+        "features + labels, {count} bars x {} columns, {RUNS} runs: min {:.2} ms, median {:.2} ms, max {:.2} ms",
         warm.width(),
         times[0].as_secs_f64() * 1e3,
         times[RUNS / 2].as_secs_f64() * 1e3,

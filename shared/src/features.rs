@@ -153,6 +153,10 @@ pub fn bars_frame(bars: &[Bar]) -> PolarsResult<DataFrame> {
 }
 
 /// The bars with every column of [`FEATURES`] and [`READY_COLUMN`]. Missing values are null.
+///
+/// The computation runs in stages; each stage's columns are functions of earlier stages'. A
+/// series used more than once is a (`_`-prefixed, dropped) column of its own, so that nothing
+/// is evaluated twice.
 pub fn compute(bars: &[Bar]) -> PolarsResult<DataFrame> {
     let names: Vec<Expr> = ["ts", "open", "high", "low", "close", "volume"]
         .into_iter()
@@ -161,10 +165,13 @@ pub fn compute(bars: &[Bar]) -> PolarsResult<DataFrame> {
         .collect();
     let frame = bars_frame(bars)?
         .lazy()
-        .with_columns(inputs())
-        .with_columns(indicators()?)
-        .with_columns(derived_indicators()?)
-        .with_columns(scale_free())
+        .with_columns(stage_1_inputs())
+        .with_columns(stage_2_indicators())
+        .with_columns(stage_3_combinations())
+        .with_columns(stage_4_second_order()?)
+        .with_columns(stage_5_third_order())
+        .with_columns(stage_6_from_adx_and_histogram())
+        .with_column(pct_of_close("macd_hist_prev"))
         .select(names)
         .with_row_index("_row", None)
         .with_column(ready()?)
@@ -229,11 +236,11 @@ fn flag(condition: Expr) -> Expr {
 
 // --- stages -----------------------------------------------------------------------------
 
-/// Helper series the indicators share; dropped before output.
-fn inputs() -> Vec<Expr> {
+/// True range, typical price, price changes and the stochastic ranges.
+fn stage_1_inputs() -> Vec<Expr> {
     let prev_close = shift(c(), 1);
     vec![
-        // True range; the first bar has no previous close, and max_horizontal skips the null.
+        // The first bar has no previous close, and max_horizontal skips the null.
         max_horizontal([
             col("high") - col("low"),
             (col("high") - prev_close.clone()).abs(),
@@ -246,10 +253,25 @@ fn inputs() -> Vec<Expr> {
         diff(col("high")).alias("_up"),
         (-diff(col("low"))).alias("_down"),
         c().pct_change(lit(1)).alias("returns_1d"),
+        // KDJ's 9-bar range allows partial windows; Williams %R's 14-bar one does not.
+        col("low").rolling_min(window(9, 1)).alias("_low_9"),
+        col("high").rolling_max(window(9, 1)).alias("_high_9"),
+        col("low").rolling_min(window(14, 14)).alias("_low_14"),
+        col("high").rolling_max(window(14, 14)).alias("_high_14"),
     ]
 }
 
-fn indicators() -> PolarsResult<Vec<Expr>> {
+/// Moving averages, EMAs and rolling sums of price, volume and stage 1.
+fn stage_2_indicators() -> Vec<Expr> {
+    let (up, down) = (col("_up"), col("_down"));
+    let plus_dm = where_or_zero(up.clone().gt(down.clone()).and(up.clone().gt(lit(0.0))), up.clone());
+    let minus_dm = where_or_zero(down.clone().gt(up).and(down.clone().gt(lit(0.0))), down);
+    let tp_change = diff(col("_tp"));
+    let money_flow = col("_tp") * col("volume");
+    // RSI's gains and losses; the first bar's missing change counts as 0.
+    let gains = where_or_zero(col("_delta").gt(lit(0.0)), col("_delta"));
+    let losses = where_or_zero(col("_delta").lt(lit(0.0)), -col("_delta"));
+    let rsv = lit(100.0) * ratio(c() - col("_low_9"), col("_high_9") - col("_low_9"));
     let mut exprs = vec![
         c().pct_change(lit(5)).alias("returns_5d"),
         c().pct_change(lit(20)).alias("returns_20d"),
@@ -261,39 +283,47 @@ fn indicators() -> PolarsResult<Vec<Expr>> {
         ema(col("_tr"), 14).alias("atr_14"),
         rolling_mean(col("volume"), 20).alias("volume_sma_20"),
         (rolling_std(col("returns_1d"), 20, 1) * lit(252f64.sqrt())).alias("volatility_20d"),
-        rsi(14).alias("rsi_14"),
-        williams_r(14).alias("williams_r"),
-        cci(20)?.alias("cci"),
-        mfi(14).alias("mfi_14"),
+        ema(gains, 14).alias("_avg_gain"),
+        ema(losses, 14).alias("_avg_loss"),
+        (lit(-100.0) * ratio(col("_high_14") - c(), col("_high_14") - col("_low_14"))).alias("williams_r"),
+        rolling_mean(col("_tp"), 20).alias("_tp_mean_20"),
+        where_or_zero(tp_change.clone().gt(lit(0.0)), money_flow.clone())
+            .rolling_sum(window(14, 14))
+            .alias("_flow_up"),
+        where_or_zero(tp_change.lt(lit(0.0)), money_flow).rolling_sum(window(14, 14)).alias("_flow_down"),
         obv().alias("obv"),
-        keltner_atr().alias("_kc_atr"),
+        // The Keltner channel of the squeeze: EMA(20) of close, a plain 10-bar mean of TR.
         ema(c(), 20).alias("_kc_middle"),
+        rolling_mean(col("_tr"), 10).alias("_kc_atr"),
+        ema(rsv, 5).alias("kdj_k"),
+        ema(plus_dm, 14).alias("_plus_dm"),
+        ema(minus_dm, 14).alias("_minus_dm"),
     ];
     for n in [5, 10, 20, 50, 200] {
         exprs.push(c().rolling_mean(window(n, 1)).alias(format!("sma_{n}")));
     }
-    exprs.extend(kdj(9, 5, 5));
-    exprs.extend(directional_movement(14));
-    Ok(exprs)
+    exprs
 }
 
-fn derived_indicators() -> PolarsResult<Vec<Expr>> {
+/// Combinations of stage 2: oscillators, bands, ratios.
+fn stage_3_combinations() -> Vec<Expr> {
     let upper = col("bb_middle") + lit(2.0) * col("bb_std");
     let lower = col("bb_middle") - lit(2.0) * col("bb_std");
-    let width = ((upper.clone() - lower.clone()) / col("bb_middle")) * lit(100.0);
     let band_range = upper.clone() - lower.clone();
-    let macd = col("ema_12") - col("ema_26");
-    let signal = ema(macd.clone(), 9);
-    let hist = macd.clone() - signal.clone();
-    let dx = ratio((col("plus_di") - col("minus_di")).abs() * lit(100.0), col("plus_di") + col("minus_di"));
-    let adx = ema(dx, 14);
     let kc_upper = col("_kc_middle") + lit(2.0) * col("_kc_atr");
     let kc_lower = col("_kc_middle") - lit(2.0) * col("_kc_atr");
     let vol_20 = col("volatility_20d");
-    Ok(vec![
+    vec![
+        up_share(col("_avg_gain"), col("_avg_loss")).alias("rsi_14"),
+        up_share(col("_flow_up"), col("_flow_down")).alias("mfi_14"),
+        mean_deviation("_tp", "_tp_mean_20", 20).alias("_tp_deviation_20"),
+        ema(col("kdj_k"), 5).alias("kdj_d"),
+        col("kdj_k").alias("stoch_k"),
+        (lit(100.0) * ratio(col("_plus_dm"), col("atr_14"))).alias("plus_di"),
+        (lit(100.0) * ratio(col("_minus_dm"), col("atr_14"))).alias("minus_di"),
         upper.clone().alias("bb_upper"),
         lower.clone().alias("bb_lower"),
-        width.clone().alias("bb_width"),
+        (band_range.clone() / col("bb_middle") * lit(100.0)).alias("bb_width"),
         when(band_range.clone().gt(lit(0.0)))
             .then((c() - lower.clone()) / band_range)
             .otherwise(lit(0.5))
@@ -302,49 +332,66 @@ fn derived_indicators() -> PolarsResult<Vec<Expr>> {
             .then((c() - col("bb_middle")) / col("bb_std"))
             .otherwise(lit(0.0))
             .alias("bb_band_position"),
-        width_percentile(width.clone(), 50)?.alias("bb_width_pct"),
-        {
-            let average = rolling_mean(width.clone(), 50);
-            when(average.clone().gt(lit(0.0))).then(width / average).otherwise(lit(1.0))
-        }
-        .alias("bb_expansion_ratio"),
         flag(upper.lt(kc_upper).and(lower.gt(kc_lower))).alias("bb_squeeze"),
-        macd.alias("macd"),
-        signal.alias("macd_signal"),
-        hist.clone().alias("macd_hist"),
-        shift(hist, 1).alias("macd_hist_prev"),
-        adx.clone().alias("adx"),
-        (adx.clone() / lit(100.0)).alias("adx_normalized"),
-        diff(adx.clone()).alias("adx_momentum"),
-        adx_strength(&adx).alias("adx_strength"),
+        (col("ema_12") - col("ema_26")).alias("macd"),
+        (col("ema_12") / col("ema_26") - lit(1.0)).alias("ema_ratio"),
+        (col("atr_14") / c() * lit(100.0)).alias("atr_normalized"),
+        (col("atr") / c() * lit(100.0)).alias("atr_pct"),
+        (col("volume") / col("volume_sma_20")).alias("volume_ratio"),
+        rolling_mean(col("obv"), 20).alias("obv_sma"),
+        price_vs("sma_5").alias("price_vs_sma5"),
+        price_vs("sma_10").alias("price_vs_sma10"),
+        price_vs("sma_20").alias("price_vs_sma20"),
+        price_vs("sma_50").alias("price_vs_sma50"),
+        rolling_std(vol_20.clone(), 10, 1).alias("vol_of_vol"),
+        vol_20.diff(lit(20), NullBehavior::Ignore).alias("vol_trend"),
+    ]
+}
+
+/// What needs stage 3: CCI, the rest of KDJ, the DI comparisons, the band-width statistics,
+/// the MACD signal.
+fn stage_4_second_order() -> PolarsResult<Vec<Expr>> {
+    let (k, d) = (col("kdj_k"), col("kdj_d"));
+    Ok(vec![
+        ratio(col("_tp") - col("_tp_mean_20"), lit(0.015) * col("_tp_deviation_20")).alias("cci"),
+        (lit(3.0) * k - lit(2.0) * d.clone()).alias("kdj_j"),
+        d.alias("stoch_d"),
+        col("mfi_14").alias("mfi"),
+        ratio((col("plus_di") - col("minus_di")).abs() * lit(100.0), col("plus_di") + col("minus_di"))
+            .alias("_dx"),
         (col("plus_di") - col("minus_di")).abs().alias("di_divergence"),
         flag(col("plus_di").gt(col("minus_di"))).alias("trend_bullish"),
         flag(col("minus_di").gt(col("plus_di"))).alias("trend_bearish"),
-        (col("atr_14") / c() * lit(100.0)).alias("atr_normalized"),
-        (col("volume") / col("volume_sma_20")).alias("volume_ratio"),
-        col("mfi_14").alias("mfi"),
-        rolling_mean(col("obv"), 20).alias("obv_sma"),
-        ((c() - col("sma_20")) / col("sma_20")).alias("price_vs_sma20"),
-        ((c() - col("sma_50")) / col("sma_50")).alias("price_vs_sma50"),
-        rolling_std(vol_20.clone(), 10, 1).alias("vol_of_vol"),
-        vol_20.diff(lit(20), NullBehavior::Ignore).alias("vol_trend"),
-        col("kdj_k").alias("stoch_k"),
-        col("kdj_d").alias("stoch_d"),
+        width_percentile("bb_width", 50).alias("bb_width_pct"),
+        rolling_mean(col("bb_width"), 50).alias("_width_mean_50"),
+        ema(col("macd"), 9).alias("macd_signal"),
+        pct_of_close("macd"),
+        ratio(col("obv") - col("obv_sma"), col("volume_sma_20")).alias("obv_vs_sma"),
     ])
 }
 
-fn scale_free() -> Vec<Expr> {
-    let pct_of_close = |name: &str| (col(name) / c() * lit(100.0)).alias(format!("{name}_pct"));
+fn stage_5_third_order() -> Vec<Expr> {
+    let average_width = col("_width_mean_50");
     vec![
-        ((c() - col("sma_5")) / col("sma_5")).alias("price_vs_sma5"),
-        ((c() - col("sma_10")) / col("sma_10")).alias("price_vs_sma10"),
-        (col("ema_12") / col("ema_26") - lit(1.0)).alias("ema_ratio"),
-        pct_of_close("macd"),
+        (col("kdj_j") - col("kdj_d")).alias("kdj_j_divergence"),
+        ema(col("_dx"), 14).alias("adx"),
+        when(average_width.clone().gt(lit(0.0)))
+            .then(col("bb_width") / average_width)
+            .otherwise(lit(1.0))
+            .alias("bb_expansion_ratio"),
+        (col("macd") - col("macd_signal")).alias("macd_hist"),
         pct_of_close("macd_signal"),
+    ]
+}
+
+fn stage_6_from_adx_and_histogram() -> Vec<Expr> {
+    let adx = col("adx");
+    vec![
+        (adx.clone() / lit(100.0)).alias("adx_normalized"),
+        diff(adx.clone()).alias("adx_momentum"),
+        adx_strength(&adx).alias("adx_strength"),
+        shift(col("macd_hist"), 1).alias("macd_hist_prev"),
         pct_of_close("macd_hist"),
-        pct_of_close("macd_hist_prev"),
-        (col("atr") / c() * lit(100.0)).alias("atr_pct"),
-        ratio(col("obv") - col("obv_sma"), col("volume_sma_20")).alias("obv_vs_sma"),
     ]
 }
 
@@ -359,44 +406,31 @@ fn ready() -> PolarsResult<Expr> {
 
 // --- indicators with more than one step ----------------------------------------------------
 
+/// `name / close * 100`, named `{name}_pct`.
+fn pct_of_close(name: &str) -> Expr {
+    (col(name) / c() * lit(100.0)).alias(format!("{name}_pct"))
+}
+
+/// `(close - average) / average`, exactly as the original wrote it.
+fn price_vs(average: &str) -> Expr {
+    (c() - col(average)) / col(average)
+}
+
 /// `100 * up / (up + down)`: the same as `100 - 100 / (1 + up / down)`, but 100 rather than
 /// the original's NaN when nothing went down, and missing only when nothing moved.
 fn up_share(up: Expr, down: Expr) -> Expr {
     lit(100.0) * ratio(up.clone(), up + down)
 }
 
-/// RSI over EMA-smoothed gains and losses; the first bar's missing change counts as 0.
-fn rsi(span: usize) -> Expr {
-    let gains = where_or_zero(col("_delta").gt(lit(0.0)), col("_delta"));
-    let losses = where_or_zero(col("_delta").lt(lit(0.0)), -col("_delta"));
-    up_share(ema(gains, span), ema(losses, span))
-}
-
-fn williams_r(n: usize) -> Expr {
-    let highest = col("high").rolling_max(window(n, n));
-    let lowest = col("low").rolling_min(window(n, n));
-    lit(-100.0) * ratio(highest.clone() - c(), highest - lowest)
-}
-
-/// CCI with the mean absolute deviation around each window's own mean: the deviation is not a
-/// running statistic, so it is summed over the window's shifts.
-fn cci(n: usize) -> PolarsResult<Expr> {
-    let mean = rolling_mean(col("_tp"), n);
+/// The mean absolute deviation of `series` around each window's own mean (`mean`, over `n`
+/// bars), as CCI needs: it is not a running statistic, so it is summed over the window's shifts.
+fn mean_deviation(series: &str, mean: &str, n: usize) -> Expr {
     let deviations: Vec<Expr> = (0..n)
-        .map(|k| (shift(col("_tp"), i64::try_from(k).expect("small window")) - mean.clone()).abs())
+        .map(|k| (shift(col(series), i64::try_from(k).expect("small window")) - col(mean)).abs())
         .collect();
     #[expect(clippy::cast_precision_loss, reason = "small window")]
-    let mean_deviation = sum_horizontal(deviations, false)? / lit(n as f64);
-    Ok(ratio(col("_tp") - mean, lit(0.015) * mean_deviation))
-}
-
-/// Money flow index: typical-price money flow summed over up and down bars separately.
-fn mfi(n: usize) -> Expr {
-    let change = diff(col("_tp"));
-    let flow = col("_tp") * col("volume");
-    let positive = where_or_zero(change.clone().gt(lit(0.0)), flow.clone()).rolling_sum(window(n, n));
-    let negative = where_or_zero(change.lt(lit(0.0)), flow).rolling_sum(window(n, n));
-    up_share(positive, negative)
+    let n = n as f64;
+    sum_horizontal(deviations, false).expect("a non-empty window") / lit(n)
 }
 
 /// On-balance volume from 0: volume added on up closes, subtracted on down closes.
@@ -407,34 +441,6 @@ fn obv() -> Expr {
         .then(-col("volume"))
         .otherwise(lit(0.0))
         .cum_sum(false)
-}
-
-/// The Keltner channel's ATR for the squeeze: a plain 10-bar mean of the true range.
-fn keltner_atr() -> Expr {
-    rolling_mean(col("_tr"), 10)
-}
-
-/// KDJ: K and D are EMAs of the raw stochastic value over an expanding-then-rolling range.
-fn kdj(n: usize, k_span: usize, d_span: usize) -> [Expr; 4] {
-    let lowest = col("low").rolling_min(window(n, 1));
-    let highest = col("high").rolling_max(window(n, 1));
-    let rsv = lit(100.0) * ratio(c() - lowest.clone(), highest - lowest);
-    let k = ema(rsv, k_span);
-    let d = ema(k.clone(), d_span);
-    let j = lit(3.0) * k.clone() - lit(2.0) * d.clone();
-    [k.alias("kdj_k"), d.clone().alias("kdj_d"), j.clone().alias("kdj_j"), (j - d).alias("kdj_j_divergence")]
-}
-
-/// +DI and -DI from EMA-smoothed directional movement and true range.
-fn directional_movement(span: usize) -> [Expr; 2] {
-    let (up, down) = (col("_up"), col("_down"));
-    let plus_dm = where_or_zero(up.clone().gt(down.clone()).and(up.clone().gt(lit(0.0))), up.clone());
-    let minus_dm = where_or_zero(down.clone().gt(up).and(down.clone().gt(lit(0.0))), down);
-    let true_range = ema(col("_tr"), span);
-    [
-        (lit(100.0) * ratio(ema(plus_dm, span), true_range.clone())).alias("plus_di"),
-        (lit(100.0) * ratio(ema(minus_dm, span), true_range)).alias("minus_di"),
-    ]
 }
 
 /// `pd.cut(adx, [0, 20, 25, 30, 100], labels=[0, 1, 2, 3], include_lowest=True)`.
@@ -451,13 +457,14 @@ fn adx_strength(adx: &Expr) -> Expr {
         .otherwise(lit(NULL))
 }
 
-/// The share (in %) of the last `n` widths that the current width exceeds; missing until `n`
-/// widths exist.
-fn width_percentile(width: Expr, n: usize) -> PolarsResult<Expr> {
-    let n_i64 = i64::try_from(n).expect("small window");
-    let exceeded: Vec<Expr> =
-        (1..n_i64).map(|k| width.clone().gt(shift(width.clone(), k)).cast(DataType::Float64)).collect();
+/// The share (in %) of the last `n` widths that the current width strictly exceeds; missing
+/// until `n` widths exist. A rolling minimum-rank is 1 + the number of smaller values.
+fn width_percentile(width: &str, n: usize) -> Expr {
+    let rank = col(width).rolling_rank(RollingOptionsFixedWindow {
+        fn_params: Some(RollingFnParams::Rank { method: RollingRankMethod::Min, seed: None }),
+        ..window(n, n)
+    });
     #[expect(clippy::cast_precision_loss, reason = "small window")]
-    let share = sum_horizontal(exceeded, true)? / lit(n as f64) * lit(100.0);
-    Ok(when(shift(width, n_i64 - 1).is_not_null()).then(share).otherwise(lit(NULL)))
+    let n = n as f64;
+    (rank.cast(DataType::Float64) - lit(1.0)) / lit(n) * lit(100.0)
 }
