@@ -7,7 +7,7 @@
 //! manifest carries the payload's sha256, checked before anything is decoded; a payload from
 //! a newer format is refused by its header, never misread.
 
-use std::io::{Read, Write};
+use std::io::Read;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -119,13 +119,14 @@ pub fn bars_sha256(bars: &[Bar]) -> String {
     hex(&hasher.finalize())
 }
 
+/// Streams postcard straight into gzip: the uncompressed body of a large forest is several
+/// times the payload and never needs to exist whole.
 pub(super) fn encode_payload(model: &Model) -> Result<Vec<u8>, ArtifactError> {
-    let body = postcard::to_allocvec(model).map_err(|e| ArtifactError::Payload(e.to_string()))?;
-    let mut payload = Vec::with_capacity(body.len() / 4);
+    let mut payload = Vec::new();
     payload.extend_from_slice(MAGIC);
     payload.extend_from_slice(&ARTIFACT_FORMAT_VERSION.to_le_bytes());
-    let mut encoder = flate2::write::GzEncoder::new(payload, flate2::Compression::default());
-    encoder.write_all(&body).map_err(|e| ArtifactError::Payload(e.to_string()))?;
+    let encoder = flate2::write::GzEncoder::new(payload, flate2::Compression::default());
+    let encoder = postcard::to_io(model, encoder).map_err(|e| ArtifactError::Payload(e.to_string()))?;
     encoder.finish().map_err(|e| ArtifactError::Payload(e.to_string()))
 }
 
