@@ -395,13 +395,14 @@ fn stage_6_from_adx_and_histogram() -> Vec<Expr> {
     ]
 }
 
-/// Past the warm-up, with every training feature finite.
+/// Past the warm-up, with every training feature finite. A sum is finite exactly when every
+/// term is (a null, NaN or infinity carries through), and one sum is far cheaper than a
+/// boolean column per feature.
 fn ready() -> PolarsResult<Expr> {
     #[expect(clippy::cast_possible_truncation, reason = "the warm-up is a small constant")]
     let past_warm_up = col("_row").gt_eq(lit(TRAINING_WARM_UP as u32));
-    let finite: Vec<Expr> =
-        training_features().map(|name| col(name).is_finite().fill_null(lit(false))).collect();
-    Ok(all_horizontal(finite)?.and(past_warm_up).alias(READY_COLUMN))
+    let all_features = sum_horizontal(training_features().map(col).collect::<Vec<_>>(), false)?;
+    Ok(all_features.is_finite().fill_null(lit(false)).and(past_warm_up).alias(READY_COLUMN))
 }
 
 // --- indicators with more than one step ----------------------------------------------------

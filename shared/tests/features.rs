@@ -114,3 +114,24 @@ fn docs_describe_every_feature() {
         );
     }
 }
+
+/// Fifteen identical bars make the 14-bar range empty: Williams %R and the stochastics are
+/// missing there (never ±inf), and those rows are not ready.
+#[test]
+fn a_flat_stretch_is_missing_not_infinite_and_not_ready() {
+    let mut bars = common::series("GOOGL-daily-2009-2018.csv").bars[..200].to_vec();
+    let flat = bars[120];
+    for bar in &mut bars[120..135] {
+        *bar = shared::Bar { ts: bar.ts, ..flat };
+        bar.high = bar.close;
+        bar.low = bar.close;
+        bar.open = bar.close;
+    }
+    let frame = features::compute(&bars).unwrap();
+    let williams = common::column(&frame, "williams_r");
+    let ready = common::column(&frame, READY_COLUMN);
+    assert!(williams[134].is_nan(), "{}", williams[134]);
+    assert!(FEATURES.iter().all(|f| common::column(&frame, f.name).iter().all(|v| !v.is_infinite())));
+    assert_eq!(ready[134], 0.0);
+    assert_eq!(ready[119], 1.0);
+}
