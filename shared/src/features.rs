@@ -459,13 +459,14 @@ fn adx_strength(adx: &Expr) -> Expr {
 }
 
 /// The share (in %) of the last `n` widths that the current width strictly exceeds; missing
-/// until `n` widths exist. A rolling minimum-rank is 1 + the number of smaller values.
+/// until `n` widths exist.
 fn width_percentile(width: &str, n: usize) -> Expr {
-    let rank = col(width).rolling_rank(RollingOptionsFixedWindow {
-        fn_params: Some(RollingFnParams::Rank { method: RollingRankMethod::Min, seed: None }),
-        ..window(n, n)
-    });
+    let n_i64 = i64::try_from(n).expect("small window");
+    let exceeded: Vec<Expr> = (1..n_i64).map(|k| col(width).gt(shift(col(width), k))).collect();
     #[expect(clippy::cast_precision_loss, reason = "small window")]
-    let n = n as f64;
-    (rank.cast(DataType::Float64) - lit(1.0)) / lit(n) * lit(100.0)
+    let n_f64 = n as f64;
+    let share = sum_horizontal(exceeded, true).expect("a non-empty window").cast(DataType::Float64)
+        / lit(n_f64)
+        * lit(100.0);
+    when(shift(col(width), n_i64 - 1).is_not_null()).then(share).otherwise(lit(NULL))
 }
