@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::OnceLock;
 
 /// `../shared/data` beside the repository, or `BOLTFLEET_DATA` when set.
 pub fn data_dir() -> PathBuf {
@@ -9,14 +10,28 @@ pub fn data_dir() -> PathBuf {
         .map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"), PathBuf::from)
 }
 
-/// A workspace binary, built by the same `cargo test`/`nextest` run (it builds every binary of
-/// the workspace before running tests), next to this test executable's `deps/` folder.
+/// A workspace binary, fresh: the first call per test process runs
+/// `cargo build --workspace --bins` in the test's profile (a no-op when nothing changed), since
+/// a test run builds test targets, not the workspace's binaries. The whole workspace, so that
+/// features unify as in the test build and nothing is compiled a second time.
 pub fn binary(name: &str) -> Command {
+    static BUILT: OnceLock<()> = OnceLock::new();
     let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe.parent().and_then(Path::parent).expect("target profile dir");
-    let path = dir.join(name);
-    assert!(path.exists(), "{} is not built; run `cargo build --workspace --bins`", path.display());
-    Command::new(path)
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target profile dir");
+    BUILT.get_or_init(|| {
+        let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+            Some("debug") | None => "dev",
+            Some(other) => other,
+        };
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--quiet", "--workspace", "--bins", "--profile", profile])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run cargo to build the binaries: {e}"));
+        assert!(status.success(), "cargo build of the workspace's binaries failed");
+    });
+    Command::new(profile_dir.join(name))
 }
 
 /// A workspace binary with arguments, logging only warnings.

@@ -1,0 +1,92 @@
+//! `collector migrate` against the real Postgres: the schema is applied, re-applying changes
+//! nothing, and row-level security keeps readers from writing.
+
+use std::process::{Command, Output};
+
+use tests::{command, run};
+
+/// A throwaway database on the local Postgres (trust auth), dropped when the test ends.
+struct ScratchDatabase {
+    name: String,
+}
+
+fn psql(database: &str, sql: &str) -> Output {
+    run(Command::new("psql").args([
+        "-h",
+        "127.0.0.1",
+        "-U",
+        "postgres",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-tA",
+        "-d",
+        database,
+        "-c",
+        sql,
+    ]))
+}
+
+impl ScratchDatabase {
+    fn create() -> Self {
+        let name = format!("boltfleet_test_{}", std::process::id());
+        psql("postgres", &format!("drop database if exists {name}"));
+        let output = psql("postgres", &format!("create database {name}"));
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        Self { name }
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:5432/{}", self.name)
+    }
+}
+
+impl Drop for ScratchDatabase {
+    fn drop(&mut self) {
+        psql("postgres", &format!("drop database if exists {} with (force)", self.name));
+    }
+}
+
+#[test]
+fn migrate_applies_the_schema_idempotently_with_row_level_security() {
+    let database = ScratchDatabase::create();
+    for _ in 0..2 {
+        let output = run(command("collector", &["migrate"]).env("DATABASE_URL", database.url()));
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        assert!(!String::from_utf8_lossy(&output.stderr).contains("postgres://"), "the URL is never logged");
+    }
+    let tables = psql(
+        &database.name,
+        "select string_agg(tablename, ',' order by tablename) from pg_tables \
+         where schemaname = 'public' and rowsecurity",
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&tables.stdout).trim(),
+        "ml_forecasts,ohlc_bars,symbols,training_runs"
+    );
+
+    let as_reader =
+        psql(&database.name, "set role authenticated; insert into symbols (ticker) values ('AAPL')");
+    assert!(!as_reader.status.success(), "authenticated may not write");
+    let as_writer =
+        psql(&database.name, "set role service_role; insert into symbols (ticker) values ('AAPL')");
+    assert!(as_writer.status.success(), "{}", String::from_utf8_lossy(&as_writer.stderr));
+    let read = psql(&database.name, "set role authenticated; select ticker from symbols");
+    assert_eq!(String::from_utf8_lossy(&read.stdout).lines().last(), Some("AAPL"));
+    let bad_ticker = psql(&database.name, "insert into symbols (ticker) values ('a''; drop')");
+    assert!(!bad_ticker.status.success(), "the table refuses what Symbol refuses");
+}
+
+#[test]
+fn a_missing_database_url_is_named_and_nothing_starts() {
+    let output = run(command("collector", &["migrate"]).env_remove("DATABASE_URL"));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--database-url <DATABASE_URL>"));
+
+    let output =
+        run(command("collector", &["migrate"]).env("DATABASE_URL", "postgres://postgres@127.0.0.1:1/none"));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("cannot connect to the database named by DATABASE_URL")
+    );
+}
