@@ -1,54 +1,11 @@
 //! `collector migrate` against the real Postgres: the schema is applied, re-applying changes
 //! nothing, and row-level security keeps readers from writing.
 
-use std::process::{Command, Output};
-
-use tests::{command, run};
-
-/// A throwaway database on the local Postgres (trust auth), dropped when the test ends.
-struct ScratchDatabase {
-    name: String,
-}
-
-fn psql(database: &str, sql: &str) -> Output {
-    run(Command::new("psql").args([
-        "-h",
-        "127.0.0.1",
-        "-U",
-        "postgres",
-        "-v",
-        "ON_ERROR_STOP=1",
-        "-tA",
-        "-d",
-        database,
-        "-c",
-        sql,
-    ]))
-}
-
-impl ScratchDatabase {
-    fn create() -> Self {
-        let name = format!("boltfleet_test_{}", std::process::id());
-        psql("postgres", &format!("drop database if exists {name}"));
-        let output = psql("postgres", &format!("create database {name}"));
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-        Self { name }
-    }
-
-    fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:5432/{}", self.name)
-    }
-}
-
-impl Drop for ScratchDatabase {
-    fn drop(&mut self) {
-        psql("postgres", &format!("drop database if exists {} with (force)", self.name));
-    }
-}
+use tests::{ScratchDatabase, command, psql, run};
 
 #[test]
 fn migrate_applies_the_schema_idempotently_with_row_level_security() {
-    let database = ScratchDatabase::create();
+    let database = ScratchDatabase::create("migrate");
     for _ in 0..2 {
         let output = run(command("collector", &["migrate"]).env("DATABASE_URL", database.url()));
         assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
@@ -61,7 +18,7 @@ fn migrate_applies_the_schema_idempotently_with_row_level_security() {
     );
     assert_eq!(
         String::from_utf8_lossy(&tables.stdout).trim(),
-        "ml_forecasts,ohlc_bars,symbols,training_runs"
+        "ml_forecasts,ohlc_bars,pings,symbols,training_runs"
     );
 
     let as_reader =

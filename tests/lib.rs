@@ -1,8 +1,11 @@
-//! Helpers for the cross-crate tests: where the workspace's binaries and the shared data are.
+//! Helpers for the cross-crate tests: where the workspace's binaries and the shared data are,
+//! scratch databases, private fleets on the real services, and child processes.
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::OnceLock;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 /// `../shared/data` beside the repository, or `BOLTFLEET_DATA` when set.
 pub fn data_dir() -> PathBuf {
@@ -45,4 +48,219 @@ pub fn command(name: &str, args: &[&str]) -> Command {
 /// could not start.
 pub fn run(command: &mut Command) -> Output {
     command.output().unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"))
+}
+
+/// Runs `psql` as `postgres` on the local server (trust auth) against a database.
+pub fn psql(database: &str, sql: &str) -> Output {
+    run(Command::new("psql").args([
+        "-h",
+        "127.0.0.1",
+        "-U",
+        "postgres",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-tA",
+        "-d",
+        database,
+        "-c",
+        sql,
+    ]))
+}
+
+/// `psql`'s output for a query that must succeed, trimmed.
+pub fn query(database: &str, sql: &str) -> String {
+    let output = psql(database, sql);
+    assert!(output.status.success(), "{sql}: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+/// A throwaway database on the local Postgres, dropped when the test ends.
+#[derive(Debug)]
+pub struct ScratchDatabase {
+    pub name: String,
+}
+
+impl ScratchDatabase {
+    /// `tag` tells apart the databases of the tests of one process.
+    pub fn create(tag: &str) -> Self {
+        let name = format!("boltfleet_test_{tag}_{}", std::process::id());
+        psql("postgres", &format!("drop database if exists {name} with (force)"));
+        query("postgres", &format!("create database {name}"));
+        Self { name }
+    }
+
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:5432/{}", self.name)
+    }
+}
+
+impl Drop for ScratchDatabase {
+    fn drop(&mut self) {
+        psql("postgres", &format!("drop database if exists {} with (force)", self.name));
+    }
+}
+
+/// The services of a fleet, private to one test: a scratch database, Redis keys under a
+/// prefix of its own, and artifacts under a prefix of the S3 bucket. S3 settings come from
+/// the environment, defaulting to `scripts/s3-server`'s.
+#[derive(Debug)]
+pub struct FleetEnv {
+    pub database: ScratchDatabase,
+    pub prefix: String,
+    pub artifacts_url: String,
+}
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_owned())
+}
+
+impl FleetEnv {
+    pub fn new(tag: &str) -> Self {
+        let prefix = format!("bftest-{tag}-{}", std::process::id());
+        let bucket = env_or("TEST_S3_BUCKET", "artifacts");
+        let env = Self {
+            database: ScratchDatabase::create(tag),
+            artifacts_url: format!("s3://{bucket}/{prefix}"),
+            prefix,
+        };
+        env.clear_redis();
+        env
+    }
+
+    /// Sets every variable the binaries read.
+    pub fn apply<'a>(&self, command: &'a mut Command) -> &'a mut Command {
+        command
+            .env("DATABASE_URL", self.database.url())
+            .env("REDIS_URL", env_or("REDIS_URL", "redis://127.0.0.1:6379"))
+            .env("QUEUE_PREFIX", &self.prefix)
+            .env("ARTIFACTS_URL", &self.artifacts_url)
+            .env("AWS_ENDPOINT_URL", env_or("AWS_ENDPOINT_URL", "http://127.0.0.1:9000"))
+            .env("AWS_ACCESS_KEY_ID", env_or("AWS_ACCESS_KEY_ID", "minioadmin"))
+            .env("AWS_SECRET_ACCESS_KEY", env_or("AWS_SECRET_ACCESS_KEY", "minioadmin"))
+            .env("AWS_REGION", env_or("AWS_REGION", "us-east-1"))
+    }
+
+    /// A binary with this fleet's settings, logging warnings.
+    pub fn command(&self, name: &str, args: &[&str]) -> Command {
+        let mut command = command(name, args);
+        self.apply(&mut command);
+        command
+    }
+
+    /// Runs a binary to its end and returns its output; panics with it if it failed.
+    pub fn run_ok(&self, name: &str, args: &[&str]) -> Output {
+        let output = run(&mut self.command(name, args));
+        assert!(
+            output.status.success(),
+            "{name} {args:?} failed ({}):\n{}\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output
+    }
+
+    /// Starts a long-running binary (worker, collector) with info logs collected as lines.
+    pub fn spawn(&self, name: &str, args: &[&str]) -> Process {
+        let mut command = self.command(name, args);
+        command
+            .env("RUST_LOG", "info")
+            .env("LOG_FORMAT", "json")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        Process::spawn(name, &mut command)
+    }
+
+    pub fn query(&self, sql: &str) -> String {
+        query(&self.database.name, sql)
+    }
+
+    fn clear_redis(&self) {
+        let script =
+            "for _, key in ipairs(redis.call('keys', ARGV[1] .. ':*')) do redis.call('del', key) end";
+        let status = Command::new("redis-cli")
+            .args(["-h", "127.0.0.1", "eval", script, "0", &self.prefix])
+            .stdout(Stdio::null())
+            .status()
+            .expect("redis-cli runs");
+        assert!(status.success(), "cannot clear the test's redis keys");
+    }
+}
+
+impl Drop for FleetEnv {
+    fn drop(&mut self) {
+        self.clear_redis();
+    }
+}
+
+/// A child process killed when dropped; its stderr lines are collected as they come.
+#[derive(Debug)]
+pub struct Process {
+    pub name: String,
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Process {
+    pub fn spawn(name: &str, command: &mut Command) -> Self {
+        let mut child = command.spawn().unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().expect("log lock").push(line);
+            }
+        });
+        Self { name: name.to_owned(), child, lines }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The log lines so far.
+    pub fn log(&self) -> Vec<String> {
+        self.lines.lock().expect("log lock").clone()
+    }
+
+    /// Waits until a log line contains `needle`; panics with the log after `timeout`.
+    pub fn wait_for_log(&self, needle: &str, timeout: Duration) {
+        let started = Instant::now();
+        while started.elapsed() < timeout {
+            if self.log().iter().any(|line| line.contains(needle)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("{} never logged {needle:?} in {timeout:?}; log:\n{}", self.name, self.log().join("\n"));
+    }
+
+    /// Sends a signal (`KILL`, `TERM`) with kill(1).
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([format!("-{signal}"), self.pid().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{signal} {} failed", self.pid());
+    }
+
+    /// Waits for the process to exit, up to `timeout`.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let started = Instant::now();
+        while started.elapsed() < timeout {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

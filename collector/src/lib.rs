@@ -1,21 +1,27 @@
-//! The collector: the only component that holds database write credentials. Today it applies
-//! the schema (`migrate`); consuming results into `training_runs` and `ml_forecasts` comes with
-//! the fleet.
+//! The collector: the only component that holds database write credentials. It applies the
+//! schema (`migrate`) and writes the fleet's results into `training_runs`, `ml_forecasts`
+//! and `pings` (`run`).
 //!
 //! `main.rs` only parses the command line and calls [`run`].
+
+mod collect;
+mod rows;
 
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
+use fleet::config::DatabaseArgs;
+use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPoolOptions;
+use tokio::sync::watch;
 
 /// The Supabase-compatible migrations, embedded at build time: `supabase db push` applies the
 /// same files.
 pub static MIGRATOR: Migrator = sqlx::migrate!("../supabase/migrations");
 
-/// How long a start waits for the database before it gives up and says so.
+/// How long one connection attempt waits for the database.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// boltfleet collector: writes results into Postgres.
@@ -30,26 +36,19 @@ pub struct Cli {
 enum Command {
     /// Apply the database migrations (supabase/migrations) and exit.
     Migrate(DatabaseArgs),
-}
-
-#[derive(Debug, Args)]
-struct DatabaseArgs {
-    /// Postgres connection string, e.g. postgres://user:password@host:5432/db. It holds a
-    /// secret: it is read from the environment and never logged.
-    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
-    database_url: String,
+    /// Apply the migrations, then write results from Redis into Postgres until SIGTERM/SIGINT.
+    Run(collect::RunArgs),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Migrate(args) => migrate(&args).await,
+        Command::Run(args) => collect::run(args).await,
     }
 }
 
 async fn migrate(args: &DatabaseArgs) -> anyhow::Result<()> {
-    let pool = PgPoolOptions::new()
-        .max_connections(1)
-        .acquire_timeout(CONNECT_TIMEOUT)
+    let pool = pool_options()
         .connect(&args.database_url)
         .await
         .context("cannot connect to the database named by DATABASE_URL")?;
@@ -58,4 +57,28 @@ async fn migrate(args: &DatabaseArgs) -> anyhow::Result<()> {
     tracing::info!(migrations = applied, "database schema up to date");
     pool.close().await;
     Ok(())
+}
+
+fn pool_options() -> PgPoolOptions {
+    PgPoolOptions::new().max_connections(2).acquire_timeout(CONNECT_TIMEOUT)
+}
+
+/// Connects, waiting for a database that is not up yet (as in a cluster starting). `None` if
+/// asked to stop first.
+async fn connect_retrying(
+    args: &DatabaseArgs,
+    stop: &mut watch::Receiver<bool>,
+) -> anyhow::Result<Option<PgPool>> {
+    let url: sqlx::postgres::PgConnectOptions =
+        args.database_url.parse().context("DATABASE_URL is not a postgres URL")?;
+    loop {
+        match pool_options().connect_with(url.clone()).await {
+            Ok(pool) => return Ok(Some(pool)),
+            Err(error) => tracing::warn!(error = %error, "database unreachable; retrying in 2 s"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(2)) => {}
+            _ = stop.changed() => return Ok(None),
+        }
+    }
 }

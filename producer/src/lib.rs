@@ -1,10 +1,14 @@
-//! The producer: everything that feeds the fleet. It ingests bar files, and writes feature
-//! frames for inspection.
+//! The producer: everything that feeds the fleet. It loads bar files into Postgres
+//! (`ingest`), triggers runs (`train`, `forecast`, `ping`: one job per pair into Redis) and
+//! follows them (`--wait`), and writes feature frames for inspection (`features`).
 //!
 //! `main.rs` only parses the command line and calls [`run`].
 
+mod db;
 mod features;
 mod ingest;
+mod trigger;
+mod wait;
 
 use std::process::ExitCode;
 
@@ -22,8 +26,15 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Parse and validate bar files, and print what was read, kept and skipped.
+    /// Load bar files into ohlc_bars (or only validate them, --check), and print what was
+    /// read, kept, skipped and loaded.
     Ingest(ingest::IngestArgs),
+    /// Train every pair (or those asked for): one job per symbol x timeframe.
+    Train(trigger::TrainArgs),
+    /// Forecast every pair (or those asked for) with its latest model.
+    Forecast(trigger::ForecastArgs),
+    /// Send no-op jobs through the whole fleet: proves it is up, and measures its overhead.
+    Ping(trigger::PingArgs),
     /// Write a bar file's bars with every feature column and the label, for inspection.
     Features(features::FeaturesArgs),
 }
@@ -86,9 +97,12 @@ impl ReadArgs {
 }
 
 /// Runs one command; the exit code says whether every input was usable.
-pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Ingest(args) => ingest::run(&args),
-        Command::Features(args) => features::run(&args),
+        Command::Ingest(args) => ingest::run(args).await,
+        Command::Train(args) => trigger::train(args).await,
+        Command::Forecast(args) => trigger::forecast(args).await,
+        Command::Ping(args) => trigger::ping(args).await,
+        Command::Features(args) => tokio::task::spawn_blocking(move || features::run(&args)).await?,
     }
 }

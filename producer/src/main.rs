@@ -2,10 +2,11 @@
 
 use clap::Parser;
 
-fn main() -> std::process::ExitCode {
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
     shared::telemetry::init();
     let cli = producer::Cli::parse();
-    match producer::run(cli) {
+    match producer::run(cli).await {
         Ok(code) => code,
         Err(error) => {
             tracing::error!(error = format!("{error:#}"), "producer failed");

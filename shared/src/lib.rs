@@ -7,14 +7,18 @@
 //! - [`features`]: the versioned, causal technical feature set (polars).
 //! - [`labels`]: 3-class direction labels from the forward return.
 //! - [`model`]: the RF + gradient-boosting ensemble, its evaluation, artifacts and forecasts.
+//! - [`snapshot`]: the Parquet bar snapshots jobs read.
+//! - [`job`]: the job and result payloads the fleet's processes exchange.
 //! - [`telemetry`]: logging setup for the binaries.
 
 pub mod bar;
 pub mod features;
 pub mod ingest;
+pub mod job;
 pub mod labels;
 pub mod model;
 pub mod resample;
+pub mod snapshot;
 pub mod telemetry;
 
 pub use bar::{Bar, Symbol, Timeframe};

@@ -1,10 +1,11 @@
-//! The worker: trains ensembles and forecasts with them. Today from files on the command line
-//! (`train-file`, `predict`); the job-queue loop comes with the fleet.
+//! The worker: trains ensembles and forecasts with them, from the fleet's job queue (`run`)
+//! or from files on the command line (`train-file`, `predict`).
 //!
 //! `main.rs` only parses the command line and calls [`run`].
 
 mod artifact_dir;
 mod offline;
+mod serve;
 mod table;
 
 use clap::{Parser, Subcommand};
@@ -19,6 +20,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Pull train and forecast jobs from Redis until SIGTERM/SIGINT.
+    Run(serve::RunArgs),
     /// Train one ensemble from a bar file, with no server, and print its evaluation.
     TrainFile(offline::TrainFileArgs),
     /// Forecast the direction after the last bar of a file with a trained artifact.
@@ -27,6 +30,11 @@ enum Command {
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Run(args) => {
+            // Only the queue loop needs a runtime; the file commands are plain CPU work.
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(serve::run(args))
+        }
         Command::TrainFile(args) => offline::train_file(&args),
         Command::Predict(args) => offline::predict(&args),
     }

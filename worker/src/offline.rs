@@ -4,9 +4,10 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
+use fleet::config::TrainingArgs;
 use shared::ingest::{BarSeries, IngestOptions, ingest_file};
+use shared::model;
 use shared::model::artifact::Artifact;
-use shared::model::{self, TrainConfig};
 use shared::{Symbol, Timeframe};
 
 use crate::{artifact_dir, table};
@@ -42,51 +43,17 @@ pub(crate) struct TrainFileArgs {
     /// Print the evaluation as JSON instead of a table.
     #[arg(long)]
     json: bool,
-    /// Also evaluate on this many expanding walk-forward folds.
-    #[arg(long)]
-    walk_forward: Option<usize>,
-    /// Bars ahead for the label (default: the timeframe's).
-    #[arg(long)]
-    horizon: Option<usize>,
-    /// Return threshold for BULLISH/BEARISH, e.g. 0.009 (default: the timeframe's).
-    #[arg(long)]
-    threshold: Option<f64>,
-    /// Share of the rows, oldest first, that train.
-    #[arg(long, default_value_t = 0.7)]
-    train_fraction: f64,
-    /// Random Forest trees.
-    #[arg(long, default_value_t = 200)]
-    trees: u16,
-    /// Random Forest maximum depth.
-    #[arg(long, default_value_t = 15)]
-    max_depth: u16,
-    /// Gradient-boosting rounds per class.
-    #[arg(long, default_value_t = 100)]
-    rounds: usize,
-    /// Gradient-boosting learning rate.
-    #[arg(long, default_value_t = 0.05)]
-    learning_rate: f32,
+    #[command(flatten)]
+    training: TrainingArgs,
     /// Training threads (default: one per core).
     #[arg(long, env = "TRAIN_THREADS", default_value_t = 0)]
     threads: usize,
-    /// Seed of every random choice in training.
-    #[arg(long, default_value_t = 42)]
-    seed: u64,
 }
 
 pub(crate) fn train_file(args: &TrainFileArgs) -> anyhow::Result<()> {
     let series = args.series.load()?;
-    let mut config = TrainConfig::for_timeframe(series.timeframe);
-    config.labels.horizon = args.horizon.unwrap_or(config.labels.horizon);
-    config.labels.threshold = args.threshold.unwrap_or(config.labels.threshold);
-    config.train_fraction = args.train_fraction;
-    config.walk_forward_folds = args.walk_forward;
-    config.forest.trees = args.trees;
-    config.forest.max_depth = args.max_depth;
-    config.boosting.rounds = args.rounds;
-    config.boosting.learning_rate = args.learning_rate;
+    let mut config = args.training.config_for(series.timeframe);
     config.threads = args.threads;
-    config.seed = args.seed;
     let started = std::time::Instant::now();
     let trained = model::train(&series, &config, chrono::Utc::now())?;
     let manifest = &trained.artifact.manifest;

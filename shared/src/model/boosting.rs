@@ -38,6 +38,13 @@ fn column_major(features: &[f64], rows: usize, columns: usize) -> Vec<f64> {
     (0..columns).flat_map(|c| (0..rows).map(move |r| features[r * columns + c])).collect()
 }
 
+/// `ln(p / (1 - p))` of the positive share with one pseudo-row of each kind: finite always.
+fn smoothed_log_odds(target: &[f64]) -> f64 {
+    let positives: f64 = target.iter().sum();
+    let share = (positives + 1.0) / (target.len() as f64 + 2.0);
+    (share / (1.0 - share)).ln()
+}
+
 fn booster_error(error: &forust_ml::errors::ForustError) -> ModelError {
     ModelError::Fit(error.to_string())
 }
@@ -60,6 +67,11 @@ impl Boosting {
             .map(|class| {
                 let target: Vec<f64> = labels.iter().map(|&l| if l == class { 1.0 } else { 0.0 }).collect();
                 let mut booster = GradientBooster::default()
+                    // forust would start from the log-odds of the class share, which is
+                    // infinite for a class absent from training (a quiet market has no
+                    // BEARISH rows): start from the Laplace-smoothed share instead.
+                    .set_initialize_base_score(false)
+                    .set_base_score(smoothed_log_odds(&target))
                     .set_iterations(params.rounds)
                     .set_learning_rate(params.learning_rate)
                     .set_max_depth(params.max_depth)
@@ -104,6 +116,18 @@ mod tests {
     #[test]
     fn column_major_transposes() {
         assert_eq!(column_major(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 3, 2), [1.0, 3.0, 5.0, 2.0, 4.0, 6.0]);
+    }
+
+    #[test]
+    fn a_class_absent_from_training_gets_a_small_finite_probability() {
+        let (features, labels) = crate::model::separable_rows();
+        let without_bearish: Vec<Direction> =
+            labels.iter().map(|&l| if l == Direction::Bearish { Direction::Neutral } else { l }).collect();
+        let params = BoostingParams { rounds: 5, ..BoostingParams::default() };
+        let model = Boosting::fit(&features, &without_bearish, 2, &params, 1).unwrap();
+        for p in model.predict_proba(&features, labels.len(), 2).unwrap() {
+            assert!(p.iter().all(|v| v.is_finite()) && p[0] < 0.2, "{p:?}");
+        }
     }
 
     #[test]

@@ -1,0 +1,224 @@
+//! `collector run`: results stream → Postgres, in batches, at least once, idempotently.
+//!
+//! A batch is written in one transaction, one statement per table, `on conflict (job_id) do
+//! nothing`: a result delivered twice is one row. Entries are acknowledged only after the
+//! commit. While the database is down the batch waits and is retried; nothing is acked, so a
+//! crash loses nothing either. A row the database refuses for its content (a constraint) is
+//! not retried forever: it goes to the dead-letter stream with the database's error.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use fleet::config::{DatabaseArgs, RedisArgs};
+use fleet::queue;
+use fleet::results::{Delivery, ResultsConsumer, Unreadable};
+use serde_json::Value;
+use sqlx::PgPool;
+use tokio::sync::watch;
+
+use crate::rows::{self, Table};
+
+/// The longest wait between two attempts while the database or Redis is down.
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    #[command(flatten)]
+    database: DatabaseArgs,
+    #[command(flatten)]
+    redis: RedisArgs,
+    /// Results written per transaction at most.
+    #[arg(long, env = "COLLECTOR_BATCH_SIZE", default_value_t = 1000)]
+    batch_size: usize,
+    /// This collector's name in the results consumer group. A collector restarted under the
+    /// same name takes its unacknowledged results back at once; others take them after 30 s.
+    #[arg(long, env = "COLLECTOR_NAME")]
+    name: Option<String>,
+}
+
+pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let (stop_tx, mut stop) = watch::channel(false);
+    tokio::spawn(async move {
+        if let Err(error) = fleet::shutdown_signal().await {
+            tracing::error!(error = %error, "cannot listen for signals; stopping");
+        }
+        let _ = stop_tx.send(true);
+    });
+    let pool = crate::connect_retrying(&args.database, &mut stop).await?;
+    let Some(pool) = pool else { return Ok(()) };
+    crate::MIGRATOR.run(&pool).await.context("cannot apply the migrations")?;
+    let conn = queue::connect(&args.redis).await.context("cannot connect to REDIS_URL")?;
+    let name = args.name.unwrap_or_else(fleet::host_name);
+    let mut consumer = ResultsConsumer::new(conn, &args.redis.queue_prefix, name.clone()).await?;
+    tracing::info!(name, batch_size = args.batch_size, "collector started");
+    let mut backoff = Backoff::default();
+    while !*stop.borrow() {
+        let batch = tokio::select! {
+            batch = consumer.next_batch(args.batch_size, Duration::from_secs(1)) => batch,
+            _ = stop.changed() => break,
+        };
+        let batch = match batch {
+            Ok(batch) => batch,
+            Err(error) => {
+                tracing::warn!(error = %error, "cannot read results from Redis; retrying");
+                if backoff.wait(&mut stop).await {
+                    break;
+                }
+                continue;
+            }
+        };
+        if batch.is_empty() {
+            continue;
+        }
+        match store_batch(&pool, &mut consumer, batch, &mut stop).await {
+            Ok(true) => backoff = Backoff::default(),
+            Ok(false) => break,
+            Err(error) => {
+                tracing::warn!(error = %format!("{error:#}"), "cannot acknowledge results; they will be read again");
+                if backoff.wait(&mut stop).await {
+                    break;
+                }
+            }
+        }
+    }
+    tracing::info!("collector stopped");
+    pool.close().await;
+    Ok(())
+}
+
+/// Writes a batch until the database takes it, then acks it. `Ok(false)` if asked to stop
+/// first (the batch stays pending for the next start).
+async fn store_batch(
+    pool: &PgPool,
+    consumer: &mut ResultsConsumer,
+    batch: Vec<Delivery>,
+    stop: &mut watch::Receiver<bool>,
+) -> anyhow::Result<bool> {
+    let mut rows: Vec<(String, Table, Value)> = Vec::with_capacity(batch.len());
+    for delivery in batch {
+        match delivery.result {
+            Ok(result) => {
+                let (table, row) = rows::row(&result);
+                rows.push((delivery.id, table, row));
+            }
+            Err(unreadable) => {
+                tracing::error!(
+                    entry = delivery.id,
+                    error = unreadable.error,
+                    "unreadable result sent to the dead letters"
+                );
+                consumer.dead_letter(&delivery.id, &unreadable).await?;
+            }
+        }
+    }
+    let mut backoff = Backoff::default();
+    loop {
+        match insert(pool, rows.iter().map(|(_, table, row)| (*table, row))).await {
+            Ok(()) => break,
+            Err(error) if is_transient(&error) => {
+                tracing::warn!(error = %error, rows = rows.len(), "database unavailable; the batch waits");
+                if backoff.wait(stop).await {
+                    return Ok(false);
+                }
+            }
+            Err(error) => {
+                tracing::warn!(error = %error, "the database refused the batch; writing its rows one by one");
+                rows = insert_one_by_one(pool, consumer, rows).await?;
+                if rows.is_empty() {
+                    break;
+                }
+            }
+        }
+    }
+    let ids: Vec<String> = rows.into_iter().map(|(id, _, _)| id).collect();
+    consumer.ack(&ids).await?;
+    tracing::debug!(results = ids.len(), "results written");
+    Ok(true)
+}
+
+/// Writes rows one at a time: refused ones go to the dead letters. Returns the rows that
+/// could not be tried because the database went away (to retry as a batch).
+async fn insert_one_by_one(
+    pool: &PgPool,
+    consumer: &mut ResultsConsumer,
+    rows: Vec<(String, Table, Value)>,
+) -> anyhow::Result<Vec<(String, Table, Value)>> {
+    let mut written = Vec::new();
+    let mut rows = rows.into_iter();
+    while let Some((id, table, row)) = rows.next() {
+        match insert(pool, std::iter::once((table, &row))).await {
+            Ok(()) => written.push(id),
+            Err(error) if is_transient(&error) => {
+                consumer.ack(&written).await?;
+                return Ok(std::iter::once((id, table, row)).chain(rows).collect());
+            }
+            Err(error) => {
+                tracing::error!(entry = id, table = table.name(), error = %error, "row refused by the database, sent to the dead letters");
+                let unreadable = Unreadable { raw: row.to_string(), error: error.to_string() };
+                consumer.dead_letter(&id, &unreadable).await?;
+            }
+        }
+    }
+    consumer.ack(&written).await?;
+    Ok(Vec::new())
+}
+
+/// One transaction, one statement per table, whatever the number of rows.
+async fn insert<'a>(
+    pool: &PgPool,
+    rows: impl Iterator<Item = (Table, &'a Value)>,
+) -> Result<(), sqlx::Error> {
+    let mut by_table: HashMap<Table, Vec<&Value>> = HashMap::new();
+    for (table, row) in rows {
+        by_table.entry(table).or_default().push(row);
+    }
+    let mut transaction = pool.begin().await?;
+    for table in Table::ALL {
+        let Some(rows) = by_table.get(&table) else { continue };
+        sqlx::query(table.insert_statement())
+            .bind(sqlx::types::Json(rows))
+            .execute(&mut *transaction)
+            .await?;
+    }
+    transaction.commit().await
+}
+
+/// Errors that say the database is not there (or not now), rather than that the row is wrong.
+fn is_transient(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(db) => {
+            // SQLSTATE classes 08 (connection), 53 (resources), 57 (operator intervention,
+            // e.g. shutdown), 40 (serialisation/deadlock).
+            db.code().is_some_and(|code| ["08", "53", "57", "40"].iter().any(|class| code.starts_with(class)))
+        }
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Protocol(_) => true,
+        _ => false,
+    }
+}
+
+/// Exponential waits from 100 ms to [`MAX_BACKOFF`].
+#[derive(Debug)]
+struct Backoff(Duration);
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self(Duration::from_millis(100))
+    }
+}
+
+impl Backoff {
+    /// Waits; returns true if asked to stop meanwhile.
+    async fn wait(&mut self, stop: &mut watch::Receiver<bool>) -> bool {
+        let delay = self.0;
+        self.0 = (self.0 * 2).min(MAX_BACKOFF);
+        tokio::select! {
+            () = tokio::time::sleep(delay) => *stop.borrow(),
+            _ = stop.changed() => true,
+        }
+    }
+}

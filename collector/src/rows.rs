@@ -1,0 +1,156 @@
+//! Results as table rows: JSON objects whose keys are the columns, which Postgres turns into
+//! typed rows with `jsonb_populate_recordset` (one bind parameter for a whole batch).
+
+use serde_json::{Value, json};
+use shared::job::{ForecastStatus, JobResult, Outcome, TrainStatus};
+use shared::model::metrics::Metrics;
+
+/// The table a result goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Table {
+    TrainingRuns,
+    Forecasts,
+    Pings,
+}
+
+impl Table {
+    pub(crate) const ALL: [Table; 3] = [Table::TrainingRuns, Table::Forecasts, Table::Pings];
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::TrainingRuns => "training_runs",
+            Self::Forecasts => "ml_forecasts",
+            Self::Pings => "pings",
+        }
+    }
+
+    /// Inserts the rows of a JSON array (bound as `$1`); keys are column names, missing keys
+    /// are null, and a job already recorded is left as it is.
+    pub(crate) fn insert_statement(self) -> &'static str {
+        match self {
+            Self::TrainingRuns => {
+                "insert into training_runs select * from jsonb_populate_recordset(null::training_runs, $1) \
+                 on conflict (job_id) do nothing"
+            }
+            Self::Forecasts => {
+                "insert into ml_forecasts select * from jsonb_populate_recordset(null::ml_forecasts, $1) \
+                 on conflict (job_id) do nothing"
+            }
+            Self::Pings => {
+                "insert into pings select * from jsonb_populate_recordset(null::pings, $1) \
+                 on conflict (job_id) do nothing"
+            }
+        }
+    }
+}
+
+/// The row of a result, and its table.
+pub(crate) fn row(result: &JobResult) -> (Table, Value) {
+    let common = json!({
+        "job_id": result.job_id,
+        "run_id": result.run_id,
+        "worker_id": result.worker_id,
+        "started_at": result.started_at,
+        "finished_at": result.finished_at,
+    });
+    match &result.outcome {
+        Outcome::Train { pair, snapshot, config_sha256, status } => {
+            let mut row = merge(
+                common,
+                json!({
+                    "symbol": pair.symbol,
+                    "timeframe": pair.timeframe,
+                    "data_sha256": snapshot.sha256,
+                    "snapshot_key": snapshot.key,
+                    "config_sha256": config_sha256,
+                    "bars": snapshot.bars,
+                }),
+            );
+            row = merge(row, train_status(status));
+            (Table::TrainingRuns, row)
+        }
+        Outcome::Forecast { pair, status } => {
+            let row = merge(
+                json!({
+                    "job_id": result.job_id,
+                    "run_id": result.run_id,
+                    "worker_id": result.worker_id,
+                    "generated_at": result.finished_at,
+                    "symbol": pair.symbol,
+                    "timeframe": pair.timeframe,
+                }),
+                forecast_status(status),
+            );
+            (Table::Forecasts, row)
+        }
+        Outcome::Ping => (
+            Table::Pings,
+            json!({
+                "job_id": result.job_id,
+                "run_id": result.run_id,
+                "worker_id": result.worker_id,
+                "finished_at": result.finished_at,
+            }),
+        ),
+    }
+}
+
+fn train_status(status: &TrainStatus) -> Value {
+    match status {
+        TrainStatus::Failed { error } => json!({ "status": "failed", "error": error }),
+        TrainStatus::UpToDate { artifact_version } => {
+            json!({ "status": "up_to_date", "artifact_version": artifact_version })
+        }
+        TrainStatus::Succeeded { artifact, evaluation, promoted } => {
+            let accuracy = |metrics: &Metrics| metrics.accuracy.value;
+            let ensemble = &evaluation.ensemble.validation;
+            json!({
+                "status": "succeeded",
+                "artifact_uri": artifact.uri,
+                "artifact_version": artifact.version,
+                "promoted": promoted,
+                "train_rows": evaluation.samples.train_rows,
+                "purged_rows": evaluation.samples.purged_rows,
+                "validation_rows": evaluation.samples.validation_rows,
+                "rf_accuracy": accuracy(&evaluation.random_forest.validation),
+                "gb_accuracy": accuracy(&evaluation.gradient_boosting.validation),
+                "ensemble_accuracy": ensemble.accuracy.value,
+                "ensemble_accuracy_low": ensemble.accuracy.low,
+                "ensemble_accuracy_high": ensemble.accuracy.high,
+                "ensemble_log_loss": ensemble.log_loss,
+                "ensemble_brier": ensemble.brier,
+                "majority_accuracy": accuracy(&evaluation.baselines.majority),
+                "persistence_accuracy": accuracy(&evaluation.baselines.persistence),
+                "beats_baselines": evaluation.verdict.beats_majority && evaluation.verdict.beats_persistence,
+                "rf_weight": evaluation.weights[0],
+                "gb_weight": evaluation.weights[1],
+                "evaluation": evaluation,
+            })
+        }
+    }
+}
+
+fn forecast_status(status: &ForecastStatus) -> Value {
+    match status {
+        ForecastStatus::Predicted { forecast, artifact_version } => json!({
+            "is_trained_ensemble": true,
+            "horizon": forecast.horizon,
+            "direction": forecast.direction,
+            "confidence": forecast.confidence,
+            "prob_bearish": forecast.probabilities[0],
+            "prob_neutral": forecast.probabilities[1],
+            "prob_bullish": forecast.probabilities[2],
+            "artifact_version": artifact_version,
+            "bar_ts": forecast.bar_ts,
+        }),
+        ForecastStatus::NoModel { reason } => json!({ "is_trained_ensemble": false, "error": reason }),
+        ForecastStatus::Failed { error } => json!({ "is_trained_ensemble": false, "error": error }),
+    }
+}
+
+fn merge(mut base: Value, extra: Value) -> Value {
+    if let (Value::Object(base), Value::Object(extra)) = (&mut base, extra) {
+        base.extend(extra);
+    }
+    base
+}

@@ -1,0 +1,92 @@
+//! Settings every binary of the fleet shares, from flags or the environment under the
+//! ecosystem's names. Secrets are read, never printed (`hide_env_values`).
+
+use clap::Args;
+
+/// Where artifacts and snapshots live.
+#[derive(Debug, Clone, Args)]
+pub struct StoreArgs {
+    /// Artifact store: s3://bucket[/prefix] or file:///absolute/path.
+    #[arg(long, env = "ARTIFACTS_URL")]
+    pub artifacts_url: String,
+    /// S3 endpoint for MinIO, SeaweedFS and other S3-compatible servers (path-style, HTTP
+    /// allowed); unset for AWS itself.
+    #[arg(long, env = "AWS_ENDPOINT_URL")]
+    pub aws_endpoint_url: Option<String>,
+    #[arg(long, env = "AWS_ACCESS_KEY_ID", hide_env_values = true)]
+    pub aws_access_key_id: Option<String>,
+    #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
+    pub aws_secret_access_key: Option<String>,
+    #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
+    pub aws_region: String,
+}
+
+/// The job queue and the results stream.
+#[derive(Debug, Clone, Args)]
+pub struct RedisArgs {
+    /// Redis connection string, e.g. redis://127.0.0.1:6379. May hold a password: never logged.
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    pub redis_url: String,
+    /// Prefix of every Redis key the fleet uses; fleets sharing a Redis pick different ones.
+    #[arg(long, env = "QUEUE_PREFIX", default_value = "boltfleet")]
+    pub queue_prefix: String,
+}
+
+/// The Postgres (Supabase) database.
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// Postgres connection string, e.g. postgres://user:password@host:5432/db. Holds a secret:
+    /// read from the environment, never logged.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: String,
+}
+
+/// The training knobs, for `worker train-file` and `producer train`. Unset label settings
+/// take the timeframe's defaults.
+#[derive(Debug, Clone, Args)]
+pub struct TrainingArgs {
+    /// Also evaluate on this many expanding walk-forward folds.
+    #[arg(long)]
+    pub walk_forward: Option<usize>,
+    /// Bars ahead for the label (default: the timeframe's).
+    #[arg(long)]
+    pub horizon: Option<usize>,
+    /// Return threshold for BULLISH/BEARISH, e.g. 0.009 (default: the timeframe's).
+    #[arg(long)]
+    pub threshold: Option<f64>,
+    /// Share of the rows, oldest first, that train.
+    #[arg(long, default_value_t = 0.7)]
+    pub train_fraction: f64,
+    /// Random Forest trees.
+    #[arg(long, default_value_t = 200)]
+    pub trees: u16,
+    /// Random Forest maximum depth.
+    #[arg(long, default_value_t = 15)]
+    pub max_depth: u16,
+    /// Gradient-boosting rounds per class.
+    #[arg(long, default_value_t = 100)]
+    pub rounds: usize,
+    /// Gradient-boosting learning rate.
+    #[arg(long, default_value_t = 0.05)]
+    pub learning_rate: f32,
+    /// Seed of every random choice in training.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
+impl TrainingArgs {
+    /// The configuration for a timeframe (threads left at "one per core").
+    pub fn config_for(&self, timeframe: shared::Timeframe) -> shared::model::TrainConfig {
+        let mut config = shared::model::TrainConfig::for_timeframe(timeframe);
+        config.labels.horizon = self.horizon.unwrap_or(config.labels.horizon);
+        config.labels.threshold = self.threshold.unwrap_or(config.labels.threshold);
+        config.train_fraction = self.train_fraction;
+        config.walk_forward_folds = self.walk_forward;
+        config.forest.trees = self.trees;
+        config.forest.max_depth = self.max_depth;
+        config.boosting.rounds = self.rounds;
+        config.boosting.learning_rate = self.learning_rate;
+        config.seed = self.seed;
+        config
+    }
+}

@@ -1,0 +1,296 @@
+//! The artifact store: bar snapshots and trained models in S3-compatible storage or a local
+//! folder, through `object_store`.
+//!
+//! Layout under the store's root (`ARTIFACTS_URL`):
+//! - `bars/{symbol}/{tf}/{sha256}.parquet`: snapshots, content-addressed, written once.
+//! - `models/{symbol}/{tf}/{version}/manifest.json` and `model.bin`: one trained model.
+//! - `models/{symbol}/{tf}/latest.json`: the pointer forecasts follow. It moves only after
+//!   both objects of a version are stored, with a conditional PUT, and never to an older model.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use object_store::aws::AmazonS3Builder;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use object_store::{
+    ClientOptions, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, RetryConfig, UpdateVersion,
+};
+use serde::{Deserialize, Serialize};
+use shared::job::{Pair, Snapshot};
+use shared::model::artifact::{ArtifactBytes, Manifest, sha256_hex};
+use url::Url;
+
+use crate::config::StoreArgs;
+
+pub const MANIFEST_FILE: &str = "manifest.json";
+pub const PAYLOAD_FILE: &str = "model.bin";
+const LATEST_FILE: &str = "latest.json";
+/// How often a contended `latest` update is re-read and tried again.
+const LATEST_ATTEMPTS: usize = 10;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("ARTIFACTS_URL {url:?}: {problem}")]
+    Config { url: String, problem: String },
+    #[error("object store {operation} of {key} failed")]
+    Unavailable {
+        operation: &'static str,
+        key: String,
+        #[source]
+        source: object_store::Error,
+    },
+    #[error("{key} is not in the store")]
+    NotFound { key: String },
+    #[error("{key} is corrupt: {detail}")]
+    Corrupt { key: String, detail: String },
+    #[error("latest pointer of {pair} still contended after {LATEST_ATTEMPTS} attempts")]
+    Contended { pair: String },
+}
+
+impl StoreError {
+    /// A server or network problem may pass; a missing or corrupt object will not.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Unavailable { .. } | Self::Contended { .. })
+    }
+}
+
+/// What `latest.json` holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LatestPointer {
+    pub version: String,
+    pub created_at: DateTime<Utc>,
+    pub payload_sha256: String,
+}
+
+/// The store, rooted at `ARTIFACTS_URL`.
+#[derive(Debug, Clone)]
+pub struct ArtifactStore {
+    store: Arc<dyn ObjectStore>,
+    root: Path,
+    url: String,
+    /// S3 and MinIO compare-and-swap on ETags; a local folder cannot, and overwrites
+    /// (atomically, by rename), which is safe for the processes of one machine.
+    compare_and_swap: bool,
+}
+
+impl ArtifactStore {
+    pub fn open(args: &StoreArgs) -> Result<Self, StoreError> {
+        let url_text = args.artifacts_url.trim_end_matches('/').to_owned();
+        let config_error = |problem: String| StoreError::Config { url: url_text.clone(), problem };
+        let url = Url::parse(&url_text).map_err(|e| config_error(e.to_string()))?;
+        let root = Path::from(url.path().trim_matches('/'));
+        match url.scheme() {
+            "file" => {
+                let dir = std::path::PathBuf::from(url.path());
+                std::fs::create_dir_all(&dir)
+                    .map_err(|e| config_error(format!("cannot create {}: {e}", dir.display())))?;
+                let store =
+                    LocalFileSystem::new_with_prefix(&dir).map_err(|e| config_error(e.to_string()))?;
+                Ok(Self {
+                    store: Arc::new(store),
+                    root: Path::default(),
+                    url: url_text,
+                    compare_and_swap: false,
+                })
+            }
+            "s3" => {
+                let bucket = url
+                    .host_str()
+                    .filter(|b| !b.is_empty())
+                    .ok_or_else(|| config_error("names no bucket: use s3://bucket[/prefix]".to_owned()))?;
+                let (Some(key_id), Some(secret)) = (&args.aws_access_key_id, &args.aws_secret_access_key)
+                else {
+                    return Err(config_error(
+                        "is on S3 but AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not both set"
+                            .to_owned(),
+                    ));
+                };
+                let mut builder = AmazonS3Builder::new()
+                    .with_bucket_name(bucket)
+                    .with_region(&args.aws_region)
+                    .with_access_key_id(key_id)
+                    .with_secret_access_key(secret)
+                    .with_client_options(
+                        ClientOptions::new()
+                            .with_connect_timeout(Duration::from_secs(5))
+                            .with_timeout(Duration::from_secs(60)),
+                    )
+                    // A dead server fails a job in seconds (the queue retries it), not minutes.
+                    .with_retry(RetryConfig {
+                        max_retries: 3,
+                        retry_timeout: Duration::from_secs(15),
+                        ..RetryConfig::default()
+                    });
+                if let Some(endpoint) = &args.aws_endpoint_url {
+                    // Local servers (MinIO, SeaweedFS) use path-style addressing and often HTTP.
+                    builder = builder
+                        .with_endpoint(endpoint)
+                        .with_allow_http(true)
+                        .with_virtual_hosted_style_request(false);
+                }
+                let store = builder.build().map_err(|e| config_error(e.to_string()))?;
+                Ok(Self { store: Arc::new(store), root, url: url_text, compare_and_swap: true })
+            }
+            other => Err(config_error(format!("scheme {other}: is not s3:// or file://"))),
+        }
+    }
+
+    /// `ARTIFACTS_URL` as given, without a trailing slash.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn path(&self, key: &str) -> Path {
+        key.split('/').fold(self.root.clone(), |path, part| path.clone().join(part))
+    }
+
+    /// Stores bars (Parquet) under their content hash; storing the same bytes again is a no-op.
+    pub async fn put_snapshot(
+        &self,
+        pair: &Pair,
+        parquet: Vec<u8>,
+        bars: &[shared::Bar],
+    ) -> Result<Snapshot, StoreError> {
+        let sha256 = sha256_hex(&parquet);
+        let key = format!("bars/{}/{}/{sha256}.parquet", pair.symbol.path_segment(), pair.timeframe);
+        self.put_once(&key, parquet.into()).await?;
+        let last_bar = bars.last().map(|b| b.ts).unwrap_or_default();
+        Ok(Snapshot { key, sha256, bars: bars.len(), last_bar })
+    }
+
+    /// The bars of a snapshot, checked against the hash in its name.
+    pub async fn get_snapshot(&self, snapshot: &Snapshot) -> Result<Vec<shared::Bar>, StoreError> {
+        let bytes = self.get(&snapshot.key).await?;
+        let actual = sha256_hex(&bytes);
+        if actual != snapshot.sha256 {
+            return Err(StoreError::Corrupt {
+                key: snapshot.key.clone(),
+                detail: format!("sha256 is {actual}, the job expects {}", snapshot.sha256),
+            });
+        }
+        shared::snapshot::decode(&bytes)
+            .map_err(|e| StoreError::Corrupt { key: snapshot.key.clone(), detail: e.to_string() })
+    }
+
+    fn model_key(pair: &Pair, file: &str) -> String {
+        format!("models/{}/{}/{file}", pair.symbol.path_segment(), pair.timeframe)
+    }
+
+    /// Stores a model's payload, then its manifest; returns the version's URI.
+    pub async fn put_model(&self, manifest: &Manifest, bytes: &ArtifactBytes) -> Result<String, StoreError> {
+        let pair = Pair { symbol: manifest.symbol.clone(), timeframe: manifest.timeframe };
+        let dir = Self::model_key(&pair, &manifest.version);
+        // The manifest goes last: a version with a manifest is complete.
+        self.put_once(&format!("{dir}/{PAYLOAD_FILE}"), bytes.payload.clone().into()).await?;
+        self.put_once(&format!("{dir}/{MANIFEST_FILE}"), bytes.manifest.clone().into()).await?;
+        Ok(format!("{}/{dir}/", self.url))
+    }
+
+    /// Points `latest` at the model unless a newer one is already there. Returns whether it moved.
+    pub async fn promote(&self, manifest: &Manifest) -> Result<bool, StoreError> {
+        let pair = Pair { symbol: manifest.symbol.clone(), timeframe: manifest.timeframe };
+        let key = Self::model_key(&pair, LATEST_FILE);
+        let pointer = LatestPointer {
+            version: manifest.version.clone(),
+            created_at: manifest.created_at,
+            payload_sha256: manifest.payload_sha256.clone(),
+        };
+        let body = serde_json::to_vec_pretty(&pointer).expect("a pointer serialises");
+        for _ in 0..LATEST_ATTEMPTS {
+            let current = self.read_latest(&key).await?;
+            let mode = match current {
+                Some((current, _))
+                    if (current.created_at, &current.version) >= (pointer.created_at, &pointer.version) =>
+                {
+                    return Ok(current.version == pointer.version);
+                }
+                Some(_) if !self.compare_and_swap => PutMode::Overwrite,
+                Some((_, version)) => PutMode::Update(version),
+                None => PutMode::Create,
+            };
+            let put = self
+                .store
+                .put_opts(&self.path(&key), PutPayload::from(body.clone()), PutOptions::from(mode))
+                .await;
+            match put {
+                Ok(_) => return Ok(true),
+                // Another worker moved it between our read and write: read again.
+                Err(object_store::Error::Precondition { .. } | object_store::Error::AlreadyExists { .. }) => {
+                }
+                Err(source) => return Err(StoreError::Unavailable { operation: "put", key, source }),
+            }
+        }
+        Err(StoreError::Contended { pair: pair.to_string() })
+    }
+
+    async fn read_latest(&self, key: &str) -> Result<Option<(LatestPointer, UpdateVersion)>, StoreError> {
+        let result = match self.store.get(&self.path(key)).await {
+            Ok(result) => result,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(source) => {
+                return Err(StoreError::Unavailable { operation: "get", key: key.to_owned(), source });
+            }
+        };
+        let version =
+            UpdateVersion { e_tag: result.meta.e_tag.clone(), version: result.meta.version.clone() };
+        let bytes = result.bytes().await.map_err(|source| StoreError::Unavailable {
+            operation: "get",
+            key: key.to_owned(),
+            source,
+        })?;
+        let pointer = serde_json::from_slice(&bytes)
+            .map_err(|e| StoreError::Corrupt { key: key.to_owned(), detail: e.to_string() })?;
+        Ok(Some((pointer, version)))
+    }
+
+    /// The pair's `latest` pointer, if it has a model.
+    pub async fn latest(&self, pair: &Pair) -> Result<Option<LatestPointer>, StoreError> {
+        Ok(self.read_latest(&Self::model_key(pair, LATEST_FILE)).await?.map(|(pointer, _)| pointer))
+    }
+
+    /// A stored model version's manifest and payload.
+    pub async fn get_model(&self, pair: &Pair, version: &str) -> Result<ArtifactBytes, StoreError> {
+        let dir = Self::model_key(pair, version);
+        let manifest = self.get(&format!("{dir}/{MANIFEST_FILE}")).await?.to_vec();
+        let payload = self.get(&format!("{dir}/{PAYLOAD_FILE}")).await?.to_vec();
+        Ok(ArtifactBytes { manifest, payload })
+    }
+
+    /// Writes an object that must never change: a second write of the same key is accepted
+    /// only because keys are content hashes or unique versions.
+    async fn put_once(&self, key: &str, bytes: Bytes) -> Result<(), StoreError> {
+        let options = PutOptions::from(PutMode::Create);
+        match self.store.put_opts(&self.path(key), PutPayload::from(bytes), options).await {
+            Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => Ok(()),
+            Err(source) => Err(StoreError::Unavailable { operation: "put", key: key.to_owned(), source }),
+        }
+    }
+
+    async fn get(&self, key: &str) -> Result<Bytes, StoreError> {
+        let unavailable = |source| StoreError::Unavailable { operation: "get", key: key.to_owned(), source };
+        match self.store.get(&self.path(key)).await {
+            Ok(result) => result.bytes().await.map_err(unavailable),
+            Err(object_store::Error::NotFound { .. }) => Err(StoreError::NotFound { key: key.to_owned() }),
+            Err(source) => Err(unavailable(source)),
+        }
+    }
+
+    /// Every key under a prefix (relative to the root), for tests and listings.
+    pub async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        use futures_util::TryStreamExt;
+        let root = self.root.as_ref().len();
+        let metas: Vec<_> =
+            self.store.list(Some(&self.path(prefix))).try_collect().await.map_err(|source| {
+                StoreError::Unavailable { operation: "list", key: prefix.to_owned(), source }
+            })?;
+        let mut keys: Vec<String> = metas
+            .into_iter()
+            .map(|meta| meta.location.as_ref()[root..].trim_start_matches('/').to_owned())
+            .collect();
+        keys.sort();
+        Ok(keys)
+    }
+}

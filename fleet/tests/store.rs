@@ -1,0 +1,161 @@
+//! The artifact store's contract, on both backends: the local folder and a real S3 server
+//! (SeaweedFS from `scripts/s3-server`, or whatever `AWS_ENDPOINT_URL` names).
+
+use chrono::{DateTime, Duration, Utc};
+use fleet::config::StoreArgs;
+use fleet::store::{ArtifactStore, StoreError};
+use object_store::aws::AmazonS3Builder;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, UpdateVersion};
+use shared::ingest::BarSeries;
+use shared::job::Pair;
+use shared::model::{self, TrainConfig, Trained};
+use shared::{Bar, Timeframe};
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_owned())
+}
+
+fn s3_args(prefix: &str) -> StoreArgs {
+    StoreArgs {
+        artifacts_url: format!("s3://{}/{prefix}", env_or("TEST_S3_BUCKET", "artifacts")),
+        aws_endpoint_url: Some(env_or("AWS_ENDPOINT_URL", "http://127.0.0.1:9000")),
+        aws_access_key_id: Some(env_or("AWS_ACCESS_KEY_ID", "minioadmin")),
+        aws_secret_access_key: Some(env_or("AWS_SECRET_ACCESS_KEY", "minioadmin")),
+        aws_region: "us-east-1".to_owned(),
+    }
+}
+
+fn file_args(dir: &std::path::Path) -> StoreArgs {
+    StoreArgs {
+        artifacts_url: format!("file://{}", dir.display()),
+        aws_endpoint_url: None,
+        aws_access_key_id: None,
+        aws_secret_access_key: None,
+        aws_region: "us-east-1".to_owned(),
+    }
+}
+
+/// A mean-reverting walk: enough structure to train on, quickly.
+fn bars(count: usize) -> Vec<Bar> {
+    let start = DateTime::from_timestamp(1_500_000_000, 0).unwrap();
+    let mut price: f64 = 100.0;
+    (0..count)
+        .map(|i| {
+            let shock = ((i * 7919) % 101) as f64 / 101.0 - 0.5;
+            let next = price * (1.0 + 0.02 * shock - 0.1 * (price / 100.0).ln());
+            let bar = Bar {
+                ts: start + Duration::days(i as i64),
+                open: price,
+                high: price.max(next) * 1.01,
+                low: price.min(next) * 0.99,
+                close: next,
+                volume: 1000.0 + i as f64,
+            };
+            price = next;
+            bar
+        })
+        .collect()
+}
+
+fn pair() -> Pair {
+    Pair { symbol: "TEST".parse().unwrap(), timeframe: Timeframe::D1 }
+}
+
+fn trained(bars: &[Bar], created_at: DateTime<Utc>) -> Trained {
+    let mut config = TrainConfig::for_timeframe(Timeframe::D1);
+    config.forest.trees = 5;
+    config.boosting.rounds = 5;
+    config.threads = 1;
+    let series = BarSeries { symbol: pair().symbol, timeframe: Timeframe::D1, bars: bars.to_vec() };
+    model::train(&series, &config, created_at).expect("trains")
+}
+
+async fn contract(store: ArtifactStore) {
+    let bars = bars(300);
+    let parquet = shared::ingest::bars_to_parquet(&bars).unwrap();
+    let snapshot = store.put_snapshot(&pair(), parquet.clone(), &bars).await.unwrap();
+    assert!(
+        snapshot.key.starts_with("bars/TEST/d1/") && snapshot.key.ends_with(".parquet"),
+        "{}",
+        snapshot.key
+    );
+    let again = store.put_snapshot(&pair(), parquet, &bars).await.unwrap();
+    assert_eq!(again, snapshot, "the same bars are the same snapshot");
+    assert_eq!(store.get_snapshot(&snapshot).await.unwrap(), bars);
+
+    let mut wrong = snapshot.clone();
+    wrong.sha256 = "0".repeat(64);
+    assert!(matches!(store.get_snapshot(&wrong).await, Err(StoreError::Corrupt { .. })));
+    wrong.key = "bars/TEST/d1/missing.parquet".to_owned();
+    assert!(matches!(store.get_snapshot(&wrong).await, Err(StoreError::NotFound { .. })));
+
+    assert_eq!(store.latest(&pair()).await.unwrap(), None, "no model yet");
+    let now = Utc::now();
+    let older = trained(&bars, now - Duration::hours(1));
+    let newer = trained(&bars, now);
+    let newer_manifest = &newer.artifact.manifest;
+    store.put_model(newer_manifest, &newer.bytes).await.unwrap();
+    assert!(store.promote(newer_manifest).await.unwrap(), "the first model becomes latest");
+    let older_manifest = &older.artifact.manifest;
+    store.put_model(older_manifest, &older.bytes).await.unwrap();
+    assert!(!store.promote(older_manifest).await.unwrap(), "an older model never replaces a newer one");
+    let latest = store.latest(&pair()).await.unwrap().expect("a latest pointer");
+    assert_eq!(latest.version, newer_manifest.version);
+    assert_eq!(store.get_model(&pair(), &latest.version).await.unwrap(), newer.bytes);
+    assert!(store.promote(newer_manifest).await.unwrap(), "promoting the latest again is a no-op success");
+
+    let keys = store.list("models").await.unwrap();
+    assert_eq!(keys.len(), 5, "two versions of two objects, and latest.json: {keys:?}");
+}
+
+#[tokio::test]
+async fn the_local_folder_store_keeps_the_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    contract(ArtifactStore::open(&file_args(dir.path())).unwrap()).await;
+}
+
+#[tokio::test]
+async fn the_s3_store_keeps_the_contract() {
+    let prefix = format!("store-test-{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
+    contract(ArtifactStore::open(&s3_args(&prefix)).unwrap()).await;
+}
+
+/// `latest` is only safe if the server honours conditional PUTs: some S3 look-alikes ignore
+/// them silently. This checks the server itself.
+#[tokio::test]
+async fn the_s3_server_honours_conditional_puts() {
+    let s3 = AmazonS3Builder::new()
+        .with_bucket_name(env_or("TEST_S3_BUCKET", "artifacts"))
+        .with_endpoint(env_or("AWS_ENDPOINT_URL", "http://127.0.0.1:9000"))
+        .with_allow_http(true)
+        .with_virtual_hosted_style_request(false)
+        .with_region("us-east-1")
+        .with_access_key_id(env_or("AWS_ACCESS_KEY_ID", "minioadmin"))
+        .with_secret_access_key(env_or("AWS_SECRET_ACCESS_KEY", "minioadmin"))
+        .build()
+        .unwrap();
+    let path =
+        Path::from(format!("conditional-test-{}/{}", std::process::id(), uuid::Uuid::new_v4().simple()));
+    let created = s3.put_opts(&path, "one".into(), PutOptions::from(PutMode::Create)).await.unwrap();
+    let second = s3.put_opts(&path, "two".into(), PutOptions::from(PutMode::Create)).await;
+    assert!(matches!(second, Err(object_store::Error::AlreadyExists { .. })), "{second:?}");
+    let stale = UpdateVersion { e_tag: Some("\"not-the-etag\"".to_owned()), version: None };
+    let update = s3.put_opts(&path, "three".into(), PutOptions::from(PutMode::Update(stale))).await;
+    assert!(matches!(update, Err(object_store::Error::Precondition { .. })), "{update:?}");
+    let current = UpdateVersion { e_tag: created.e_tag, version: created.version };
+    s3.put_opts(&path, "four".into(), PutOptions::from(PutMode::Update(current))).await.unwrap();
+    assert_eq!(s3.get(&path).await.unwrap().bytes().await.unwrap().as_ref(), b"four");
+    s3.delete(&path).await.unwrap();
+}
+
+#[test]
+fn a_store_url_that_cannot_work_is_refused_with_its_reason() {
+    let mut args = s3_args("x");
+    args.aws_secret_access_key = None;
+    let error = ArtifactStore::open(&args).unwrap_err().to_string();
+    assert!(error.contains("AWS_SECRET_ACCESS_KEY"), "{error}");
+    args.artifacts_url = "ftp://host/x".to_owned();
+    let error = ArtifactStore::open(&args).unwrap_err().to_string();
+    assert!(error.contains("ftp") && error.contains("s3://"), "{error}");
+}

@@ -1,0 +1,163 @@
+//! What travels between the fleet's processes: jobs (producer → workers) and their results
+//! (workers → collector). Plain serde types, JSON on the wire.
+//!
+//! Every job carries [`JOB_SCHEMA_VERSION`]. A worker refuses a job written for another
+//! schema, naming both versions, instead of guessing at its fields.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::model::{Evaluation, TrainConfig};
+use crate::{Symbol, Timeframe};
+
+/// The version of [`Job`] and [`JobResult`]. Bump it on any change a reader of the previous
+/// version would misread.
+pub const JOB_SCHEMA_VERSION: u32 = 1;
+
+/// One unit of work for a worker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    pub schema_version: u32,
+    /// Unique per job: the primary key of the job's result row.
+    pub job_id: Uuid,
+    /// Groups the jobs of one trigger.
+    pub run_id: Uuid,
+    pub enqueued_at: DateTime<Utc>,
+    /// The queue's de-duplication key; a worker releases it when the job fails, so that the
+    /// next trigger runs the job again.
+    pub idempotency_key: Option<String>,
+    #[serde(flatten)]
+    pub kind: JobKind,
+}
+
+/// What a job asks for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum JobKind {
+    /// Train the ensemble on a bar snapshot and publish it as the pair's latest model.
+    Train { pair: Pair, snapshot: Snapshot, config: TrainConfig },
+    /// Forecast the bar after the snapshot's last with the pair's latest model.
+    Forecast { pair: Pair, snapshot: Snapshot },
+    /// Does nothing but report back: measures the fleet's own overhead and proves it is alive.
+    Ping,
+}
+
+impl Job {
+    pub fn new(run_id: Uuid, kind: JobKind, idempotency_key: Option<String>) -> Self {
+        Self {
+            schema_version: JOB_SCHEMA_VERSION,
+            job_id: Uuid::new_v4(),
+            run_id,
+            enqueued_at: Utc::now(),
+            idempotency_key,
+            kind,
+        }
+    }
+
+    pub fn pair(&self) -> Option<&Pair> {
+        match &self.kind {
+            JobKind::Train { pair, .. } | JobKind::Forecast { pair, .. } => Some(pair),
+            JobKind::Ping => None,
+        }
+    }
+}
+
+/// A symbol at a timeframe: the unit the fleet trains and forecasts.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Pair {
+    pub symbol: Symbol,
+    pub timeframe: Timeframe,
+}
+
+impl std::fmt::Display for Pair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.symbol, self.timeframe)
+    }
+}
+
+/// Bars frozen in object storage: Parquet named by the sha256 of its bytes, so a job names
+/// exactly the data it ran on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Object key relative to the store's root.
+    pub key: String,
+    pub sha256: String,
+    pub bars: usize,
+    pub last_bar: DateTime<Utc>,
+}
+
+/// The key that makes a training run happen once per pair, data and configuration.
+pub fn train_idempotency_key(pair: &Pair, snapshot: &Snapshot, config: &TrainConfig) -> String {
+    format!("train:{}:{}:{}:{}", pair.symbol, pair.timeframe, snapshot.sha256, config_sha256(config))
+}
+
+/// The hash of everything in a training configuration that changes the model (threads don't).
+pub fn config_sha256(config: &TrainConfig) -> String {
+    let json = serde_json::to_vec(config).expect("a training configuration serialises");
+    crate::model::artifact::sha256_hex(&json)
+}
+
+/// What a worker reports about a job, successful or not. Delivered at least once: the
+/// collector keys rows by `job_id`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobResult {
+    pub schema_version: u32,
+    pub job_id: Uuid,
+    pub run_id: Uuid,
+    /// The worker that ran it; `None` when the producer settled it without a worker.
+    pub worker_id: Option<String>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: DateTime<Utc>,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+}
+
+/// The kind-specific half of a result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Outcome {
+    Train { pair: Pair, snapshot: Snapshot, config_sha256: String, status: TrainStatus },
+    Forecast { pair: Pair, status: ForecastStatus },
+    Ping,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum TrainStatus {
+    Succeeded {
+        artifact: ArtifactRef,
+        evaluation: Box<Evaluation>,
+        promoted: bool,
+    },
+    Failed {
+        error: String,
+    },
+    /// A model for the same data and configuration exists: nothing was trained.
+    UpToDate {
+        artifact_version: Option<String>,
+    },
+}
+
+/// Where a trained model lives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArtifactRef {
+    pub uri: String,
+    pub version: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum ForecastStatus {
+    Predicted {
+        forecast: crate::model::Forecast,
+        artifact_version: String,
+    },
+    /// No usable model (none, or expired): the reason says which and what to do.
+    NoModel {
+        reason: String,
+    },
+    Failed {
+        error: String,
+    },
+}

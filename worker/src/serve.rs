@@ -1,0 +1,299 @@
+//! `worker run`: pull jobs from the Redis queue, train and forecast, publish results.
+//!
+//! Every job ends in exactly one published result, whatever happens to it, except a payload
+//! the worker cannot read: that job goes to the queue's dead set, with the error, for a human.
+//! A failure that may pass (storage or Redis down) is handed back to the queue, which tries
+//! the job again, up to [`MAX_ATTEMPTS`]; then it is published as failed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use apalis::prelude::*;
+use apalis_redis::{ConnectionManager, RedisStorage};
+use chrono::Utc;
+use clap::Args;
+use fleet::config::{RedisArgs, StoreArgs};
+use fleet::queue::{self, QueueError};
+use fleet::results::ResultsPublisher;
+use fleet::store::{ArtifactStore, StoreError};
+use shared::ingest::BarSeries;
+use shared::job::{
+    ArtifactRef, ForecastStatus, JOB_SCHEMA_VERSION, Job, JobKind, JobResult, Outcome, Pair, Snapshot,
+    TrainStatus, config_sha256,
+};
+use shared::model::artifact::{Artifact, ArtifactError};
+use shared::model::{self, Evaluation, ModelError, TrainConfig};
+use tracing::Instrument;
+
+/// Attempts of a job that keeps failing for a reason that may pass, before it is reported
+/// failed. apalis-redis re-schedules a failed job `attempt` seconds later.
+const MAX_ATTEMPTS: usize = 5;
+
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    #[command(flatten)]
+    redis: RedisArgs,
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Jobs run at once by this process (default: one per core).
+    #[arg(long, env = "WORKER_CONCURRENCY")]
+    concurrency: Option<usize>,
+    /// Threads per training job (default: cores / concurrency, at least 1).
+    #[arg(long, env = "TRAIN_THREADS")]
+    train_threads: Option<usize>,
+    /// Forecasts refuse a model older than this many days.
+    #[arg(long, env = "MAX_MODEL_AGE_DAYS", default_value_t = 60)]
+    max_model_age_days: u32,
+    /// On SIGTERM/SIGINT, how long in-flight jobs may run on before the process exits; jobs
+    /// still running then are re-queued by the other workers.
+    #[arg(long, env = "SHUTDOWN_TIMEOUT_SECS", default_value_t = 60)]
+    shutdown_timeout_secs: u64,
+}
+
+/// What every job handler needs: the store, the results stream and the settings.
+#[derive(Debug)]
+struct Fleet {
+    store: ArtifactStore,
+    results: ResultsPublisher,
+    conn: ConnectionManager,
+    queue: apalis_redis::Config,
+    worker_id: String,
+    train_threads: usize,
+    max_model_age: chrono::Duration,
+}
+
+/// Why a job did not produce its outcome.
+#[derive(Debug, thiserror::Error)]
+enum JobError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error("artifact {version}: {source}")]
+    Artifact { version: String, source: ArtifactError },
+    #[error("the job's computation panicked: {0}")]
+    Panicked(String),
+}
+
+impl JobError {
+    fn is_retryable(&self) -> bool {
+        match self {
+            Self::Store(e) => e.is_retryable(),
+            Self::Queue(e) => e.is_retryable(),
+            Self::Model(e) => e.is_retryable(),
+            Self::Artifact { .. } | Self::Panicked(_) => false,
+        }
+    }
+}
+
+pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let concurrency = args.concurrency.unwrap_or(cores).max(1);
+    let train_threads = args.train_threads.unwrap_or((cores / concurrency).max(1));
+    let store = ArtifactStore::open(&args.store)?;
+    let conn = queue::connect(&args.redis).await.context("cannot connect to REDIS_URL")?;
+    let queue_config = queue::jobs_config(&args.redis.queue_prefix, concurrency);
+    let worker_id = worker_id();
+    let fleet = Arc::new(Fleet {
+        store,
+        results: ResultsPublisher::new(conn.clone(), &args.redis.queue_prefix),
+        conn: conn.clone(),
+        queue: queue_config.clone(),
+        worker_id: worker_id.clone(),
+        train_threads,
+        max_model_age: chrono::Duration::days(args.max_model_age_days.into()),
+    });
+    tracing::info!(worker_id, concurrency, train_threads, artifacts = fleet.store.url(), "worker started");
+    Monitor::new()
+        .register(move |restarts| {
+            // A name is never reused, not even by a restart in this process (a second
+            // registration under a live name fails).
+            let name = if restarts == 0 { worker_id.clone() } else { format!("{worker_id}-r{restarts}") };
+            let storage = RedisStorage::<serde_json::Value>::new(conn.clone())
+                .with_config(queue_config.clone())
+                .poll_with_interval(queue::POLL_INTERVAL);
+            WorkerBuilder::new(name)
+                .backend(storage)
+                .concurrency(concurrency)
+                .data(fleet.clone())
+                .build(handle)
+        })
+        .shutdown_timeout(Duration::from_secs(args.shutdown_timeout_secs))
+        .run_with_signal(fleet::shutdown_signal())
+        .await
+        .context("the worker's job pool stopped")?;
+    tracing::info!("worker stopped");
+    Ok(())
+}
+
+/// `{host}-{pid}-{random}`: unique per process start, readable in logs.
+fn worker_id() -> String {
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    format!("{}-{}-{}", fleet::host_name(), std::process::id(), &random[..8])
+}
+
+/// The apalis handler. The payload arrives as JSON and is decoded here, so that an unreadable
+/// one is a clear error in the dead set rather than an opaque decoding failure.
+async fn handle(
+    payload: serde_json::Value,
+    fleet: Data<Arc<Fleet>>,
+    attempt: Attempt,
+) -> Result<(), BoxDynError> {
+    let job = decode(payload).map_err(|error| {
+        tracing::error!(error, "unreadable job sent to the dead set");
+        AbortError::new(error)
+    })?;
+    let pair = job.pair().cloned();
+    let span = tracing::info_span!(
+        "job",
+        job_id = %job.job_id,
+        run_id = %job.run_id,
+        symbol = pair.as_ref().map(|p| tracing::field::display(&p.symbol)),
+        timeframe = pair.as_ref().map(|p| tracing::field::display(p.timeframe)),
+        attempt = attempt.current(),
+    );
+    fleet.run_job(job, attempt.current()).instrument(span).await
+}
+
+fn decode(payload: serde_json::Value) -> Result<Job, String> {
+    let version = payload.get("schema_version").and_then(serde_json::Value::as_u64);
+    if version != Some(u64::from(JOB_SCHEMA_VERSION)) {
+        return Err(format!(
+            "job schema version {version:?}, this worker reads {JOB_SCHEMA_VERSION}: run a matching worker"
+        ));
+    }
+    serde_json::from_value(payload).map_err(|e| format!("job payload does not parse: {e}"))
+}
+
+impl Fleet {
+    async fn run_job(&self, job: Job, attempt: usize) -> Result<(), BoxDynError> {
+        let started_at = Utc::now();
+        tracing::info!("job started");
+        let outcome = match &job.kind {
+            JobKind::Train { pair, snapshot, config } => {
+                let status =
+                    self.train(pair, snapshot, config).await.map(|(artifact, evaluation, promoted)| {
+                        TrainStatus::Succeeded { artifact, evaluation, promoted }
+                    });
+                status.map(|status| Outcome::Train {
+                    pair: pair.clone(),
+                    snapshot: snapshot.clone(),
+                    config_sha256: config_sha256(config),
+                    status,
+                })
+            }
+            JobKind::Forecast { pair, snapshot } => self
+                .forecast(pair, snapshot)
+                .await
+                .map(|status| Outcome::Forecast { pair: pair.clone(), status }),
+            JobKind::Ping => Ok(Outcome::Ping),
+        };
+        let outcome = match outcome {
+            Ok(outcome) => outcome,
+            Err(error) if error.is_retryable() && attempt < MAX_ATTEMPTS => {
+                tracing::warn!(error = %error, "job failed for a reason that may pass; the queue retries it");
+                return Err(error.into());
+            }
+            Err(error) => {
+                tracing::error!(error = %error, "job failed");
+                self.release_idempotency_key(&job).await?;
+                failed(&job.kind, error.to_string())
+            }
+        };
+        let result = JobResult {
+            schema_version: JOB_SCHEMA_VERSION,
+            job_id: job.job_id,
+            run_id: job.run_id,
+            worker_id: Some(self.worker_id.clone()),
+            started_at: Some(started_at),
+            finished_at: Utc::now(),
+            outcome,
+        };
+        self.results.publish(std::slice::from_ref(&result)).await?;
+        tracing::info!(seconds = (result.finished_at - started_at).as_seconds_f64(), "job finished");
+        Ok(())
+    }
+
+    /// A failed job must not block the next trigger of the same work.
+    async fn release_idempotency_key(&self, job: &Job) -> Result<(), QueueError> {
+        if let Some(key) = &job.idempotency_key {
+            let mut conn = self.conn.clone();
+            let () = redis::cmd("DEL")
+                .arg(queue::idempotency_claim(&self.queue, key))
+                .query_async(&mut conn)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn train(
+        &self,
+        pair: &Pair,
+        snapshot: &Snapshot,
+        config: &TrainConfig,
+    ) -> Result<(ArtifactRef, Box<Evaluation>, bool), JobError> {
+        let bars = self.store.get_snapshot(snapshot).await?;
+        let series = BarSeries { symbol: pair.symbol.clone(), timeframe: pair.timeframe, bars };
+        let mut config = config.clone();
+        config.threads = self.train_threads;
+        // Training is CPU-bound for seconds: off the async runtime, so heartbeats keep going.
+        let trained = tokio::task::spawn_blocking(move || model::train(&series, &config, Utc::now()))
+            .await
+            .map_err(|e| JobError::Panicked(e.to_string()))??;
+        let manifest = &trained.artifact.manifest;
+        let uri = self.store.put_model(manifest, &trained.bytes).await?;
+        let promoted = self.store.promote(manifest).await?;
+        tracing::info!(version = manifest.version, promoted, "model stored");
+        let artifact = ArtifactRef { uri, version: manifest.version.clone() };
+        Ok((artifact, Box::new(manifest.evaluation.clone()), promoted))
+    }
+
+    async fn forecast(&self, pair: &Pair, snapshot: &Snapshot) -> Result<ForecastStatus, JobError> {
+        let Some(latest) = self.store.latest(pair).await? else {
+            return Ok(ForecastStatus::NoModel {
+                reason: format!("no trained model for {pair}: run `producer train` first"),
+            });
+        };
+        let age = Utc::now() - latest.created_at;
+        if age > self.max_model_age {
+            return Ok(ForecastStatus::NoModel {
+                reason: format!(
+                    "latest model {} of {pair} is {} days old, over the {}-day limit: retrain it",
+                    latest.version,
+                    age.num_days(),
+                    self.max_model_age.num_days()
+                ),
+            });
+        }
+        let bytes = self.store.get_model(pair, &latest.version).await?;
+        let bars = self.store.get_snapshot(snapshot).await?;
+        let version = latest.version;
+        let forecast = tokio::task::spawn_blocking(move || {
+            let artifact = Artifact::decode(&bytes)
+                .map_err(|source| JobError::Artifact { version: version.clone(), source })?;
+            let forecast = model::predict(&artifact.model, &bars)?;
+            Ok::<_, JobError>(ForecastStatus::Predicted { forecast, artifact_version: version })
+        })
+        .await
+        .map_err(|e| JobError::Panicked(e.to_string()))??;
+        Ok(forecast)
+    }
+}
+
+fn failed(kind: &JobKind, error: String) -> Outcome {
+    match kind {
+        JobKind::Train { pair, snapshot, config } => Outcome::Train {
+            pair: pair.clone(),
+            snapshot: snapshot.clone(),
+            config_sha256: config_sha256(config),
+            status: TrainStatus::Failed { error },
+        },
+        JobKind::Forecast { pair, .. } => {
+            Outcome::Forecast { pair: pair.clone(), status: ForecastStatus::Failed { error } }
+        }
+        JobKind::Ping => Outcome::Ping,
+    }
+}
