@@ -3,9 +3,12 @@
 
 use std::time::{Duration, Instant};
 
-use fleet::config::StoreArgs;
+use fleet::config::{RedisArgs, StoreArgs};
+use fleet::queue;
 use fleet::store::ArtifactStore;
-use tests::{FleetEnv, data_dir};
+use shared::job::{JOB_SCHEMA_VERSION, Job, JobKind};
+use tests::{FleetEnv, Process, TcpProxy, data_dir, eventually};
+use uuid::Uuid;
 
 /// Small models: these tests check the fleet's plumbing, not the ensemble's quality.
 const QUICK_TRAINING: [&str; 4] = ["--trees", "40", "--rounds", "20"];
@@ -126,8 +129,10 @@ fn a_killed_worker_job_is_finished_by_another_within_30_seconds() {
     let _collector = env.spawn("collector", &["run"]);
     let first = env.spawn("worker", &["run", "--concurrency", "1"]);
     first.wait_for_log("worker started", Duration::from_secs(60));
-    // A full-size model on 13 years of AAPL: long enough to be killed in the middle.
-    let mut trigger = env.command("producer", &["train", "--symbols=AAPL", "--wait", "--timeout-secs=120"]);
+    // 13 years of AAPL with a small model: a few seconds, long enough to be killed in the
+    // middle, short enough for the 30 s deadline in a debug build.
+    let train = ["train", "--symbols=AAPL", "--wait", "--timeout-secs=120", "--trees=20", "--rounds=10"];
+    let mut trigger = env.command("producer", &train);
     let producer = std::thread::spawn(move || tests::run(&mut trigger));
     first.wait_for_log("job started", Duration::from_secs(60));
     std::thread::sleep(Duration::from_millis(500));
@@ -145,4 +150,104 @@ fn a_killed_worker_job_is_finished_by_another_within_30_seconds() {
         env.query("select count(*), count(*) filter (where status = 'succeeded') from training_runs"),
         "1|1"
     );
+}
+
+#[test]
+fn the_collector_waits_out_a_database_outage_and_loses_nothing() {
+    let env = FleetEnv::new("outage");
+    env.run_ok("collector", &["migrate"]);
+    let proxy = TcpProxy::start("127.0.0.1:5432");
+    let mut collector = env.command("collector", &["run"]);
+    collector
+        .env("DATABASE_URL", format!("postgres://postgres@127.0.0.1:{}/{}", proxy.port, env.database.name))
+        .env("RUST_LOG", "info")
+        .env("LOG_FORMAT", "json")
+        .stderr(std::process::Stdio::piped());
+    let collector = Process::spawn("collector", &mut collector);
+    collector.wait_for_log("collector started", Duration::from_secs(60));
+    let _worker = env.spawn("worker", &["run"]);
+
+    proxy.cut();
+    env.run_ok("producer", &["ping", "--count", "300"]);
+    collector.wait_for_log("database unavailable", Duration::from_secs(60));
+    assert_eq!(env.query("select count(*) from pings"), "0", "nothing written during the outage");
+
+    proxy.restore();
+    let all_written =
+        eventually(Duration::from_secs(60), || env.query("select count(*) from pings") == "300");
+    assert!(
+        all_written,
+        "{} of 300 pings written; collector log:\n{}",
+        env.query("select count(*) from pings"),
+        collector.log().join("\n")
+    );
+}
+
+#[test]
+fn a_poison_job_goes_to_the_dead_set_and_the_worker_carries_on() {
+    let env = FleetEnv::new("poison");
+    env.run_ok("collector", &["migrate"]);
+    let _collector = env.spawn("collector", &["run"]);
+    let worker = env.spawn("worker", &["run"]);
+    worker.wait_for_log("worker started", Duration::from_secs(60));
+
+    let mut poison = Job::new(Uuid::new_v4(), JobKind::Ping, None);
+    poison.schema_version = JOB_SCHEMA_VERSION + 1;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let redis =
+        RedisArgs { redis_url: "redis://127.0.0.1:6379".to_owned(), queue_prefix: env.prefix.clone() };
+    let config = queue::jobs_config(&env.prefix, 1);
+    let mut conn = runtime.block_on(queue::connect(&redis)).unwrap();
+    runtime.block_on(queue::push(&mut conn, &config, std::slice::from_ref(&poison))).unwrap();
+
+    let dead = eventually(Duration::from_secs(30), || {
+        runtime.block_on(queue::is_dead(&mut conn, &config, poison.job_id)).unwrap()
+    });
+    assert!(dead, "the job is in the dead set; worker log:\n{}", worker.log().join("\n"));
+    worker.wait_for_log("schema version", Duration::from_secs(5));
+    let output = env.run_ok("producer", &["ping", "--count", "5", "--wait", "--timeout-secs", "60"]);
+    assert!(String::from_utf8_lossy(&output.stdout).contains("5/5 pings"), "the same worker still works");
+}
+
+#[test]
+fn a_binary_missing_a_setting_names_it_and_starts_nothing() {
+    let settings = [
+        "DATABASE_URL",
+        "REDIS_URL",
+        "ARTIFACTS_URL",
+        "AWS_ENDPOINT_URL",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+    ];
+    let bare = |name: &str, args: &[&str]| {
+        let mut command = tests::command(name, args);
+        for setting in settings {
+            command.env_remove(setting);
+        }
+        command
+    };
+    for (name, args, missing) in [
+        ("worker", &["run"][..], "REDIS_URL"),
+        ("collector", &["run"][..], "DATABASE_URL"),
+        ("producer", &["train"][..], "DATABASE_URL"),
+        ("producer", &["ingest", "x.csv"][..], "DATABASE_URL"),
+    ] {
+        let output = tests::run(&mut bare(name, args));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{name} {args:?}: {stderr}");
+        assert!(stderr.contains(missing), "{name} {args:?} names {missing}: {stderr}");
+    }
+    let mut no_keys = bare("worker", &["run"]);
+    no_keys.env("REDIS_URL", "redis://127.0.0.1:6379").env("ARTIFACTS_URL", "s3://artifacts");
+    let output = tests::run(&mut no_keys);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success() && stderr.contains("AWS_ACCESS_KEY_ID"), "{stderr}");
+    let mut secret = bare("worker", &["run"]);
+    secret
+        .env("REDIS_URL", "redis://:hunter2@127.0.0.1:1/")
+        .env("ARTIFACTS_URL", "file:///tmp/bf-secret-test");
+    let output = tests::run(&mut secret);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "no redis there");
+    assert!(!stderr.contains("hunter2"), "the password is never printed: {stderr}");
 }

@@ -14,9 +14,10 @@ pub fn data_dir() -> PathBuf {
 }
 
 /// A workspace binary, fresh: the first call per test process runs
-/// `cargo build --workspace --bins` in the test's profile (a no-op when nothing changed), since
-/// a test run builds test targets, not the workspace's binaries. The whole workspace, so that
-/// features unify as in the test build and nothing is compiled a second time.
+/// `cargo build --workspace --bins --tests` in the test's profile (a no-op when nothing
+/// changed), since a test run builds test targets, not the workspace's binaries. The whole
+/// workspace and the test targets too, so that features unify (dev-dependencies included) as
+/// in the test build and no dependency is compiled a second time.
 pub fn binary(name: &str) -> Command {
     static BUILT: OnceLock<()> = OnceLock::new();
     let exe = std::env::current_exe().expect("test executable path");
@@ -27,8 +28,27 @@ pub fn binary(name: &str) -> Command {
             Some(other) => other,
         };
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "--quiet", "--workspace", "--bins", "--profile", profile])
+        let mut build = Command::new(cargo);
+        // Cargo gives a test process its crate's variables (CARGO_MANIFEST_DIR, CARGO_PKG_*...).
+        // Passed on, they dirty build scripts that watch them (ring's does) and everything
+        // above them, polars included: the build would redo minutes of work.
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy();
+            let per_crate = [
+                "CARGO_MANIFEST_",
+                "CARGO_PKG_",
+                "CARGO_CRATE_",
+                "CARGO_BIN_",
+                "CARGO_PRIMARY_",
+                "CARGO_TARGET_TMPDIR",
+                "CARGO_RUSTC_CURRENT_DIR",
+            ];
+            if per_crate.iter().any(|prefix| name.starts_with(prefix)) {
+                build.env_remove(name.as_ref());
+            }
+        }
+        let status = build
+            .args(["build", "--quiet", "--workspace", "--bins", "--tests", "--profile", profile])
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .status()
             .unwrap_or_else(|e| panic!("cannot run cargo to build the binaries: {e}"));
@@ -263,4 +283,72 @@ impl Drop for Process {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A TCP proxy to a server, which a test can cut (every connection dropped, new ones refused)
+/// and restore: a database outage without touching the shared database.
+#[derive(Debug)]
+pub struct TcpProxy {
+    pub port: u16,
+    cut: Arc<std::sync::atomic::AtomicBool>,
+    connections: Arc<Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl TcpProxy {
+    pub fn start(target: &str) -> Self {
+        use std::net::{Shutdown, TcpListener, TcpStream};
+        use std::sync::atomic::Ordering;
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
+        let port = listener.local_addr().expect("bound").port();
+        let cut = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let connections: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
+        let (target, accept_cut, accept_connections) = (target.to_owned(), cut.clone(), connections.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming().map_while(Result::ok) {
+                let server = match TcpStream::connect(&target) {
+                    Ok(server) if !accept_cut.load(Ordering::SeqCst) => server,
+                    _ => {
+                        let _ = client.shutdown(Shutdown::Both);
+                        continue;
+                    }
+                };
+                let mut open = accept_connections.lock().expect("proxy lock");
+                for (mut from, mut to) in
+                    [(client.try_clone(), server.try_clone()), (server.try_clone(), client.try_clone())]
+                        .map(|(a, b)| (a.expect("clone"), b.expect("clone")))
+                {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(Shutdown::Both);
+                    });
+                }
+                open.extend([client, server]);
+            }
+        });
+        Self { port, cut, connections }
+    }
+
+    /// Drops every connection and refuses new ones until [`Self::restore`].
+    pub fn cut(&self) {
+        self.cut.store(true, std::sync::atomic::Ordering::SeqCst);
+        for stream in self.connections.lock().expect("proxy lock").drain(..) {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    pub fn restore(&self) {
+        self.cut.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Polls `check` every 100 ms until it is true; false after `timeout`.
+pub fn eventually(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let started = Instant::now();
+    while started.elapsed() < timeout {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    check()
 }

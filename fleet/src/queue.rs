@@ -85,8 +85,9 @@ pub async fn push(conn: &mut ConnectionManager, config: &Config, jobs: &[Job]) -
     let mut enqueued = 0;
     // One script call per thousand keeps each Redis command short.
     for chunk in tasks.chunks(1000) {
-        let (now, _scheduled) = apalis_redis::queries::push_tasks(conn, config, chunk).await?;
-        enqueued += now as usize;
+        // A job with a run-at time (apalis-redis always sets one) counts as "scheduled".
+        let (now, scheduled) = apalis_redis::queries::push_tasks(conn, config, chunk).await?;
+        enqueued += (now + scheduled) as usize;
     }
     Ok(enqueued)
 }

@@ -39,6 +39,9 @@ impl ResultsPublisher {
     }
 
     pub async fn publish(&self, results: &[JobResult]) -> Result<(), QueueError> {
+        if results.is_empty() {
+            return Ok(());
+        }
         let mut pipe = redis::pipe();
         for result in results {
             let json = serde_json::to_string(result).expect("a result serialises");
