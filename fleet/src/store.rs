@@ -144,7 +144,7 @@ impl ArtifactStore {
     }
 
     fn path(&self, key: &str) -> Path {
-        key.split('/').fold(self.root.clone(), |path, part| path.clone().join(part))
+        key.split('/').fold(self.root.clone(), |path, part| path.join(part))
     }
 
     /// Stores bars (Parquet) under their content hash; storing the same bytes again is a no-op.
