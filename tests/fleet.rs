@@ -134,8 +134,8 @@ fn a_killed_worker_job_is_finished_by_another_within_30_seconds() {
     let train = ["train", "--symbols=AAPL", "--wait", "--timeout-secs=120", "--trees=20", "--rounds=10"];
     let mut trigger = env.command("producer", &train);
     let producer = std::thread::spawn(move || tests::run(&mut trigger));
+    // Training takes seconds after "job started": the kill lands in the middle of it.
     first.wait_for_log("job started", Duration::from_secs(60));
-    std::thread::sleep(Duration::from_millis(500));
     first.signal("KILL");
     let killed_at = Instant::now();
     let second = env.spawn("worker", &["run", "--concurrency", "1"]);

@@ -106,8 +106,3 @@ pub async fn is_dead(
 ) -> Result<bool, QueueError> {
     Ok(redis::cmd("SISMEMBER").arg(config.dead_jobs_set()).arg(task_id(job_id)).query_async(conn).await?)
 }
-
-/// Jobs waiting to be picked up.
-pub async fn waiting(conn: &mut ConnectionManager, config: &Config) -> Result<u64, QueueError> {
-    Ok(redis::cmd("LLEN").arg(config.active_jobs_list()).query_async(conn).await?)
-}

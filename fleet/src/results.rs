@@ -22,7 +22,7 @@ fn stream_key(prefix: &str) -> String {
 }
 
 /// Where results that cannot be read are kept, with the reason, instead of being dropped.
-pub fn dead_letter_key(prefix: &str) -> String {
+fn dead_letter_key(prefix: &str) -> String {
     format!("{prefix}:results:dead")
 }
 
@@ -151,10 +151,5 @@ impl ResultsConsumer {
         let fields = [("id", id), ("raw", unreadable.raw.as_str()), ("error", unreadable.error.as_str())];
         let _: String = self.conn.xadd(&self.dead_key, "*", &fields).await?;
         self.ack(&[id.to_owned()]).await
-    }
-
-    /// Entries not yet written to the database, for metrics and tests.
-    pub async fn backlog(&mut self) -> Result<u64, QueueError> {
-        Ok(self.conn.xlen(&self.key).await?)
     }
 }
