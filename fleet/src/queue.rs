@@ -4,13 +4,13 @@
 //! - Heartbeats every [`HEARTBEAT`], and [`MISSED_HEARTBEATS`] missed ones make a worker dead:
 //!   a killed worker's jobs are back in the queue in about 10 s, not apalis's default 300 s.
 //! - A job pushed with an idempotency key that is already claimed is not enqueued again.
+//! - Jobs are pushed onto the active list by our own script (`lua/push.lua` says why).
 //! - The Redis connection answers within [`RESPONSE_TIMEOUT`], not redis-rs's 500 ms default,
 //!   which kills worker pools under load (apalis-redis issue 76).
 
+use std::sync::LazyLock;
 use std::time::Duration;
 
-use apalis_core::task::builder::TaskBuilder;
-use apalis_core::task::task_id::TaskId;
 use apalis_redis::{Config, ConnectionManager};
 use redis::aio::ConnectionManagerConfig;
 use shared::job::Job;
@@ -30,8 +30,6 @@ pub const IDEMPOTENCY_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 pub enum QueueError {
     #[error("redis at REDIS_URL is unreachable or failed")]
     Redis(#[from] redis::RedisError),
-    #[error("cannot push jobs")]
-    Push(#[from] apalis_redis::Error),
 }
 
 impl QueueError {
@@ -68,26 +66,32 @@ pub fn idempotency_claim(config: &Config, idempotency_key: &str) -> String {
     format!("{}:{idempotency_key}", config.idempotency_key_set())
 }
 
-/// Pushes jobs. Returns how many were enqueued: a job whose idempotency key is already
-/// claimed is not.
+/// Pushes jobs onto the active list, in chunks. Returns how many were enqueued: a job whose
+/// idempotency key is already claimed is not. `push.lua` says why this is not apalis-redis's
+/// own push.
 pub async fn push(conn: &mut ConnectionManager, config: &Config, jobs: &[Job]) -> Result<usize, QueueError> {
-    let tasks: Vec<_> = jobs
-        .iter()
-        .map(|job| {
-            let bytes = serde_json::to_vec(job).expect("a job serialises");
-            let builder = TaskBuilder::new(bytes).task_id(TaskId::from_string(task_id(job.job_id)));
-            match &job.idempotency_key {
-                Some(key) => builder.idempotency_key(key).build(),
-                None => builder.build(),
-            }
-        })
-        .collect();
+    static PUSH: LazyLock<redis::Script> =
+        LazyLock::new(|| redis::Script::new(include_str!("../lua/push.lua")));
     let mut enqueued = 0;
     // One script call per thousand keeps each Redis command short.
-    for chunk in tasks.chunks(1000) {
-        // A job with a run-at time (apalis-redis always sets one) counts as "scheduled".
-        let (now, scheduled) = apalis_redis::queries::push_tasks(conn, config, chunk).await?;
-        enqueued += (now + scheduled) as usize;
+    for chunk in jobs.chunks(1000) {
+        let mut invocation = PUSH.prepare_invoke();
+        invocation
+            .key(config.job_data_hash())
+            .key(config.active_jobs_list())
+            .key(config.signal_list())
+            .key(config.job_meta_hash())
+            .key(config.idempotency_key_set())
+            .arg(config.idempotency_ttl.map_or(0, |ttl| ttl.as_secs()));
+        for job in chunk {
+            let payload = serde_json::to_vec(job).expect("a job serialises");
+            invocation
+                .arg(task_id(job.job_id))
+                .arg(payload)
+                .arg(job.idempotency_key.as_deref().unwrap_or(""));
+        }
+        let count: usize = invocation.invoke_async(conn).await?;
+        enqueued += count;
     }
     Ok(enqueued)
 }
