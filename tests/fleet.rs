@@ -120,6 +120,66 @@ fn producer_workers_collector_train_and_forecast_every_pair_once() {
         env.query("select is_trained_ensemble, error like '%no trained model for FB d1%' from ml_forecasts where symbol = 'FB'"),
         "f|t"
     );
+
+    let listed = env.run_ok("producer", &["models", "list"]);
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert_eq!(listed.lines().filter(|line| line.ends_with('*')).count(), 5, "five latest models: {listed}");
+
+    drift_is_scored_alerted_and_retrained_once(&env);
+}
+
+/// Forecasts made by AAPL's model over 25 past bars, all BULLISH under a 1000 % threshold:
+/// the realised label is NEUTRAL every time, so live accuracy is 0, far below validation.
+fn drift_is_scored_alerted_and_retrained_once(env: &FleetEnv) {
+    env.query(
+        "insert into ml_forecasts (job_id, run_id, symbol, timeframe, horizon, direction, confidence,
+             artifact_version, bar_ts, generated_at, is_trained_ensemble, label_threshold)
+         select gen_random_uuid()::text, gen_random_uuid(), 'AAPL', 'd1', 5, 'BULLISH', 0.9,
+             (select artifact_version from training_runs where symbol = 'AAPL' and status = 'succeeded'),
+             ts, now(), true, 10.0
+         from (select ts from ohlc_bars where symbol = 'AAPL' and timeframe = 'd1'
+               order by ts desc offset 10 limit 25) past",
+    );
+    let evaluate = ["evaluate", "--drift-window-days=100000", "--trees=40", "--rounds=20"];
+    let output = env.run_ok("producer", &evaluate);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("25 forecasts scored") && stdout.contains("1 drift alerts"), "{stdout}");
+    let scored = || {
+        env.query("select count(*), count(*) filter (where not correct and realized = 'NEUTRAL') from forecast_outcomes")
+    };
+    assert!(eventually(Duration::from_secs(60), || scored() == "25|25"), "outcomes: {}", scored());
+    assert!(eventually(Duration::from_secs(60), || env.query("select count(*) from drift_alerts") == "1"));
+    assert_eq!(
+        env.query(
+            "select symbol, evaluated, live_accuracy, validation_accuracy > 0.15, retrain_job_id is not null \
+             from drift_alerts"
+        ),
+        "AAPL|25|0|t|t"
+    );
+    // The retraining job runs on the workers like any other.
+    let retrained = || {
+        env.query(
+            "select count(*) from training_runs t join drift_alerts d on t.job_id = d.retrain_job_id::text \
+             where t.status = 'succeeded'",
+        )
+    };
+    assert!(
+        eventually(Duration::from_secs(120), || retrained() == "1"),
+        "the retraining job did not succeed"
+    );
+
+    // Nothing is scored twice, and the same model never alerts twice.
+    let again = env.run_ok("producer", &evaluate);
+    let stdout = String::from_utf8_lossy(&again.stdout);
+    assert!(stdout.contains("0 forecasts scored") && stdout.contains("0 drift alerts"), "{stdout}");
+    assert_eq!(env.query("select count(*) from drift_alerts"), "1");
+
+    // Two AAPL versions now; pruning keeps the latest whatever its age.
+    let pruned = env.run_ok("producer", &["models", "prune", "--older-than=0s", "--symbol=AAPL"]);
+    let pruned = String::from_utf8_lossy(&pruned.stdout);
+    assert!(pruned.contains("1 versions older than"), "{pruned}");
+    let manifests = list(env, "models/AAPL").into_iter().filter(|key| key.ends_with("manifest.json")).count();
+    assert_eq!(manifests, 1, "the latest version remains");
 }
 
 #[test]

@@ -10,16 +10,21 @@ use shared::model::metrics::Metrics;
 pub(crate) enum Table {
     TrainingRuns,
     Forecasts,
+    ForecastOutcomes,
+    DriftAlerts,
     Pings,
 }
 
 impl Table {
-    pub(crate) const ALL: [Table; 3] = [Table::TrainingRuns, Table::Forecasts, Table::Pings];
+    pub(crate) const ALL: [Table; 5] =
+        [Table::TrainingRuns, Table::Forecasts, Table::ForecastOutcomes, Table::DriftAlerts, Table::Pings];
 
     pub(crate) fn name(self) -> &'static str {
         match self {
             Self::TrainingRuns => "training_runs",
             Self::Forecasts => "ml_forecasts",
+            Self::ForecastOutcomes => "forecast_outcomes",
+            Self::DriftAlerts => "drift_alerts",
             Self::Pings => "pings",
         }
     }
@@ -34,6 +39,14 @@ impl Table {
             }
             Self::Forecasts => {
                 "insert into ml_forecasts select * from jsonb_populate_recordset(null::ml_forecasts, $1) \
+                 on conflict (job_id) do nothing"
+            }
+            Self::ForecastOutcomes => {
+                "insert into forecast_outcomes select * from jsonb_populate_recordset(null::forecast_outcomes, $1) \
+                 on conflict (forecast_job_id) do nothing"
+            }
+            Self::DriftAlerts => {
+                "insert into drift_alerts select * from jsonb_populate_recordset(null::drift_alerts, $1) \
                  on conflict (job_id) do nothing"
             }
             Self::Pings => {
@@ -83,6 +96,41 @@ pub(crate) fn row(result: &JobResult) -> (Table, Value) {
             );
             (Table::Forecasts, row)
         }
+        Outcome::ForecastOutcome(outcome) => (
+            Table::ForecastOutcomes,
+            json!({
+                "forecast_job_id": outcome.forecast_job_id,
+                "run_id": result.run_id,
+                "symbol": outcome.pair.symbol,
+                "timeframe": outcome.pair.timeframe,
+                "artifact_version": outcome.artifact_version,
+                "bar_ts": outcome.bar_ts,
+                "horizon": outcome.horizon,
+                "predicted": outcome.predicted,
+                "realized": outcome.realized,
+                "correct": outcome.predicted == outcome.realized,
+                "realized_return": outcome.realized_return,
+                "realized_at": outcome.realized_at,
+                "evaluated_at": result.finished_at,
+            }),
+        ),
+        Outcome::DriftAlert(alert) => (
+            Table::DriftAlerts,
+            json!({
+                "job_id": result.job_id,
+                "run_id": result.run_id,
+                "symbol": alert.pair.symbol,
+                "timeframe": alert.pair.timeframe,
+                "artifact_version": alert.artifact_version,
+                "live_accuracy": alert.live_accuracy,
+                "validation_accuracy": alert.validation_accuracy,
+                "evaluated": alert.evaluated,
+                "max_drop": alert.max_drop,
+                "window_start": alert.window_start,
+                "retrain_job_id": alert.retrain_job_id,
+                "raised_at": result.finished_at,
+            }),
+        ),
         Outcome::Ping => (
             Table::Pings,
             json!({
@@ -101,7 +149,7 @@ fn train_status(status: &TrainStatus) -> Value {
         TrainStatus::UpToDate { artifact_version } => {
             json!({ "status": "up_to_date", "artifact_version": artifact_version })
         }
-        TrainStatus::Succeeded { artifact, evaluation, promoted } => {
+        TrainStatus::Succeeded { artifact, evaluation, promoted, promotion_note } => {
             let accuracy = |metrics: &Metrics| metrics.accuracy.value;
             let ensemble = &evaluation.ensemble.validation;
             json!({
@@ -109,6 +157,7 @@ fn train_status(status: &TrainStatus) -> Value {
                 "artifact_uri": artifact.uri,
                 "artifact_version": artifact.version,
                 "promoted": promoted,
+                "promotion_note": promotion_note,
                 "train_rows": evaluation.samples.train_rows,
                 "purged_rows": evaluation.samples.purged_rows,
                 "validation_rows": evaluation.samples.validation_rows,
@@ -135,6 +184,7 @@ fn forecast_status(status: &ForecastStatus) -> Value {
         ForecastStatus::Predicted { forecast, artifact_version } => json!({
             "is_trained_ensemble": true,
             "horizon": forecast.horizon,
+            "label_threshold": forecast.threshold,
             "direction": forecast.direction,
             "confidence": forecast.confidence,
             "prob_bearish": forecast.probabilities[0],

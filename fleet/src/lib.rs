@@ -2,11 +2,13 @@
 //! that talks to Redis or object storage, so that `shared` (the ML core) does no network I/O.
 //!
 //! - [`config`]: the settings every binary takes from flags or the environment.
+//! - [`lifecycle`]: the rules of expiry, promotion and retention.
 //! - [`store`]: bar snapshots and models in S3 or a local folder.
 //! - [`queue`]: the apalis-redis jobs queue and its settings.
 //! - [`results`]: the Redis stream that carries results to the collector.
 
 pub mod config;
+pub mod lifecycle;
 pub mod queue;
 pub mod results;
 pub mod store;

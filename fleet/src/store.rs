@@ -20,10 +20,12 @@ use object_store::{
 };
 use serde::{Deserialize, Serialize};
 use shared::job::{Pair, Snapshot};
-use shared::model::artifact::{ArtifactBytes, Manifest, sha256_hex};
+use shared::model::artifact::{Artifact, ArtifactBytes, Manifest, sha256_hex};
+use shared::{Symbol, Timeframe};
 use url::Url;
 
 use crate::config::StoreArgs;
+use crate::lifecycle::PromotionArgs;
 
 pub const MANIFEST_FILE: &str = "manifest.json";
 pub const PAYLOAD_FILE: &str = "model.bin";
@@ -48,6 +50,8 @@ pub enum StoreError {
     Corrupt { key: String, detail: String },
     #[error("latest pointer of {pair} still contended after {LATEST_ATTEMPTS} attempts")]
     Contended { pair: String },
+    #[error("model {version} of {pair} is latest: it is never deleted")]
+    Latest { pair: String, version: String },
 }
 
 impl StoreError {
@@ -63,6 +67,30 @@ pub struct LatestPointer {
     pub version: String,
     pub created_at: DateTime<Utc>,
     pub payload_sha256: String,
+}
+
+/// What [`ArtifactStore::promote`] did with a new model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Promotion {
+    /// `latest` points at it.
+    Promoted,
+    /// `latest` already points at a newer model.
+    Superseded { latest: String },
+    /// The promotion rule kept the current model; the new one stays stored as a candidate.
+    Candidate { reason: String },
+}
+
+/// A complete model version in the store.
+#[derive(Debug, Clone)]
+pub struct StoredModel {
+    pub manifest: Manifest,
+    pub is_latest: bool,
+}
+
+impl StoredModel {
+    pub fn pair(&self) -> Pair {
+        Pair { symbol: self.manifest.symbol.clone(), timeframe: self.manifest.timeframe }
+    }
 }
 
 /// The store, rooted at `ARTIFACTS_URL`.
@@ -189,8 +217,9 @@ impl ArtifactStore {
         Ok(format!("{}/{dir}/", self.url))
     }
 
-    /// Points `latest` at the model unless a newer one is already there. Returns whether it moved.
-    pub async fn promote(&self, manifest: &Manifest) -> Result<bool, StoreError> {
+    /// Points `latest` at the model unless a newer one is already there or the promotion
+    /// rule prefers the current one.
+    pub async fn promote(&self, manifest: &Manifest, rule: &PromotionArgs) -> Result<Promotion, StoreError> {
         let pair = Pair { symbol: manifest.symbol.clone(), timeframe: manifest.timeframe };
         let key = Self::model_key(&pair, LATEST_FILE);
         let pointer = LatestPointer {
@@ -200,15 +229,20 @@ impl ArtifactStore {
         };
         let body = serde_json::to_vec_pretty(&pointer).expect("a pointer serialises");
         for _ in 0..LATEST_ATTEMPTS {
-            let current = self.read_latest(&key).await?;
-            let mode = match current {
+            let mode = match self.read_latest(&key).await? {
+                // A retried job finds its own model already promoted.
+                Some((current, _)) if current.version == pointer.version => return Ok(Promotion::Promoted),
                 Some((current, _))
-                    if (current.created_at, &current.version) >= (pointer.created_at, &pointer.version) =>
+                    if (current.created_at, &current.version) > (pointer.created_at, &pointer.version) =>
                 {
-                    return Ok(current.version == pointer.version);
+                    return Ok(Promotion::Superseded { latest: current.version });
                 }
-                Some(_) if !self.compare_and_swap => PutMode::Overwrite,
-                Some((_, version)) => PutMode::Update(version),
+                Some((current, update)) => {
+                    if let Err(reason) = self.judge(manifest, &pair, &current.version, rule).await? {
+                        return Ok(Promotion::Candidate { reason });
+                    }
+                    if self.compare_and_swap { PutMode::Update(update) } else { PutMode::Overwrite }
+                }
                 None => PutMode::Create,
             };
             let put = self
@@ -216,7 +250,7 @@ impl ArtifactStore {
                 .put_opts(&self.path(&key), PutPayload::from(body.clone()), PutOptions::from(mode))
                 .await;
             match put {
-                Ok(_) => return Ok(true),
+                Ok(_) => return Ok(Promotion::Promoted),
                 // Another worker moved it between our read and write: read again.
                 Err(object_store::Error::Precondition { .. } | object_store::Error::AlreadyExists { .. }) => {
                 }
@@ -224,6 +258,25 @@ impl ArtifactStore {
             }
         }
         Err(StoreError::Contended { pair: pair.to_string() })
+    }
+
+    /// The promotion rule's verdict against the current model. A current model whose
+    /// manifest is gone or unreadable cannot be defended: the candidate replaces it.
+    async fn judge(
+        &self,
+        candidate: &Manifest,
+        pair: &Pair,
+        incumbent_version: &str,
+        rule: &PromotionArgs,
+    ) -> Result<Result<(), String>, StoreError> {
+        match self.manifest(pair, incumbent_version).await {
+            Ok(incumbent) => Ok(rule.judge(&candidate.evaluation, &incumbent.evaluation, incumbent_version)),
+            Err(error) if error.is_retryable() => Err(error),
+            Err(error) => {
+                tracing::warn!(%pair, error = %error, "the current model's manifest is unreadable; replacing it");
+                Ok(Ok(()))
+            }
+        }
     }
 
     async fn read_latest(&self, key: &str) -> Result<Option<(LatestPointer, UpdateVersion)>, StoreError> {
@@ -257,6 +310,66 @@ impl ArtifactStore {
         let manifest = self.get(&format!("{dir}/{MANIFEST_FILE}")).await?.to_vec();
         let payload = self.get(&format!("{dir}/{PAYLOAD_FILE}")).await?.to_vec();
         Ok(ArtifactBytes { manifest, payload })
+    }
+
+    /// A stored model version's manifest.
+    pub async fn manifest(&self, pair: &Pair, version: &str) -> Result<Manifest, StoreError> {
+        let key = format!("{}/{MANIFEST_FILE}", Self::model_key(pair, version));
+        let bytes = self.get(&key).await?;
+        Artifact::read_manifest(&bytes).map_err(|e| StoreError::Corrupt { key, detail: e.to_string() })
+    }
+
+    /// Every complete model version (one with a manifest) of the pairs matching the filter,
+    /// oldest first per pair, each marked if `latest` points at it.
+    pub async fn models(
+        &self,
+        symbol: Option<&Symbol>,
+        timeframe: Option<Timeframe>,
+    ) -> Result<Vec<StoredModel>, StoreError> {
+        let prefix = match (symbol, timeframe) {
+            (Some(symbol), Some(timeframe)) => format!("models/{}/{timeframe}", symbol.path_segment()),
+            (Some(symbol), None) => format!("models/{}", symbol.path_segment()),
+            (None, _) => "models".to_owned(),
+        };
+        let keys = self.list(&prefix).await?;
+        let mut models = Vec::new();
+        for key in keys.iter().filter(|key| key.ends_with(&format!("/{MANIFEST_FILE}"))) {
+            let bytes = self.get(key).await?;
+            let manifest = Artifact::read_manifest(&bytes)
+                .map_err(|e| StoreError::Corrupt { key: key.clone(), detail: e.to_string() })?;
+            if timeframe.is_some_and(|timeframe| timeframe != manifest.timeframe) {
+                continue;
+            }
+            models.push(StoredModel { is_latest: false, manifest });
+        }
+        models.sort_by_key(|model| (model.pair(), model.manifest.created_at));
+        let mut latest_of_pair = std::collections::HashMap::new();
+        for model in &mut models {
+            let pair = model.pair();
+            if !latest_of_pair.contains_key(&pair) {
+                let latest = self.latest(&pair).await?.map(|pointer| pointer.version);
+                latest_of_pair.insert(pair.clone(), latest);
+            }
+            model.is_latest = latest_of_pair[&pair].as_deref() == Some(model.manifest.version.as_str());
+        }
+        Ok(models)
+    }
+
+    /// Deletes a model version, manifest first (a version without one is incomplete and
+    /// never read). Refuses the version `latest` points at, checked just before deleting.
+    pub async fn delete_model(&self, pair: &Pair, version: &str) -> Result<(), StoreError> {
+        if self.latest(pair).await?.is_some_and(|latest| latest.version == version) {
+            return Err(StoreError::Latest { pair: pair.to_string(), version: version.to_owned() });
+        }
+        let dir = Self::model_key(pair, version);
+        for file in [MANIFEST_FILE, PAYLOAD_FILE] {
+            let key = format!("{dir}/{file}");
+            match self.store.delete(&self.path(&key)).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(source) => return Err(StoreError::Unavailable { operation: "delete", key, source }),
+            }
+        }
+        Ok(())
     }
 
     /// Writes an object that must never change: a second write of the same key is accepted

@@ -3,7 +3,8 @@
 
 use chrono::{DateTime, Duration, Utc};
 use fleet::config::StoreArgs;
-use fleet::store::{ArtifactStore, StoreError};
+use fleet::lifecycle::{self, PromotionArgs};
+use fleet::store::{ArtifactStore, Promotion, StoreError};
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, UpdateVersion};
@@ -95,18 +96,73 @@ async fn contract(store: ArtifactStore) {
     let older = trained(&bars, now - Duration::hours(1));
     let newer = trained(&bars, now);
     let newer_manifest = &newer.artifact.manifest;
+    let rule = PromotionArgs::default();
     store.put_model(newer_manifest, &newer.bytes).await.unwrap();
-    assert!(store.promote(newer_manifest).await.unwrap(), "the first model becomes latest");
+    assert_eq!(
+        store.promote(newer_manifest, &rule).await.unwrap(),
+        Promotion::Promoted,
+        "the first model becomes latest"
+    );
     let older_manifest = &older.artifact.manifest;
     store.put_model(older_manifest, &older.bytes).await.unwrap();
-    assert!(!store.promote(older_manifest).await.unwrap(), "an older model never replaces a newer one");
+    assert_eq!(
+        store.promote(older_manifest, &rule).await.unwrap(),
+        Promotion::Superseded { latest: newer_manifest.version.clone() },
+        "an older model never replaces a newer one"
+    );
     let latest = store.latest(&pair()).await.unwrap().expect("a latest pointer");
     assert_eq!(latest.version, newer_manifest.version);
     assert_eq!(store.get_model(&pair(), &latest.version).await.unwrap(), newer.bytes);
-    assert!(store.promote(newer_manifest).await.unwrap(), "promoting the latest again is a no-op success");
+    assert_eq!(
+        store.promote(newer_manifest, &rule).await.unwrap(),
+        Promotion::Promoted,
+        "promoting latest again is a no-op"
+    );
 
+    // The promotion rule: a newer but worse model stays a candidate, unless the rule is `always`.
+    let third = trained(&bars, now + Duration::hours(1));
+    let mut worse = third.artifact.manifest.clone();
+    let incumbent_accuracy = newer_manifest.evaluation.ensemble.validation.accuracy.value;
+    worse.evaluation.ensemble.validation.accuracy.value = incumbent_accuracy - 0.05;
+    store.put_model(&worse, &third.bytes).await.unwrap();
+    let Promotion::Candidate { reason } = store.promote(&worse, &rule).await.unwrap() else {
+        panic!("a worse model was promoted under not-worse");
+    };
+    assert!(reason.contains(&newer_manifest.version), "{reason}");
+    assert_eq!(store.latest(&pair()).await.unwrap().unwrap().version, newer_manifest.version);
+    let lenient = PromotionArgs { promotion_tolerance: 0.05, ..rule };
+    assert_eq!(store.promote(&worse, &lenient).await.unwrap(), Promotion::Promoted, "within the tolerance");
+
+    let models = store.models(None, None).await.unwrap();
+    let listed: Vec<(&str, bool)> =
+        models.iter().map(|model| (model.manifest.version.as_str(), model.is_latest)).collect();
+    assert_eq!(
+        listed,
+        [
+            (older_manifest.version.as_str(), false),
+            (newer_manifest.version.as_str(), false),
+            (worse.version.as_str(), true)
+        ],
+        "oldest first, latest marked"
+    );
+    assert_eq!(store.models(Some(&"OTHER".parse().unwrap()), None).await.unwrap().len(), 0);
+    assert_eq!(store.models(Some(&pair().symbol), Some(Timeframe::H1)).await.unwrap().len(), 0);
+    let read = store.manifest(&pair(), &older_manifest.version).await.unwrap();
+    assert_eq!(
+        (&read.version, &read.payload_sha256),
+        (&older_manifest.version, &older_manifest.payload_sha256)
+    );
+
+    // Retention: the latest version is never deleted, whatever its age.
+    assert!(matches!(store.delete_model(&pair(), &worse.version).await, Err(StoreError::Latest { .. })));
+    for model in &models {
+        if lifecycle::prunable(model.manifest.created_at, model.is_latest, now + Duration::days(1)) {
+            store.delete_model(&model.pair(), &model.manifest.version).await.unwrap();
+        }
+    }
     let keys = store.list("models").await.unwrap();
-    assert_eq!(keys.len(), 5, "two versions of two objects, and latest.json: {keys:?}");
+    assert_eq!(keys.len(), 3, "the latest version's two objects, and latest.json: {keys:?}");
+    assert!(store.get_model(&pair(), &worse.version).await.is_ok());
 }
 
 #[tokio::test]

@@ -13,6 +13,7 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
+use crate::evaluate::{DueForecast, Scored};
 use crate::wait::RunKind;
 
 /// Bars per insert statement: large enough to be fast, small enough for one round trip.
@@ -99,13 +100,7 @@ pub(crate) async fn pairs(
     .fetch_all(pool)
     .await
     .context("cannot list the pairs in ohlc_bars")?;
-    rows.iter()
-        .map(|row| {
-            let symbol: String = row.get("symbol");
-            let timeframe: String = row.get("timeframe");
-            Ok(Pair { symbol: symbol.parse()?, timeframe: timeframe.parse()? })
-        })
-        .collect()
+    rows.iter().map(pair_of).collect()
 }
 
 /// A pair's bars, oldest first; only the most recent `last` when given.
@@ -174,4 +169,98 @@ pub(crate) async fn run_rows(
         .fetch_all(pool)
         .await
         .with_context(|| format!("cannot read the results of run {run_id}"))
+}
+
+/// Parses a `symbol`, `timeframe` pair of columns.
+fn pair_of(row: &sqlx::postgres::PgRow) -> anyhow::Result<Pair> {
+    let symbol: String = row.get("symbol");
+    let timeframe: String = row.get("timeframe");
+    Ok(Pair { symbol: symbol.parse()?, timeframe: timeframe.parse()? })
+}
+
+/// Forecasts of trained models, not scored yet, whose horizon bar has arrived, with the
+/// close at the forecast and `horizon` bars later.
+pub(crate) async fn due_forecasts(pool: &PgPool) -> anyhow::Result<Vec<DueForecast>> {
+    let rows = sqlx::query(
+        "select f.job_id, f.symbol, f.timeframe, f.artifact_version, f.bar_ts, f.horizon, f.direction,
+                f.label_threshold, at_bar.close as close_at, later.ts as realized_at, later.close as close_after
+         from ml_forecasts f
+         join ohlc_bars at_bar
+           on at_bar.symbol = f.symbol and at_bar.timeframe = f.timeframe and at_bar.ts = f.bar_ts
+         cross join lateral (
+             select b.ts, b.close from ohlc_bars b
+             where b.symbol = f.symbol and b.timeframe = f.timeframe and b.ts > f.bar_ts
+             order by b.ts offset greatest(f.horizon - 1, 0) limit 1
+         ) later
+         where f.is_trained_ensemble and f.direction is not null and f.horizon > 0
+           and not exists (select 1 from forecast_outcomes o where o.forecast_job_id = f.job_id)
+         order by f.bar_ts",
+    )
+    .fetch_all(pool)
+    .await
+    .context("cannot read the forecasts due for scoring")?;
+    rows.iter()
+        .map(|row| {
+            let direction: String = row.get("direction");
+            let horizon: i32 = row.get("horizon");
+            Ok(DueForecast {
+                job_id: row.get("job_id"),
+                pair: pair_of(row)?,
+                artifact_version: row.get("artifact_version"),
+                bar_ts: row.get("bar_ts"),
+                horizon: usize::try_from(horizon)?,
+                predicted: direction.parse().map_err(anyhow::Error::msg)?,
+                threshold: row.get("label_threshold"),
+                close_at: row.get("close_at"),
+                close_after: row.get("close_after"),
+                realized_at: row.get("realized_at"),
+            })
+        })
+        .collect()
+}
+
+/// Scored forecasts made at or after `since` (bar time).
+pub(crate) async fn scored_forecasts(pool: &PgPool, since: DateTime<Utc>) -> anyhow::Result<Vec<Scored>> {
+    let rows = sqlx::query(
+        "select symbol, timeframe, artifact_version, bar_ts, correct from forecast_outcomes where bar_ts >= $1",
+    )
+    .bind(since)
+    .fetch_all(pool)
+    .await
+    .context("cannot read forecast_outcomes")?;
+    rows.iter()
+        .map(|row| {
+            Ok(Scored {
+                pair: pair_of(row)?,
+                artifact_version: row.get("artifact_version"),
+                bar_ts: row.get("bar_ts"),
+                correct: row.get("correct"),
+            })
+        })
+        .collect()
+}
+
+/// Every (pair, model) that already raised a drift alert.
+pub(crate) async fn drift_alerted(pool: &PgPool) -> anyhow::Result<Vec<(Pair, Option<String>)>> {
+    let rows = sqlx::query("select distinct symbol, timeframe, artifact_version from drift_alerts")
+        .fetch_all(pool)
+        .await
+        .context("cannot read drift_alerts")?;
+    rows.iter().map(|row| Ok((pair_of(row)?, row.get("artifact_version")))).collect()
+}
+
+/// The validation accuracy a model was trained with, from its training run.
+pub(crate) async fn validation_accuracy(
+    pool: &PgPool,
+    artifact_version: &str,
+) -> anyhow::Result<Option<f64>> {
+    let accuracy = sqlx::query_scalar::<_, Option<f64>>(
+        "select ensemble_accuracy from training_runs
+         where artifact_version = $1 and status = 'succeeded' order by finished_at limit 1",
+    )
+    .bind(artifact_version)
+    .fetch_optional(pool)
+    .await
+    .with_context(|| format!("cannot read the training run of model {artifact_version}"))?;
+    Ok(accuracy.flatten())
 }

@@ -1,12 +1,15 @@
 //! The producer: everything that feeds the fleet. It loads bar files into Postgres
 //! (`ingest`), triggers runs (`train`, `forecast`, `ping`: one job per pair into Redis) and
-//! follows them (`--wait`), and writes feature frames for inspection (`features`).
+//! follows them (`--wait`), lists and prunes models (`models`), and writes feature frames for inspection (`features`).
 //!
 //! `main.rs` only parses the command line and calls [`run`].
 
 mod db;
+mod evaluate;
 mod features;
 mod ingest;
+mod models;
+mod schedule;
 mod trigger;
 mod wait;
 
@@ -33,8 +36,15 @@ enum Command {
     Train(trigger::TrainArgs),
     /// Forecast every pair (or those asked for) with its latest model.
     Forecast(trigger::ForecastArgs),
+    /// Score forecasts whose horizon has passed, report live accuracy per pair, and alert
+    /// and retrain where it drifted below validation accuracy.
+    Evaluate(evaluate::EvaluateArgs),
     /// Send no-op jobs through the whole fleet: proves it is up, and measures its overhead.
     Ping(trigger::PingArgs),
+    /// Run forever, firing train, forecast and evaluate on their cron schedules (UTC).
+    Schedule(Box<schedule::ScheduleArgs>),
+    /// List, show and prune the trained models in the artifact store.
+    Models(models::ModelsArgs),
     /// Write a bar file's bars with every feature column and the label, for inspection.
     Features(features::FeaturesArgs),
 }
@@ -103,6 +113,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Train(args) => trigger::train(args).await,
         Command::Forecast(args) => trigger::forecast(args).await,
         Command::Ping(args) => trigger::ping(args).await,
+        Command::Evaluate(args) => evaluate::run(args).await,
+        Command::Schedule(args) => schedule::run(*args).await,
+        Command::Models(args) => models::run(args).await,
         Command::Features(args) => tokio::task::spawn_blocking(move || features::run(&args)).await?,
     }
 }

@@ -24,8 +24,8 @@ use uuid::Uuid;
 use crate::db;
 use crate::wait::{self, Expected, RunKind, WaitArgs};
 
-/// Which pairs a trigger covers.
-#[derive(Debug, Args)]
+/// Which pairs a trigger covers; the default is every pair with bars.
+#[derive(Debug, Default, Args)]
 pub(crate) struct PairArgs {
     /// Symbols, comma-separated (default: every symbol with bars).
     #[arg(long, value_delimiter = ',')]
@@ -36,42 +36,42 @@ pub(crate) struct PairArgs {
 }
 
 /// The services a trigger talks to.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub(crate) struct Services {
     #[command(flatten)]
-    database: DatabaseArgs,
+    pub(crate) database: DatabaseArgs,
     #[command(flatten)]
-    redis: RedisArgs,
+    pub(crate) redis: RedisArgs,
     #[command(flatten)]
-    store: StoreArgs,
+    pub(crate) store: StoreArgs,
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct TrainArgs {
     #[command(flatten)]
-    pairs: PairArgs,
+    pub(crate) pairs: PairArgs,
     #[command(flatten)]
-    services: Services,
+    pub(crate) services: Services,
     #[command(flatten)]
-    training: TrainingArgs,
+    pub(crate) training: TrainingArgs,
     /// Retrain pairs whose data and configuration were already trained on.
     #[arg(long)]
-    force: bool,
+    pub(crate) force: bool,
     #[command(flatten)]
-    wait: WaitArgs,
+    pub(crate) wait: WaitArgs,
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct ForecastArgs {
     #[command(flatten)]
-    pairs: PairArgs,
+    pub(crate) pairs: PairArgs,
     #[command(flatten)]
-    services: Services,
+    pub(crate) services: Services,
     /// Most recent bars sent with each forecast job (features need 69 at least).
     #[arg(long, default_value_t = 500)]
-    bars: usize,
+    pub(crate) bars: usize,
     #[command(flatten)]
-    wait: WaitArgs,
+    pub(crate) wait: WaitArgs,
 }
 
 #[derive(Debug, Args)]
@@ -87,17 +87,26 @@ pub(crate) struct PingArgs {
     wait: WaitArgs,
 }
 
+/// What [`Trigger::enqueue_training`] did with a pair.
+pub(crate) enum Training {
+    Queued(Uuid),
+    /// Trained before on the same data and configuration: the result to record.
+    UpToDate(Box<JobResult>),
+    /// An identical job of an earlier run is still queued.
+    AlreadyQueued,
+}
+
 /// Connections of one trigger.
-struct Trigger {
-    pool: PgPool,
+pub(crate) struct Trigger {
+    pub(crate) pool: PgPool,
     conn: ConnectionManager,
     queue: apalis_redis::Config,
-    results: ResultsPublisher,
-    run_id: Uuid,
+    pub(crate) results: ResultsPublisher,
+    pub(crate) run_id: Uuid,
 }
 
 impl Trigger {
-    async fn open(database: &DatabaseArgs, redis: &RedisArgs) -> anyhow::Result<Self> {
+    pub(crate) async fn open(database: &DatabaseArgs, redis: &RedisArgs) -> anyhow::Result<Self> {
         let pool = db::connect(database).await?;
         let conn = queue::connect(redis).await.context("cannot connect to REDIS_URL")?;
         let run_id = Uuid::new_v4();
@@ -109,6 +118,49 @@ impl Trigger {
             conn,
             run_id,
         })
+    }
+
+    /// Snapshots a pair's bars and enqueues its training job, unless the same data and
+    /// configuration were trained on before (`force` retrains them anyway).
+    pub(crate) async fn enqueue_training(
+        &mut self,
+        store: &ArtifactStore,
+        pair: &Pair,
+        training: &TrainingArgs,
+        force: bool,
+    ) -> anyhow::Result<Training> {
+        let bars = db::bars(&self.pool, pair, None).await?;
+        let parquet = shared::ingest::bars_to_parquet(&bars).context("cannot encode the bars as parquet")?;
+        let snapshot = store.put_snapshot(pair, parquet, &bars).await?;
+        let config = training.config_for(pair.timeframe);
+        let config_hash = config_sha256(&config);
+        if !force
+            && let Some(version) = db::up_to_date(&self.pool, pair, &snapshot.sha256, &config_hash).await?
+        {
+            // Recorded through the collector like any result, so the run's rows are complete.
+            return Ok(Training::UpToDate(Box::new(JobResult {
+                schema_version: JOB_SCHEMA_VERSION,
+                job_id: Uuid::new_v4(),
+                run_id: self.run_id,
+                worker_id: None,
+                started_at: None,
+                finished_at: Utc::now(),
+                outcome: Outcome::Train {
+                    pair: pair.clone(),
+                    snapshot,
+                    config_sha256: config_hash,
+                    status: TrainStatus::UpToDate { artifact_version: Some(version) },
+                },
+            })));
+        }
+        let key = train_idempotency_key(pair, &snapshot, &config);
+        // --force still de-duplicates within the run, not across runs.
+        let key = if force { format!("{key}:{}", self.run_id) } else { key };
+        let job = Job::new(self.run_id, JobKind::Train { pair: pair.clone(), snapshot, config }, Some(key));
+        if queue::push(&mut self.conn, &self.queue, std::slice::from_ref(&job)).await? == 0 {
+            return Ok(Training::AlreadyQueued);
+        }
+        Ok(Training::Queued(job.job_id))
     }
 
     async fn pairs(&self, args: &PairArgs) -> anyhow::Result<Vec<Pair>> {
@@ -124,45 +176,16 @@ pub(crate) async fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let mut expected = Vec::new();
     let mut settled = Vec::new();
     for pair in trigger.pairs(&args.pairs).await? {
-        let bars = db::bars(&trigger.pool, &pair, None).await?;
-        let parquet = shared::ingest::bars_to_parquet(&bars).context("cannot encode the bars as parquet")?;
-        let snapshot = store.put_snapshot(&pair, parquet, &bars).await?;
-        let config = args.training.config_for(pair.timeframe);
-        let config_hash = config_sha256(&config);
-        if !args.force
-            && let Some(version) =
-                db::up_to_date(&trigger.pool, &pair, &snapshot.sha256, &config_hash).await?
-        {
-            // Recorded through the collector like any result, so the run's rows are complete.
-            let job_id = Uuid::new_v4();
-            settled.push(JobResult {
-                schema_version: JOB_SCHEMA_VERSION,
-                job_id,
-                run_id: trigger.run_id,
-                worker_id: None,
-                started_at: None,
-                finished_at: Utc::now(),
-                outcome: Outcome::Train {
-                    pair: pair.clone(),
-                    snapshot,
-                    config_sha256: config_hash,
-                    status: TrainStatus::UpToDate { artifact_version: Some(version) },
-                },
-            });
-            expected.push(Expected { job_id, pair });
-            continue;
+        match trigger.enqueue_training(&store, &pair, &args.training, args.force).await? {
+            Training::Queued(job_id) => expected.push(Expected { job_id, pair }),
+            Training::UpToDate(result) => {
+                expected.push(Expected { job_id: result.job_id, pair });
+                settled.push(*result);
+            }
+            Training::AlreadyQueued => {
+                tracing::warn!(%pair, "the same training is already queued by an earlier run; not waiting for it");
+            }
         }
-        let key = train_idempotency_key(&pair, &snapshot, &config);
-        // --force still de-duplicates within the run, not across runs.
-        let key = if args.force { format!("{key}:{}", trigger.run_id) } else { key };
-        let job =
-            Job::new(trigger.run_id, JobKind::Train { pair: pair.clone(), snapshot, config }, Some(key));
-        let job_id = job.job_id;
-        if queue::push(&mut trigger.conn, &trigger.queue, std::slice::from_ref(&job)).await? == 0 {
-            tracing::warn!(%pair, "the same training is already queued by an earlier run; not waiting for it");
-            continue;
-        }
-        expected.push(Expected { job_id, pair });
     }
     trigger.results.publish(&settled).await?;
     tracing::info!(jobs = expected.len() - settled.len(), up_to_date = settled.len(), "run enqueued");

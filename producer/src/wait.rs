@@ -158,6 +158,12 @@ fn summary(
             RunKind::Train => {
                 let status: String = row.get("status");
                 all_ok &= status != "failed";
+                // A model the promotion rule kept out of `latest` is a success, shown apart.
+                let status = if row.get::<Option<bool>, _>("promoted") == Some(false) {
+                    "candidate".to_owned()
+                } else {
+                    status
+                };
                 let f = |column: &str| row.get::<Option<f64>, _>(column);
                 let ensemble =
                     match (f("ensemble_accuracy"), f("ensemble_accuracy_low"), f("ensemble_accuracy_high")) {
@@ -165,13 +171,14 @@ fn summary(
                         _ => row.get::<Option<String>, _>("error").unwrap_or_default(),
                     };
                 let majority = f("majority_accuracy").map_or_else(String::new, |m| format!("{m:.3}"));
+                let note = row.get::<Option<String>, _>("promotion_note").unwrap_or_default();
                 let started: Option<DateTime<Utc>> = row.get("started_at");
                 let finished: DateTime<Utc> = row.get("finished_at");
                 let seconds =
                     started.map_or_else(String::new, |s| format!("{:.1}", (finished - s).as_seconds_f64()));
                 let _ = writeln!(
                     table,
-                    "{symbol:<10} {timeframe:<4} {status:<11} {ensemble:<26} {majority:<9} {seconds:>8}"
+                    "{symbol:<10} {timeframe:<4} {status:<11} {ensemble:<26} {majority:<9} {seconds:>8}  {note}"
                 );
             }
             RunKind::Forecast => {

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::labels::Direction;
 use crate::model::{Evaluation, TrainConfig};
 use crate::{Symbol, Timeframe};
 
@@ -117,9 +118,53 @@ pub struct JobResult {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Outcome {
-    Train { pair: Pair, snapshot: Snapshot, config_sha256: String, status: TrainStatus },
-    Forecast { pair: Pair, status: ForecastStatus },
+    Train {
+        pair: Pair,
+        snapshot: Snapshot,
+        config_sha256: String,
+        status: TrainStatus,
+    },
+    Forecast {
+        pair: Pair,
+        status: ForecastStatus,
+    },
+    /// A forecast whose horizon has passed, scored against the bars that followed it.
+    ForecastOutcome(ForecastOutcome),
+    /// Live accuracy fell too far below validation accuracy.
+    DriftAlert(DriftAlert),
     Ping,
+}
+
+/// What happened after a forecast, labelled with the rule the model was trained on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ForecastOutcome {
+    /// The forecast's `job_id` in `ml_forecasts`.
+    pub forecast_job_id: String,
+    pub pair: Pair,
+    pub artifact_version: Option<String>,
+    pub bar_ts: DateTime<Utc>,
+    pub horizon: usize,
+    pub predicted: Direction,
+    pub realized: Direction,
+    /// `close[bar_ts + horizon] / close[bar_ts] - 1`.
+    pub realized_return: f64,
+    /// The bar `horizon` bars after `bar_ts`.
+    pub realized_at: DateTime<Utc>,
+}
+
+/// A pair whose model stopped working as validated, and the retraining job it triggered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DriftAlert {
+    pub pair: Pair,
+    pub artifact_version: Option<String>,
+    pub live_accuracy: f64,
+    pub validation_accuracy: f64,
+    /// Forecasts evaluated in the window.
+    pub evaluated: usize,
+    /// The drop beyond which the rule alerts.
+    pub max_drop: f64,
+    pub window_start: DateTime<Utc>,
+    pub retrain_job_id: Option<Uuid>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -129,6 +174,9 @@ pub enum TrainStatus {
         artifact: ArtifactRef,
         evaluation: Box<Evaluation>,
         promoted: bool,
+        /// Why the model did not become `latest`, when it did not.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        promotion_note: Option<String>,
     },
     Failed {
         error: String,

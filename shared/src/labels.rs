@@ -52,6 +52,18 @@ impl Direction {
     }
 }
 
+impl std::str::FromStr for Direction {
+    type Err = String;
+
+    /// `BULLISH`, `NEUTRAL` or `BEARISH`, as stored.
+    fn from_str(text: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|direction| direction.as_str() == text)
+            .ok_or_else(|| format!("{text:?} is not a direction: BULLISH, NEUTRAL or BEARISH"))
+    }
+}
+
 /// How far ahead a label looks and how large a move must be to count.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct LabelConfig {

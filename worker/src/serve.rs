@@ -14,9 +14,10 @@ use apalis_redis::{ConnectionManager, RedisStorage};
 use chrono::Utc;
 use clap::Args;
 use fleet::config::{RedisArgs, StoreArgs};
+use fleet::lifecycle::{self, PromotionArgs};
 use fleet::queue::{self, QueueError};
 use fleet::results::ResultsPublisher;
-use fleet::store::{ArtifactStore, StoreError};
+use fleet::store::{ArtifactStore, Promotion, StoreError};
 use shared::ingest::BarSeries;
 use shared::job::{
     ArtifactRef, ForecastStatus, JOB_SCHEMA_VERSION, Job, JobKind, JobResult, Outcome, Pair, Snapshot,
@@ -45,6 +46,8 @@ pub(crate) struct RunArgs {
     /// Forecasts refuse a model older than this many days.
     #[arg(long, env = "MAX_MODEL_AGE_DAYS", default_value_t = 60)]
     max_model_age_days: u32,
+    #[command(flatten)]
+    promotion: PromotionArgs,
     /// On SIGTERM/SIGINT, how long in-flight jobs may run on before the process exits; jobs
     /// still running then are re-queued by the other workers.
     #[arg(long, env = "SHUTDOWN_TIMEOUT_SECS", default_value_t = 60)]
@@ -61,6 +64,7 @@ struct Fleet {
     worker_id: String,
     train_threads: usize,
     max_model_age: chrono::Duration,
+    promotion: PromotionArgs,
 }
 
 /// Why a job did not produce its outcome.
@@ -105,6 +109,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
         worker_id: worker_id.clone(),
         train_threads,
         max_model_age: chrono::Duration::days(args.max_model_age_days.into()),
+        promotion: args.promotion,
     });
     tracing::info!(worker_id, concurrency, train_threads, artifacts = fleet.store.url(), "worker started");
     Monitor::new()
@@ -175,8 +180,20 @@ impl Fleet {
         let outcome = match &job.kind {
             JobKind::Train { pair, snapshot, config } => {
                 let status =
-                    self.train(pair, snapshot, config).await.map(|(artifact, evaluation, promoted)| {
-                        TrainStatus::Succeeded { artifact, evaluation, promoted }
+                    self.train(pair, snapshot, config).await.map(|(artifact, evaluation, promotion)| {
+                        let promotion_note = match promotion {
+                            Promotion::Promoted => None,
+                            Promotion::Superseded { latest } => {
+                                Some(format!("not promoted: a newer model {latest} is latest"))
+                            }
+                            Promotion::Candidate { reason } => Some(reason),
+                        };
+                        TrainStatus::Succeeded {
+                            artifact,
+                            evaluation,
+                            promoted: promotion_note.is_none(),
+                            promotion_note,
+                        }
                     });
                 status.map(|status| Outcome::Train {
                     pair: pair.clone(),
@@ -234,7 +251,7 @@ impl Fleet {
         pair: &Pair,
         snapshot: &Snapshot,
         config: &TrainConfig,
-    ) -> Result<(ArtifactRef, Box<Evaluation>, bool), JobError> {
+    ) -> Result<(ArtifactRef, Box<Evaluation>, Promotion), JobError> {
         let bars = self.store.get_snapshot(snapshot).await?;
         let series = BarSeries { symbol: pair.symbol.clone(), timeframe: pair.timeframe, bars };
         let mut config = config.clone();
@@ -245,10 +262,10 @@ impl Fleet {
             .map_err(|e| JobError::Panicked(e.to_string()))??;
         let manifest = &trained.artifact.manifest;
         let uri = self.store.put_model(manifest, &trained.bytes).await?;
-        let promoted = self.store.promote(manifest).await?;
-        tracing::info!(version = manifest.version, promoted, "model stored");
+        let promotion = self.store.promote(manifest, &self.promotion).await?;
+        tracing::info!(version = manifest.version, ?promotion, "model stored");
         let artifact = ArtifactRef { uri, version: manifest.version.clone() };
-        Ok((artifact, Box::new(manifest.evaluation.clone()), promoted))
+        Ok((artifact, Box::new(manifest.evaluation.clone()), promotion))
     }
 
     async fn forecast(&self, pair: &Pair, snapshot: &Snapshot) -> Result<ForecastStatus, JobError> {
@@ -257,16 +274,10 @@ impl Fleet {
                 reason: format!("no trained model for {pair}: run `producer train` first"),
             });
         };
-        let age = Utc::now() - latest.created_at;
-        if age > self.max_model_age {
-            return Ok(ForecastStatus::NoModel {
-                reason: format!(
-                    "latest model {} of {pair} is {} days old, over the {}-day limit: retrain it",
-                    latest.version,
-                    age.num_days(),
-                    self.max_model_age.num_days()
-                ),
-            });
+        if let Err(expired) =
+            lifecycle::check_age(&latest.version, latest.created_at, Utc::now(), self.max_model_age)
+        {
+            return Ok(ForecastStatus::NoModel { reason: format!("{pair}: {expired}") });
         }
         let bytes = self.store.get_model(pair, &latest.version).await?;
         let bars = self.store.get_snapshot(snapshot).await?;
