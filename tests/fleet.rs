@@ -213,6 +213,49 @@ fn a_killed_worker_job_is_finished_by_another_within_30_seconds() {
 }
 
 #[test]
+fn sigterm_lets_the_in_flight_job_finish_and_every_binary_exits_cleanly() {
+    let env = FleetEnv::new("sigterm");
+    ingest(&env);
+    let mut collector = env.spawn("collector", &["run"]);
+    let mut worker = env.spawn("worker", &["run", "--concurrency", "1"]);
+    worker.wait_for_log("worker started", Duration::from_secs(60));
+    let train = ["train", "--symbols=AAPL", "--wait", "--timeout-secs=120", "--trees=20", "--rounds=10"];
+    let mut trigger = env.command("producer", &train);
+    let producer = std::thread::spawn(move || tests::run(&mut trigger));
+    worker.wait_for_log("job started", Duration::from_secs(60));
+    worker.signal("TERM");
+
+    let status = worker.wait_exit(Duration::from_secs(60)).expect("the worker exits after SIGTERM");
+    assert!(status.success(), "worker exit: {status}");
+    let log = worker.log();
+    let finished = log.iter().position(|l| l.contains("job finished")).expect("the in-flight job finished");
+    let shutting = log.iter().position(|l| l.contains("shutting down")).expect("the signal was seen");
+    assert!(shutting < finished, "the job finished after the signal, not before: {log:?}");
+    let output = producer.join().expect("producer thread");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(env.query("select count(*) from training_runs where status = 'succeeded'"), "1");
+
+    collector.signal("TERM");
+    let status = collector.wait_exit(Duration::from_secs(30)).expect("the collector exits after SIGTERM");
+    assert!(status.success(), "collector exit: {status}");
+}
+
+/// apalis-redis's own push sent 10,000 jobs through a sorted set that its fetch moves in one
+/// Lua `unpack` (at most ~8,000 values): the worker died. Ours queues them as a list.
+#[test]
+fn ten_thousand_jobs_pushed_at_once_all_run() {
+    let env = FleetEnv::new("bulk");
+    env.run_ok("collector", &["migrate"]);
+    let _collector = env.spawn("collector", &["run"]);
+    let worker = env.spawn("worker", &["run", "--concurrency", "64"]);
+    worker.wait_for_log("worker started", Duration::from_secs(60));
+    let output = env.run_ok("producer", &["ping", "--count", "10000", "--wait", "--timeout-secs", "120"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("10000/10000 pings"), "{stdout}");
+    assert_eq!(env.query("select count(distinct job_id) from pings"), "10000");
+}
+
+#[test]
 fn the_collector_waits_out_a_database_outage_and_loses_nothing() {
     let env = FleetEnv::new("outage");
     env.run_ok("collector", &["migrate"]);

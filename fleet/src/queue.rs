@@ -4,7 +4,8 @@
 //! - Heartbeats every [`HEARTBEAT`], and [`MISSED_HEARTBEATS`] missed ones make a worker dead:
 //!   a killed worker's jobs are back in the queue in about 10 s, not apalis's default 300 s.
 //! - A job pushed with an idempotency key that is already claimed is not enqueued again.
-//! - Jobs are pushed onto the active list by our own script (`lua/push.lua` says why).
+//! - Jobs are pushed onto the active list by our own script (`lua/push.lua` says why), and
+//!   task leases are off (see [`jobs_config`]).
 //! - The Redis connection answers within [`RESPONSE_TIMEOUT`], not redis-rs's 500 ms default,
 //!   which kills worker pools under load (apalis-redis issue 76).
 
@@ -59,6 +60,10 @@ pub fn jobs_config(prefix: &str, batch_size: usize) -> Config {
         .missed_heartbeats(MISSED_HEARTBEATS)
         .idempotency_ttl(Some(IDEMPOTENCY_TTL))
         .emit_events(false)
+        // Leases add nothing to orphan recovery (the in-flight set and heartbeats do that),
+        // and taking one runs LREM over the whole waiting list per job: with 50,000 jobs
+        // waiting, Redis spent 250 ms per batch of 256 on it (docs/benchmarks.md).
+        .lock_tasks(false)
 }
 
 /// The Redis key that holds an idempotency key's claim.
