@@ -1,6 +1,7 @@
 //! The fleet end to end, as real processes on the real services: Postgres, Redis and an S3
 //! server (SeaweedFS, started by `.ci/run` or `scripts/s3-server`).
 
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use fleet::config::{RedisArgs, StoreArgs};
@@ -253,6 +254,15 @@ fn ten_thousand_jobs_pushed_at_once_all_run() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("10000/10000 pings"), "{stdout}");
     assert_eq!(env.query("select count(distinct job_id) from pings"), "10000");
+    // The collector sweeps finished jobs out of the queue (every 10 s).
+    let queued = || {
+        let output = Command::new("redis-cli")
+            .args(["-h", "127.0.0.1", "hlen", &format!("{}:jobs:data", env.prefix)])
+            .output()
+            .expect("redis-cli runs");
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    };
+    assert!(eventually(Duration::from_secs(30), || queued() == "0"), "{} payloads left", queued());
 }
 
 #[test]

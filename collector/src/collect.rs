@@ -22,6 +22,9 @@ use crate::rows::{self, Table};
 
 /// The longest wait between two attempts while the database or Redis is down.
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// How often finished jobs are swept out of the queue, and how many per Redis call.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(10);
+const SWEEP_BATCH: usize = 1000;
 
 #[derive(Debug, Args)]
 pub(crate) struct RunArgs {
@@ -51,6 +54,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
     crate::MIGRATOR.run(&pool).await.context("cannot apply the migrations")?;
     let conn = queue::connect(&args.redis).await.context("cannot connect to REDIS_URL")?;
     let name = args.name.unwrap_or_else(fleet::host_name);
+    tokio::spawn(sweep_finished_jobs(conn.clone(), queue::jobs_config(&args.redis.queue_prefix, 1)));
     let mut consumer = ResultsConsumer::new(conn, &args.redis.queue_prefix, name.clone()).await?;
     tracing::info!(name, batch_size = args.batch_size, "collector started");
     let mut backoff = Backoff::default();
@@ -86,6 +90,33 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
     tracing::info!("collector stopped");
     pool.close().await;
     Ok(())
+}
+
+/// apalis-redis keeps every finished job's payload and metadata forever; a done job's result
+/// is on the results stream by then, so the collector forgets them, a batch at a time.
+async fn sweep_finished_jobs(mut conn: queue::ConnectionManager, config: queue::Config) {
+    let mut tick = tokio::time::interval(SWEEP_INTERVAL);
+    loop {
+        tick.tick().await;
+        let mut swept = 0;
+        loop {
+            match queue::sweep_done(&mut conn, &config, SWEEP_BATCH).await {
+                Ok(count) => {
+                    swept += count;
+                    if count < SWEEP_BATCH {
+                        break;
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(error = %error, "cannot sweep finished jobs from the queue; next time");
+                    break;
+                }
+            }
+        }
+        if swept > 0 {
+            tracing::debug!(jobs = swept, "finished jobs swept from the queue");
+        }
+    }
 }
 
 /// Writes a batch until the database takes it, then acks it. `Ok(false)` if asked to stop

@@ -12,7 +12,7 @@
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use apalis_redis::{Config, ConnectionManager};
+pub use apalis_redis::{Config, ConnectionManager};
 use redis::aio::ConnectionManagerConfig;
 use shared::job::Job;
 use uuid::Uuid;
@@ -99,6 +99,24 @@ pub async fn push(conn: &mut ConnectionManager, config: &Config, jobs: &[Job]) -
         enqueued += count;
     }
     Ok(enqueued)
+}
+
+/// Forgets up to `max` finished jobs (payload and metadata; results live on the results
+/// stream), oldest or not. Returns how many; call it until it returns less than `max`.
+pub async fn sweep_done(
+    conn: &mut ConnectionManager,
+    config: &Config,
+    max: usize,
+) -> Result<usize, QueueError> {
+    static SWEEP: LazyLock<redis::Script> =
+        LazyLock::new(|| redis::Script::new(include_str!("../lua/sweep_done.lua")));
+    Ok(SWEEP
+        .key(config.done_jobs_set())
+        .key(config.job_data_hash())
+        .key(config.job_meta_hash())
+        .arg(max)
+        .invoke_async(conn)
+        .await?)
 }
 
 /// The queue's id of a job: its uuid as a ULID (both are 128 bits), the id type apalis-redis
