@@ -241,6 +241,29 @@ fn sigterm_lets_the_in_flight_job_finish_and_every_binary_exits_cleanly() {
     assert!(status.success(), "collector exit: {status}");
 }
 
+#[test]
+fn a_forecast_refuses_an_expired_model_and_says_to_retrain() {
+    let env = FleetEnv::new("expiry");
+    ingest(&env);
+    let _collector = env.spawn("collector", &["run"]);
+    let mut worker = env.spawn("worker", &["run", "--concurrency", "1"]);
+    env.run_ok("producer", &["train", "--symbols=AAPL", "--wait", "--trees=20", "--rounds=10"]);
+    worker.signal("TERM");
+    worker.wait_exit(Duration::from_secs(30)).expect("the worker stops");
+
+    // A model is expired as soon as it is older than the limit: 0 days makes any model so.
+    let _strict = env.spawn("worker", &["run", "--max-model-age-days", "0"]);
+    let forecast = tests::run(&mut env.command("producer", &["forecast", "--symbols=AAPL", "--wait"]));
+    assert!(!forecast.status.success(), "a forecast without a usable model is not a success");
+    assert_eq!(
+        env.query(
+            "select is_trained_ensemble, direction is null, error like '%over the 0-day limit: retrain it%' \
+             from ml_forecasts"
+        ),
+        "f|t|t"
+    );
+}
+
 /// apalis-redis's own push sent 10,000 jobs through a sorted set that its fetch moves in one
 /// Lua `unpack` (at most ~8,000 values): the worker died. Ours queues them as a list.
 #[test]

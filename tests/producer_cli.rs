@@ -89,3 +89,27 @@ fn features_resamples_hourly_bars() {
     let rows = std::fs::read_to_string(&out).unwrap().lines().count() - 1;
     assert!((1_500..1_700).contains(&rows), "{rows} four-hour bars from 6,225 hourly ones");
 }
+
+#[test]
+fn a_schedule_that_is_not_cron_is_refused_and_all_off_starts_nothing() {
+    let services = [
+        ("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"),
+        ("REDIS_URL", "redis://127.0.0.1:6379"),
+        ("ARTIFACTS_URL", "file:///tmp/boltfleet-schedule-test"),
+    ];
+    let mut bad = producer(&["schedule", "--train-schedule", "monthly"]);
+    bad.envs(services);
+    let output = run(&mut bad);
+    assert_eq!(output.status.code(), Some(2), "a usage error");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("\"monthly\" is not a cron schedule"));
+
+    let mut all_off = producer(&["schedule"]);
+    all_off.envs(services).envs([
+        ("TRAIN_SCHEDULE", "off"),
+        ("FORECAST_SCHEDULE", "off"),
+        ("EVALUATE_SCHEDULE", "off"),
+    ]);
+    let output = run(&mut all_off);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("every schedule is off"));
+}
