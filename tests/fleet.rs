@@ -60,8 +60,8 @@ fn producer_workers_collector_train_and_forecast_every_pair_once() {
         "AAPL, IBM, MSFT, GOOG, FB d1 and EURUSD h1"
     );
 
-    let _collector = env.spawn("collector", &["run"]);
-    let _workers = [
+    let collector = env.spawn("collector", &["run"]);
+    let workers = [
         env.spawn("worker", &["run", "--concurrency", "1"]),
         env.spawn("worker", &["run", "--concurrency", "1"]),
     ];
@@ -106,6 +106,34 @@ fn producer_workers_collector_train_and_forecast_every_pair_once() {
         ),
         "5|t"
     );
+
+    // What an operator scrapes matches what ran: 5 training and 5 forecast jobs over the two
+    // workers, 5 + 5 rows written by the collector.
+    let scraped: Vec<String> =
+        workers.iter().map(|w| tests::http_get(&w.metrics_addr(), "/metrics")).collect();
+    let total = |series: &str| scraped.iter().map(|text| tests::metric(text, series)).sum::<f64>();
+    assert_eq!(
+        total(r#"boltfleet_jobs_finished_total{kind="train",outcome="succeeded"}"#),
+        5.0,
+        "{scraped:?}"
+    );
+    assert_eq!(total(r#"boltfleet_jobs_finished_total{kind="forecast",outcome="succeeded"}"#), 5.0);
+    assert_eq!(total(r#"boltfleet_jobs_started_total{kind="train"}"#), 5.0);
+    assert_eq!(total("boltfleet_jobs_in_flight"), 0.0);
+    assert_eq!(total(r#"boltfleet_job_duration_seconds_count{kind="train"}"#), 5.0);
+    assert!(total("boltfleet_artifact_upload_bytes_total") > 0.0);
+    let collected = tests::http_get(&collector.metrics_addr(), "/metrics");
+    assert_eq!(
+        tests::metric(&collected, r#"boltfleet_results_written_total{table="training_runs"}"#),
+        5.0,
+        "{collected}"
+    );
+    assert_eq!(tests::metric(&collected, r#"boltfleet_results_written_total{table="ml_forecasts"}"#), 5.0);
+    for process in workers.iter().chain([&collector]) {
+        let addr = process.metrics_addr();
+        assert!(tests::http_get(&addr, "/healthz").starts_with("HTTP/1.1 200"));
+        assert!(tests::http_get(&addr, "/readyz").starts_with("HTTP/1.1 200"));
+    }
 
     // The same trigger on the same data and configuration trains nothing.
     let second = env.run_ok("producer", &train);

@@ -60,8 +60,27 @@ pub fn binary(name: &str) -> Command {
 /// A workspace binary with arguments, logging only warnings.
 pub fn command(name: &str, args: &[&str]) -> Command {
     let mut command = binary(name);
-    command.args(args).env("RUST_LOG", "warn");
+    // Any free port for /metrics: tests run many workers and collectors side by side.
+    command.args(args).env("RUST_LOG", "warn").env("METRICS_ADDR", "127.0.0.1:0");
     command
+}
+
+/// `GET path` on a process's metrics server; the body.
+pub fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream =
+        std::net::TcpStream::connect(addr).unwrap_or_else(|e| panic!("cannot connect to {addr}: {e}"));
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").expect("request sent");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("response read");
+    response
+}
+
+/// The value of one series in Prometheus text (`name{labels}`), 0 when absent.
+pub fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.split(' ').next()?.parse().ok())
+        .unwrap_or(0.0)
 }
 
 /// Runs a command and returns its output, with stdout and stderr in the panic message if it
@@ -240,6 +259,14 @@ impl Process {
     }
 
     /// The log lines so far.
+    /// The address its metrics server logged (the process logs JSON at info).
+    pub fn metrics_addr(&self) -> String {
+        self.wait_for_log("metrics server listening", Duration::from_secs(60));
+        let line = self.log().into_iter().find(|l| l.contains("metrics server listening")).expect("logged");
+        let json: serde_json::Value = serde_json::from_str(&line).expect("a JSON log line");
+        json["fields"]["addr"].as_str().expect("an addr field").to_owned()
+    }
+
     pub fn log(&self) -> Vec<String> {
         self.lines.lock().expect("log lock").clone()
     }

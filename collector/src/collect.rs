@@ -7,17 +7,22 @@
 //! not retried forever: it goes to the dead-letter stream with the database's error.
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
 use fleet::config::{DatabaseArgs, RedisArgs};
+use fleet::ops::{Ops, OpsArgs};
 use fleet::queue;
 use fleet::results::{Delivery, ResultsConsumer, Unreadable};
 use serde_json::Value;
 use sqlx::PgPool;
 use tokio::sync::watch;
 
+use prometheus_client::registry::Registry;
+
+use crate::metrics::{CollectorMetrics, TableLabel};
 use crate::rows::{self, Table};
 
 /// The longest wait between two attempts while the database or Redis is down.
@@ -39,9 +44,21 @@ pub(crate) struct RunArgs {
     /// same name takes its unacknowledged results back at once; others take them after 30 s.
     #[arg(long, env = "COLLECTOR_NAME")]
     name: Option<String>,
+    #[command(flatten)]
+    ops: OpsArgs,
+}
+
+/// The operator's view of the collector: its metrics and its readiness.
+#[derive(Debug)]
+struct Telemetry {
+    metrics: CollectorMetrics,
+    ops: Ops,
 }
 
 pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let mut registry = Registry::default();
+    let metrics = CollectorMetrics::register(&mut registry);
+    let telemetry = Arc::new(Telemetry { metrics, ops: Ops::serve(registry, &args.ops).await? });
     let (stop_tx, mut stop) = watch::channel(false);
     tokio::spawn(async move {
         if let Err(error) = fleet::shutdown_signal().await {
@@ -55,8 +72,10 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
     let conn = queue::connect(&args.redis).await.context("cannot connect to REDIS_URL")?;
     let name = args.name.unwrap_or_else(fleet::host_name);
     tokio::spawn(sweep_finished_jobs(conn.clone(), queue::jobs_config(&args.redis.queue_prefix, 1)));
+    tokio::spawn(sample_backlog(conn.clone(), args.redis.queue_prefix.clone(), telemetry.clone()));
     let mut consumer = ResultsConsumer::new(conn, &args.redis.queue_prefix, name.clone()).await?;
     tracing::info!(name, batch_size = args.batch_size, "collector started");
+    telemetry.ops.set_ready(true);
     let mut backoff = Backoff::default();
     while !*stop.borrow() {
         let batch = tokio::select! {
@@ -76,7 +95,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
         if batch.is_empty() {
             continue;
         }
-        match store_batch(&pool, &mut consumer, batch, &mut stop).await {
+        match store_batch(&pool, &mut consumer, batch, &telemetry, &mut stop).await {
             Ok(true) => backoff = Backoff::default(),
             Ok(false) => break,
             Err(error) => {
@@ -119,12 +138,29 @@ async fn sweep_finished_jobs(mut conn: queue::ConnectionManager, config: queue::
     }
 }
 
+/// How often the results backlog is read for its gauge.
+const BACKLOG_INTERVAL: Duration = Duration::from_secs(5);
+
+async fn sample_backlog(mut conn: queue::ConnectionManager, prefix: String, telemetry: Arc<Telemetry>) {
+    let mut tick = tokio::time::interval(BACKLOG_INTERVAL);
+    loop {
+        tick.tick().await;
+        match fleet::results::backlog(&mut conn, &prefix).await {
+            Ok(backlog) => {
+                telemetry.metrics.backlog.set(i64::try_from(backlog).unwrap_or(i64::MAX));
+            }
+            Err(error) => tracing::debug!(error = %error, "cannot read the results backlog"),
+        }
+    }
+}
+
 /// Writes a batch until the database takes it, then acks it. `Ok(false)` if asked to stop
 /// first (the batch stays pending for the next start).
 async fn store_batch(
     pool: &PgPool,
     consumer: &mut ResultsConsumer,
     batch: Vec<Delivery>,
+    telemetry: &Telemetry,
     stop: &mut watch::Receiver<bool>,
 ) -> anyhow::Result<bool> {
     let mut rows: Vec<(String, Table, Value)> = Vec::with_capacity(batch.len());
@@ -141,14 +177,16 @@ async fn store_batch(
                     "unreadable result sent to the dead letters"
                 );
                 consumer.dead_letter(&delivery.id, &unreadable).await?;
+                telemetry.metrics.dead_lettered.inc();
             }
         }
     }
     let mut backoff = Backoff::default();
     loop {
-        match insert(pool, rows.iter().map(|(_, table, row)| (*table, row))).await {
+        match insert(pool, rows.iter().map(|(_, table, row)| (*table, row)), &telemetry.metrics).await {
             Ok(()) => break,
             Err(error) if is_transient(&error) => {
+                telemetry.ops.set_ready(false);
                 tracing::warn!(error = %error, rows = rows.len(), "database unavailable; the batch waits");
                 if backoff.wait(stop).await {
                     return Ok(false);
@@ -156,13 +194,14 @@ async fn store_batch(
             }
             Err(error) => {
                 tracing::warn!(error = %error, "the database refused the batch; writing its rows one by one");
-                rows = insert_one_by_one(pool, consumer, rows).await?;
+                rows = insert_one_by_one(pool, consumer, rows, &telemetry.metrics).await?;
                 if rows.is_empty() {
                     break;
                 }
             }
         }
     }
+    telemetry.ops.set_ready(true);
     let ids: Vec<String> = rows.into_iter().map(|(id, _, _)| id).collect();
     consumer.ack(&ids).await?;
     tracing::debug!(results = ids.len(), "results written");
@@ -175,11 +214,12 @@ async fn insert_one_by_one(
     pool: &PgPool,
     consumer: &mut ResultsConsumer,
     rows: Vec<(String, Table, Value)>,
+    metrics: &CollectorMetrics,
 ) -> anyhow::Result<Vec<(String, Table, Value)>> {
     let mut written = Vec::new();
     let mut rows = rows.into_iter();
     while let Some((id, table, row)) = rows.next() {
-        match insert(pool, std::iter::once((table, &row))).await {
+        match insert(pool, std::iter::once((table, &row)), metrics).await {
             Ok(()) => written.push(id),
             Err(error) if is_transient(&error) => {
                 consumer.ack(&written).await?;
@@ -189,6 +229,7 @@ async fn insert_one_by_one(
                 tracing::error!(entry = id, table = table.name(), error = %error, "row refused by the database, sent to the dead letters");
                 let unreadable = Unreadable { raw: row.to_string(), error: error.to_string() };
                 consumer.dead_letter(&id, &unreadable).await?;
+                metrics.dead_lettered.inc();
             }
         }
     }
@@ -200,7 +241,9 @@ async fn insert_one_by_one(
 async fn insert<'a>(
     pool: &PgPool,
     rows: impl Iterator<Item = (Table, &'a Value)>,
+    metrics: &CollectorMetrics,
 ) -> Result<(), sqlx::Error> {
+    let clock = Instant::now();
     let mut by_table: HashMap<Table, Vec<&Value>> = HashMap::new();
     for (table, row) in rows {
         by_table.entry(table).or_default().push(row);
@@ -213,7 +256,12 @@ async fn insert<'a>(
             .execute(&mut *transaction)
             .await?;
     }
-    transaction.commit().await
+    transaction.commit().await?;
+    metrics.write_seconds.observe(clock.elapsed().as_secs_f64());
+    for (table, rows) in by_table {
+        metrics.written.get_or_create(&TableLabel { table: table.name() }).inc_by(rows.len() as u64);
+    }
+    Ok(())
 }
 
 /// Errors that say the database is not there (or not now), rather than that the row is wrong.

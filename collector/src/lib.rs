@@ -5,6 +5,7 @@
 //! `main.rs` only parses the command line and calls [`run`].
 
 mod collect;
+mod metrics;
 mod rows;
 
 use std::time::Duration;

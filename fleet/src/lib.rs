@@ -3,12 +3,14 @@
 //!
 //! - [`config`]: the settings every binary takes from flags or the environment.
 //! - [`lifecycle`]: the rules of expiry, promotion and retention.
+//! - [`ops`]: `/metrics`, `/healthz` and `/readyz` for operators.
 //! - [`store`]: bar snapshots and models in S3 or a local folder.
 //! - [`queue`]: the apalis-redis jobs queue and its settings.
 //! - [`results`]: the Redis stream that carries results to the collector.
 
 pub mod config;
 pub mod lifecycle;
+pub mod ops;
 pub mod queue;
 pub mod results;
 pub mod store;

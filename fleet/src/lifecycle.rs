@@ -8,14 +8,17 @@ use chrono::{DateTime, Duration, Utc};
 use clap::{Args, ValueEnum};
 use shared::model::Evaluation;
 
+/// Accuracies closer than this are equal: `0.65 - 0.50` is `0.15000000000000002`.
+const ACCURACY_EPSILON: f64 = 1e-9;
+
 /// A model too old to forecast with.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error(
-    "model {version} is {age_days} days old, over the {limit_days}-day limit: retrain it with `producer train`"
+    "model {version} is {age_days:.1} days old, over the {limit_days}-day limit: retrain it with `producer train`"
 )]
 pub struct Expired {
     pub version: String,
-    pub age_days: i64,
+    pub age_days: f64,
     pub limit_days: i64,
 }
 
@@ -28,11 +31,9 @@ pub fn check_age(
 ) -> Result<(), Expired> {
     let age = now - created_at;
     if age > max_age {
-        return Err(Expired {
-            version: version.to_owned(),
-            age_days: age.num_days(),
-            limit_days: max_age.num_days(),
-        });
+        #[expect(clippy::cast_precision_loss, reason = "ages in seconds are far below 2^52")]
+        let age_days = age.num_seconds() as f64 / 86_400.0;
+        return Err(Expired { version: version.to_owned(), age_days, limit_days: max_age.num_days() });
     }
     Ok(())
 }
@@ -85,7 +86,7 @@ impl PromotionArgs {
     fn judge_accuracy(&self, new: f64, current: f64, incumbent_version: &str) -> Result<(), String> {
         match self.promotion_rule {
             PromotionRule::Always => Ok(()),
-            PromotionRule::NotWorse if new >= current - self.promotion_tolerance => Ok(()),
+            PromotionRule::NotWorse if new + ACCURACY_EPSILON >= current - self.promotion_tolerance => Ok(()),
             PromotionRule::NotWorse => Err(format!(
                 "kept as a candidate: validation accuracy {new:.3} is below {current:.3} of the current model \
                  {incumbent_version} by more than the tolerance {:.3}",
@@ -134,7 +135,8 @@ impl DriftArgs {
         }
         #[expect(clippy::cast_precision_loss, reason = "forecast counts are far below 2^52")]
         let live_accuracy = correct as f64 / evaluated as f64;
-        (validation_accuracy - live_accuracy > self.drift_max_drop).then_some(Drift {
+        // A drop of exactly the threshold is tolerated, whatever the float rounding.
+        (validation_accuracy - live_accuracy > self.drift_max_drop + ACCURACY_EPSILON).then_some(Drift {
             live_accuracy,
             validation_accuracy,
             evaluated,
@@ -176,8 +178,9 @@ mod tests {
         let limit = Duration::days(60);
         assert_eq!(check_age("v", created, created + limit, limit), Ok(()));
         let expired = check_age("v", created, created + limit + Duration::seconds(1), limit).unwrap_err();
-        assert_eq!((expired.age_days, expired.limit_days), (60, 60));
-        assert!(expired.to_string().contains("retrain"), "{expired}");
+        assert_eq!(expired.limit_days, 60);
+        let message = expired.to_string();
+        assert!(message.contains("60.0 days old, over the 60-day limit: retrain"), "{message}");
         assert_eq!(check_age("v", created, created + Duration::days(1), limit), Ok(()));
     }
 
@@ -213,6 +216,7 @@ mod tests {
         assert_eq!(rule.judge(0, 0, 0.60), None);
         let strict = DriftArgs { drift_max_drop: 0.05, drift_min_forecasts: 5, ..rule };
         assert!(strict.judge(3, 6, 0.60).is_some(), "0.50 is 10 points down");
+        assert_eq!(rule.judge(10, 20, 0.65), None, "0.65 - 0.50 rounds above 0.15 but is exactly 15 points");
         assert!(
             DriftArgs { drift_min_forecasts: 0, ..rule }.judge(0, 0, 0.9).is_none(),
             "nothing evaluated, nothing judged"

@@ -101,6 +101,11 @@ pub async fn push(conn: &mut ConnectionManager, config: &Config, jobs: &[Job]) -
     Ok(enqueued)
 }
 
+/// Jobs waiting in the queue, for all workers.
+pub async fn waiting(conn: &mut ConnectionManager, config: &Config) -> Result<usize, QueueError> {
+    Ok(redis::cmd("LLEN").arg(config.active_jobs_list()).query_async(conn).await?)
+}
+
 /// Forgets up to `max` finished jobs (payload and metadata; results live on the results
 /// stream), oldest or not. Returns how many; call it until it returns less than `max`.
 pub async fn sweep_done(

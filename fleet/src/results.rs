@@ -26,6 +26,11 @@ fn dead_letter_key(prefix: &str) -> String {
     format!("{prefix}:results:dead")
 }
 
+/// Results on the stream not yet written by a collector (written ones are deleted).
+pub async fn backlog(conn: &mut ConnectionManager, prefix: &str) -> Result<usize, QueueError> {
+    Ok(conn.xlen(stream_key(prefix)).await?)
+}
+
 /// The writing end, used by workers and the producer.
 #[derive(Debug, Clone)]
 pub struct ResultsPublisher {

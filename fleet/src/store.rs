@@ -25,7 +25,7 @@ use shared::{Symbol, Timeframe};
 use url::Url;
 
 use crate::config::StoreArgs;
-use crate::lifecycle::PromotionArgs;
+use crate::lifecycle::{PromotionArgs, check_age};
 
 pub const MANIFEST_FILE: &str = "manifest.json";
 pub const PAYLOAD_FILE: &str = "model.bin";
@@ -218,8 +218,14 @@ impl ArtifactStore {
     }
 
     /// Points `latest` at the model unless a newer one is already there or the promotion
-    /// rule prefers the current one.
-    pub async fn promote(&self, manifest: &Manifest, rule: &PromotionArgs) -> Result<Promotion, StoreError> {
+    /// rule prefers the current one. A current model older than `max_model_age` (which
+    /// forecasts refuse) never wins.
+    pub async fn promote(
+        &self,
+        manifest: &Manifest,
+        rule: &PromotionArgs,
+        max_model_age: chrono::Duration,
+    ) -> Result<Promotion, StoreError> {
         let pair = Pair { symbol: manifest.symbol.clone(), timeframe: manifest.timeframe };
         let key = Self::model_key(&pair, LATEST_FILE);
         let pointer = LatestPointer {
@@ -238,7 +244,11 @@ impl ArtifactStore {
                     return Ok(Promotion::Superseded { latest: current.version });
                 }
                 Some((current, update)) => {
-                    if let Err(reason) = self.judge(manifest, &pair, &current.version, rule).await? {
+                    let expired =
+                        check_age(&current.version, current.created_at, Utc::now(), max_model_age).is_err();
+                    if !expired
+                        && let Err(reason) = self.judge(manifest, &pair, &current.version, rule).await?
+                    {
                         return Ok(Promotion::Candidate { reason });
                     }
                     if self.compare_and_swap { PutMode::Update(update) } else { PutMode::Overwrite }
@@ -334,9 +344,19 @@ impl ArtifactStore {
         let keys = self.list(&prefix).await?;
         let mut models = Vec::new();
         for key in keys.iter().filter(|key| key.ends_with(&format!("/{MANIFEST_FILE}"))) {
-            let bytes = self.get(key).await?;
-            let manifest = Artifact::read_manifest(&bytes)
-                .map_err(|e| StoreError::Corrupt { key: key.clone(), detail: e.to_string() })?;
+            // One unreadable or just-deleted version must not hide the others.
+            let bytes = match self.get(key).await {
+                Ok(bytes) => bytes,
+                Err(StoreError::NotFound { .. }) => continue,
+                Err(error) => return Err(error),
+            };
+            let manifest = match Artifact::read_manifest(&bytes) {
+                Ok(manifest) => manifest,
+                Err(error) => {
+                    tracing::warn!(key, error = %error, "unreadable manifest skipped");
+                    continue;
+                }
+            };
             if timeframe.is_some_and(|timeframe| timeframe != manifest.timeframe) {
                 continue;
             }
@@ -355,14 +375,15 @@ impl ArtifactStore {
         Ok(models)
     }
 
-    /// Deletes a model version, manifest first (a version without one is incomplete and
-    /// never read). Refuses the version `latest` points at, checked just before deleting.
+    /// Deletes a model version, payload first: if the manifest's delete fails, the version
+    /// is still listed and the next prune deletes it. Refuses the version `latest` points at,
+    /// checked just before deleting.
     pub async fn delete_model(&self, pair: &Pair, version: &str) -> Result<(), StoreError> {
         if self.latest(pair).await?.is_some_and(|latest| latest.version == version) {
             return Err(StoreError::Latest { pair: pair.to_string(), version: version.to_owned() });
         }
         let dir = Self::model_key(pair, version);
-        for file in [MANIFEST_FILE, PAYLOAD_FILE] {
+        for file in [PAYLOAD_FILE, MANIFEST_FILE] {
             let key = format!("{dir}/{file}");
             match self.store.delete(&self.path(&key)).await {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}

@@ -13,6 +13,9 @@ use shared::job::Pair;
 use shared::model::{self, TrainConfig, Trained};
 use shared::{Bar, Timeframe};
 
+/// The model age limit of promotion in most of these tests: none of their models is near it.
+const MAX_AGE: Duration = Duration::days(60);
+
 fn env_or(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_owned())
 }
@@ -98,53 +101,52 @@ async fn contract(store: ArtifactStore) {
     let newer_manifest = &newer.artifact.manifest;
     let rule = PromotionArgs::default();
     store.put_model(newer_manifest, &newer.bytes).await.unwrap();
-    assert_eq!(
-        store.promote(newer_manifest, &rule).await.unwrap(),
-        Promotion::Promoted,
-        "the first model becomes latest"
-    );
+    let promoted = store.promote(newer_manifest, &rule, MAX_AGE).await.unwrap();
+    assert_eq!(promoted, Promotion::Promoted, "the first model becomes latest");
     let older_manifest = &older.artifact.manifest;
     store.put_model(older_manifest, &older.bytes).await.unwrap();
     assert_eq!(
-        store.promote(older_manifest, &rule).await.unwrap(),
+        store.promote(older_manifest, &rule, MAX_AGE).await.unwrap(),
         Promotion::Superseded { latest: newer_manifest.version.clone() },
         "an older model never replaces a newer one"
     );
     let latest = store.latest(&pair()).await.unwrap().expect("a latest pointer");
     assert_eq!(latest.version, newer_manifest.version);
     assert_eq!(store.get_model(&pair(), &latest.version).await.unwrap(), newer.bytes);
-    assert_eq!(
-        store.promote(newer_manifest, &rule).await.unwrap(),
-        Promotion::Promoted,
-        "promoting latest again is a no-op"
-    );
+    let again = store.promote(newer_manifest, &rule, MAX_AGE).await.unwrap();
+    assert_eq!(again, Promotion::Promoted, "promoting latest again is a no-op");
 
-    // The promotion rule: a newer but worse model stays a candidate, unless the rule is `always`.
+    // The promotion rule: a newer but worse model stays a candidate, unless within the tolerance.
     let third = trained(&bars, now + Duration::hours(1));
     let mut worse = third.artifact.manifest.clone();
     let incumbent_accuracy = newer_manifest.evaluation.ensemble.validation.accuracy.value;
     worse.evaluation.ensemble.validation.accuracy.value = incumbent_accuracy - 0.05;
     store.put_model(&worse, &third.bytes).await.unwrap();
-    let Promotion::Candidate { reason } = store.promote(&worse, &rule).await.unwrap() else {
+    let Promotion::Candidate { reason } = store.promote(&worse, &rule, MAX_AGE).await.unwrap() else {
         panic!("a worse model was promoted under not-worse");
     };
     assert!(reason.contains(&newer_manifest.version), "{reason}");
     assert_eq!(store.latest(&pair()).await.unwrap().unwrap().version, newer_manifest.version);
     let lenient = PromotionArgs { promotion_tolerance: 0.05, ..rule };
-    assert_eq!(store.promote(&worse, &lenient).await.unwrap(), Promotion::Promoted, "within the tolerance");
+    let promoted = store.promote(&worse, &lenient, MAX_AGE).await.unwrap();
+    assert_eq!(promoted, Promotion::Promoted, "within the tolerance");
+
+    // An expired current model loses to any newer one, however poor. The current model is
+    // dated an hour ahead (as this test's models are): a limit of minus two hours expires it.
+    let fourth = trained(&bars, now + Duration::hours(2));
+    let mut worst = fourth.artifact.manifest.clone();
+    worst.evaluation.ensemble.validation.accuracy.value = 0.0;
+    store.put_model(&worst, &fourth.bytes).await.unwrap();
+    assert!(matches!(store.promote(&worst, &rule, MAX_AGE).await.unwrap(), Promotion::Candidate { .. }));
+    let promoted = store.promote(&worst, &rule, -Duration::hours(2)).await.unwrap();
+    assert_eq!(promoted, Promotion::Promoted);
 
     let models = store.models(None, None).await.unwrap();
     let listed: Vec<(&str, bool)> =
         models.iter().map(|model| (model.manifest.version.as_str(), model.is_latest)).collect();
-    assert_eq!(
-        listed,
-        [
-            (older_manifest.version.as_str(), false),
-            (newer_manifest.version.as_str(), false),
-            (worse.version.as_str(), true)
-        ],
-        "oldest first, latest marked"
-    );
+    let versions = [&older_manifest.version, &newer_manifest.version, &worse.version, &worst.version];
+    let expected: Vec<(&str, bool)> = versions.iter().map(|v| (v.as_str(), *v == &worst.version)).collect();
+    assert_eq!(listed, expected, "oldest first, latest marked");
     assert_eq!(store.models(Some(&"OTHER".parse().unwrap()), None).await.unwrap().len(), 0);
     assert_eq!(store.models(Some(&pair().symbol), Some(Timeframe::H1)).await.unwrap().len(), 0);
     let read = store.manifest(&pair(), &older_manifest.version).await.unwrap();
@@ -154,7 +156,7 @@ async fn contract(store: ArtifactStore) {
     );
 
     // Retention: the latest version is never deleted, whatever its age.
-    assert!(matches!(store.delete_model(&pair(), &worse.version).await, Err(StoreError::Latest { .. })));
+    assert!(matches!(store.delete_model(&pair(), &worst.version).await, Err(StoreError::Latest { .. })));
     for model in &models {
         if lifecycle::prunable(model.manifest.created_at, model.is_latest, now + Duration::days(1)) {
             store.delete_model(&model.pair(), &model.manifest.version).await.unwrap();
@@ -162,7 +164,7 @@ async fn contract(store: ArtifactStore) {
     }
     let keys = store.list("models").await.unwrap();
     assert_eq!(keys.len(), 3, "the latest version's two objects, and latest.json: {keys:?}");
-    assert!(store.get_model(&pair(), &worse.version).await.is_ok());
+    assert!(store.get_model(&pair(), &worst.version).await.is_ok());
 }
 
 #[tokio::test]

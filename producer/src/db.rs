@@ -222,7 +222,8 @@ pub(crate) async fn due_forecasts(pool: &PgPool) -> anyhow::Result<Vec<DueForeca
 /// Scored forecasts made at or after `since` (bar time).
 pub(crate) async fn scored_forecasts(pool: &PgPool, since: DateTime<Utc>) -> anyhow::Result<Vec<Scored>> {
     let rows = sqlx::query(
-        "select symbol, timeframe, artifact_version, bar_ts, correct from forecast_outcomes where bar_ts >= $1",
+        "select forecast_job_id, symbol, timeframe, artifact_version, bar_ts, correct
+         from forecast_outcomes where bar_ts >= $1",
     )
     .bind(since)
     .fetch_all(pool)
@@ -231,6 +232,7 @@ pub(crate) async fn scored_forecasts(pool: &PgPool, since: DateTime<Utc>) -> any
     rows.iter()
         .map(|row| {
             Ok(Scored {
+                forecast_job_id: row.get("forecast_job_id"),
                 pair: pair_of(row)?,
                 artifact_version: row.get("artifact_version"),
                 bar_ts: row.get("bar_ts"),

@@ -75,6 +75,7 @@ impl DueForecast {
 /// One scored forecast, as live accuracy needs it.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Scored {
+    pub(crate) forecast_job_id: String,
     pub(crate) pair: Pair,
     pub(crate) artifact_version: Option<String>,
     pub(crate) bar_ts: DateTime<Utc>,
@@ -123,13 +124,23 @@ pub(crate) async fn run(args: EvaluateArgs) -> anyhow::Result<ExitCode> {
 
     // The collector may not have written the new outcomes yet: they join the recorded ones.
     let window_start = now - Duration::days(args.drift.drift_window_days.into());
-    let mut scored = db::scored_forecasts(&trigger.pool, window_start).await?;
-    scored.extend(outcomes.iter().filter(|o| o.bar_ts >= window_start).map(|o| Scored {
-        pair: o.pair.clone(),
-        artifact_version: o.artifact_version.clone(),
-        bar_ts: o.bar_ts,
-        correct: o.predicted == o.realized,
+    // Keyed by forecast: the collector may have written some of them already.
+    let mut scored: BTreeMap<String, Scored> = db::scored_forecasts(&trigger.pool, window_start)
+        .await?
+        .into_iter()
+        .map(|s| (s.forecast_job_id.clone(), s))
+        .collect();
+    scored.extend(outcomes.iter().filter(|o| o.bar_ts >= window_start).map(|o| {
+        let s = Scored {
+            forecast_job_id: o.forecast_job_id.clone(),
+            pair: o.pair.clone(),
+            artifact_version: o.artifact_version.clone(),
+            bar_ts: o.bar_ts,
+            correct: o.predicted == o.realized,
+        };
+        (s.forecast_job_id.clone(), s)
     }));
+    let scored: Vec<Scored> = scored.into_values().collect();
     let alerted: HashSet<(Pair, Option<String>)> =
         db::drift_alerted(&trigger.pool).await?.into_iter().collect();
 
@@ -247,6 +258,7 @@ mod tests {
     fn live_accuracy_counts_only_the_current_model_of_each_pair() {
         let at = |day: u32| format!("2026-01-{day:02}T00:00:00Z").parse().unwrap();
         let scored = |symbol: &str, version: &str, day: u32, correct: bool| Scored {
+            forecast_job_id: format!("{symbol}-{version}-{day}"),
             pair: pair(symbol),
             artifact_version: Some(version.to_owned()),
             bar_ts: at(day),

@@ -59,7 +59,7 @@ pub(crate) struct ScheduleArgs {
 
 /// What a schedule fires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Trigger {
+pub(crate) enum Firing {
     Train,
     Forecast,
     Evaluate,
@@ -68,22 +68,22 @@ pub(crate) enum Trigger {
 /// The next time any schedule fires after `now`, and every trigger due then, in the order
 /// train, forecast, evaluate. `None` when every schedule is off.
 pub(crate) fn next_firing(
-    schedules: &[(Trigger, &Cron)],
+    schedules: &[(Firing, &Cron)],
     now: DateTime<Utc>,
-) -> Option<(DateTime<Utc>, Vec<Trigger>)> {
-    let upcoming: Vec<(DateTime<Utc>, Trigger)> = schedules
+) -> Option<(DateTime<Utc>, Vec<Firing>)> {
+    let upcoming: Vec<(DateTime<Utc>, Firing)> = schedules
         .iter()
-        .filter_map(|(trigger, cron)| Some((cron.0.as_ref()?.after(&now).next()?, *trigger)))
+        .filter_map(|(firing, cron)| Some((cron.0.as_ref()?.after(&now).next()?, *firing)))
         .collect();
     let at = upcoming.iter().map(|(at, _)| *at).min()?;
-    Some((at, upcoming.into_iter().filter(|(time, _)| *time == at).map(|(_, trigger)| trigger).collect()))
+    Some((at, upcoming.into_iter().filter(|(time, _)| *time == at).map(|(_, firing)| firing).collect()))
 }
 
 pub(crate) async fn run(args: ScheduleArgs) -> anyhow::Result<ExitCode> {
     let schedules = [
-        (Trigger::Train, &args.train_schedule),
-        (Trigger::Forecast, &args.forecast_schedule),
-        (Trigger::Evaluate, &args.evaluate_schedule),
+        (Firing::Train, &args.train_schedule),
+        (Firing::Forecast, &args.forecast_schedule),
+        (Firing::Evaluate, &args.evaluate_schedule),
     ];
     let shutdown = fleet::shutdown_signal();
     tokio::pin!(shutdown);
@@ -103,11 +103,11 @@ pub(crate) async fn run(args: ScheduleArgs) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::SUCCESS);
             }
         }
-        for trigger in due {
-            tracing::info!(?trigger, "schedule fired");
-            if let Err(error) = fire(trigger, &args).await {
+        for firing in due {
+            tracing::info!(?firing, "schedule fired");
+            if let Err(error) = fire(firing, &args).await {
                 tracing::error!(
-                    ?trigger,
+                    ?firing,
                     error = format!("{error:#}"),
                     "scheduled trigger failed; next firing as planned"
                 );
@@ -118,12 +118,12 @@ pub(crate) async fn run(args: ScheduleArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-async fn fire(trigger: Trigger, args: &ScheduleArgs) -> anyhow::Result<ExitCode> {
+async fn fire(firing: Firing, args: &ScheduleArgs) -> anyhow::Result<ExitCode> {
     let services = args.services.clone();
     let every_pair = PairArgs::default;
     let no_wait = WaitArgs { wait: false, timeout_secs: 0 };
-    match trigger {
-        Trigger::Train => {
+    match firing {
+        Firing::Train => {
             trigger::train(TrainArgs {
                 pairs: every_pair(),
                 services,
@@ -133,11 +133,11 @@ async fn fire(trigger: Trigger, args: &ScheduleArgs) -> anyhow::Result<ExitCode>
             })
             .await
         }
-        Trigger::Forecast => {
+        Firing::Forecast => {
             trigger::forecast(ForecastArgs { pairs: every_pair(), services, bars: args.bars, wait: no_wait })
                 .await
         }
-        Trigger::Evaluate => {
+        Firing::Evaluate => {
             evaluate::run(EvaluateArgs { services, drift: args.drift, training: args.training.clone() }).await
         }
     }
@@ -158,16 +158,16 @@ mod tests {
     #[test]
     fn the_default_schedules_fire_when_documented() {
         let (train, forecast, evaluate) = (cron("0 0 6 1 * *"), cron("0 30 22 * * *"), cron("0 0 23 * * *"));
-        let all = [(Trigger::Train, &train), (Trigger::Forecast, &forecast), (Trigger::Evaluate, &evaluate)];
+        let all = [(Firing::Train, &train), (Firing::Forecast, &forecast), (Firing::Evaluate, &evaluate)];
         let now = at("2026-11-28T10:00:00Z");
-        assert_eq!(next_firing(&all, now), Some((at("2026-11-28T22:30:00Z"), vec![Trigger::Forecast])));
+        assert_eq!(next_firing(&all, now), Some((at("2026-11-28T22:30:00Z"), vec![Firing::Forecast])));
         assert_eq!(
             next_firing(&all, at("2026-11-28T22:30:00Z")),
-            Some((at("2026-11-28T23:00:00Z"), vec![Trigger::Evaluate]))
+            Some((at("2026-11-28T23:00:00Z"), vec![Firing::Evaluate]))
         );
         assert_eq!(
             next_firing(&all[..1], now),
-            Some((at("2026-12-01T06:00:00Z"), vec![Trigger::Train])),
+            Some((at("2026-12-01T06:00:00Z"), vec![Firing::Train])),
             "monthly, 1st, 06:00 UTC"
         );
         assert_eq!(next_firing(&all[..1], at("2026-12-31T07:00:00Z")).unwrap().0, at("2027-01-01T06:00:00Z"));
@@ -176,10 +176,10 @@ mod tests {
     #[test]
     fn schedules_due_together_fire_together_and_off_never_fires() {
         let (daily, off) = (cron("0 0 6 * * *"), cron("off"));
-        let both = [(Trigger::Train, &daily), (Trigger::Forecast, &off), (Trigger::Evaluate, &daily)];
+        let both = [(Firing::Train, &daily), (Firing::Forecast, &off), (Firing::Evaluate, &daily)];
         let (when, due) = next_firing(&both, at("2026-11-28T07:00:00Z")).unwrap();
-        assert_eq!((when, due), (at("2026-11-29T06:00:00Z"), vec![Trigger::Train, Trigger::Evaluate]));
-        assert_eq!(next_firing(&[(Trigger::Train, &off)], at("2026-11-28T07:00:00Z")), None);
+        assert_eq!((when, due), (at("2026-11-29T06:00:00Z"), vec![Firing::Train, Firing::Evaluate]));
+        assert_eq!(next_firing(&[(Firing::Train, &off)], at("2026-11-28T07:00:00Z")), None);
     }
 
     #[test]

@@ -56,6 +56,15 @@ impl Job {
         }
     }
 
+    /// `train`, `forecast` or `ping`: for logs and metrics.
+    pub fn kind_name(&self) -> &'static str {
+        match &self.kind {
+            JobKind::Train { .. } => "train",
+            JobKind::Forecast { .. } => "forecast",
+            JobKind::Ping => "ping",
+        }
+    }
+
     pub fn pair(&self) -> Option<&Pair> {
         match &self.kind {
             JobKind::Train { pair, .. } | JobKind::Forecast { pair, .. } => Some(pair),

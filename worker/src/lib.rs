@@ -4,6 +4,7 @@
 //! `main.rs` only parses the command line and calls [`run`].
 
 mod artifact_dir;
+mod metrics;
 mod offline;
 mod serve;
 mod table;

@@ -6,7 +6,7 @@
 //! the job again, up to [`MAX_ATTEMPTS`]; then it is published as failed.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use apalis::prelude::*;
@@ -15,9 +15,11 @@ use chrono::Utc;
 use clap::Args;
 use fleet::config::{RedisArgs, StoreArgs};
 use fleet::lifecycle::{self, PromotionArgs};
+use fleet::ops::{Ops, OpsArgs};
 use fleet::queue::{self, QueueError};
 use fleet::results::ResultsPublisher;
 use fleet::store::{ArtifactStore, Promotion, StoreError};
+use prometheus_client::registry::Registry;
 use shared::ingest::BarSeries;
 use shared::job::{
     ArtifactRef, ForecastStatus, JOB_SCHEMA_VERSION, Job, JobKind, JobResult, Outcome, Pair, Snapshot,
@@ -26,6 +28,8 @@ use shared::job::{
 use shared::model::artifact::{Artifact, ArtifactError};
 use shared::model::{self, Evaluation, ModelError, TrainConfig};
 use tracing::Instrument;
+
+use crate::metrics::{Kind, KindOutcome, WorkerMetrics};
 
 /// Attempts of a job that keeps failing for a reason that may pass, before it is reported
 /// failed. apalis-redis re-schedules a failed job `attempt` seconds later.
@@ -48,6 +52,8 @@ pub(crate) struct RunArgs {
     max_model_age_days: u32,
     #[command(flatten)]
     promotion: PromotionArgs,
+    #[command(flatten)]
+    ops: OpsArgs,
     /// On SIGTERM/SIGINT, how long in-flight jobs may run on before the process exits; jobs
     /// still running then are re-queued by the other workers.
     #[arg(long, env = "SHUTDOWN_TIMEOUT_SECS", default_value_t = 60)]
@@ -65,6 +71,7 @@ struct Fleet {
     train_threads: usize,
     max_model_age: chrono::Duration,
     promotion: PromotionArgs,
+    metrics: WorkerMetrics,
 }
 
 /// Why a job did not produce its outcome.
@@ -101,6 +108,9 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
     let conn = queue::connect(&args.redis).await.context("cannot connect to REDIS_URL")?;
     let queue_config = queue::jobs_config(&args.redis.queue_prefix, concurrency);
     let worker_id = worker_id();
+    let mut registry = Registry::default();
+    let metrics = WorkerMetrics::register(&mut registry);
+    let ops = Ops::serve(registry, &args.ops).await?;
     let fleet = Arc::new(Fleet {
         store,
         results: ResultsPublisher::new(conn.clone(), &args.redis.queue_prefix),
@@ -110,9 +120,12 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
         train_threads,
         max_model_age: chrono::Duration::days(args.max_model_age_days.into()),
         promotion: args.promotion,
+        metrics,
     });
+    tokio::spawn(sample_queue_depth(fleet.clone()));
     tracing::info!(worker_id, concurrency, train_threads, artifacts = fleet.store.url(), "worker started");
-    Monitor::new()
+    ops.set_ready(true);
+    let outcome = Monitor::new()
         .register(move |restarts| {
             // A name is never reused, not even by a restart in this process (a second
             // registration under a live name fails).
@@ -128,10 +141,28 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
         })
         .shutdown_timeout(Duration::from_secs(args.shutdown_timeout_secs))
         .run_with_signal(fleet::shutdown_signal())
-        .await
-        .context("the worker's job pool stopped")?;
+        .await;
+    ops.set_ready(false);
+    outcome.context("the worker's job pool stopped")?;
     tracing::info!("worker stopped");
     Ok(())
+}
+
+/// How often the queue's length is read for the `queue_depth` gauge.
+const QUEUE_DEPTH_INTERVAL: Duration = Duration::from_secs(5);
+
+async fn sample_queue_depth(fleet: Arc<Fleet>) {
+    let mut conn = fleet.conn.clone();
+    let mut tick = tokio::time::interval(QUEUE_DEPTH_INTERVAL);
+    loop {
+        tick.tick().await;
+        match queue::waiting(&mut conn, &fleet.queue).await {
+            Ok(waiting) => {
+                fleet.metrics.queue_depth.set(i64::try_from(waiting).unwrap_or(i64::MAX));
+            }
+            Err(error) => tracing::debug!(error = %error, "cannot read the queue depth"),
+        }
+    }
 }
 
 /// `{host}-{pid}-{random}`: unique per process start, readable in logs.
@@ -160,7 +191,29 @@ async fn handle(
         timeframe = pair.as_ref().map(|p| tracing::field::display(p.timeframe)),
         attempt = attempt.current(),
     );
-    fleet.run_job(job, attempt.current()).instrument(span).await
+    let kind = Kind { kind: job.kind_name() };
+    let metrics = &fleet.metrics;
+    metrics.started.get_or_create(&kind).inc();
+    metrics.in_flight.inc();
+    let clock = Instant::now();
+    let outcome = fleet.run_job(job, attempt.current()).instrument(span).await;
+    metrics.in_flight.dec();
+    metrics.duration.get_or_create(&kind).observe(clock.elapsed().as_secs_f64());
+    let label = match &outcome {
+        Ok(Published::Outcome) => "succeeded",
+        Ok(Published::Failure) => "failed",
+        Err(_) => "retried",
+    };
+    metrics.finished.get_or_create(&KindOutcome { kind: kind.kind, outcome: label }).inc();
+    outcome.map(|_| ())
+}
+
+/// What a job's handler published.
+enum Published {
+    /// The job's outcome (which may say "no model").
+    Outcome,
+    /// A failure, after the last attempt or for a reason that will not pass.
+    Failure,
 }
 
 fn decode(payload: serde_json::Value) -> Result<Job, String> {
@@ -174,7 +227,7 @@ fn decode(payload: serde_json::Value) -> Result<Job, String> {
 }
 
 impl Fleet {
-    async fn run_job(&self, job: Job, attempt: usize) -> Result<(), BoxDynError> {
+    async fn run_job(&self, job: Job, attempt: usize) -> Result<Published, BoxDynError> {
         let started_at = Utc::now();
         tracing::info!("job started");
         let outcome = match &job.kind {
@@ -208,8 +261,8 @@ impl Fleet {
                 .map(|status| Outcome::Forecast { pair: pair.clone(), status }),
             JobKind::Ping => Ok(Outcome::Ping),
         };
-        let outcome = match outcome {
-            Ok(outcome) => outcome,
+        let (outcome, published) = match outcome {
+            Ok(outcome) => (outcome, Published::Outcome),
             Err(error) if error.is_retryable() && attempt < MAX_ATTEMPTS => {
                 tracing::warn!(error = %error, "job failed for a reason that may pass; the queue retries it");
                 return Err(error.into());
@@ -217,7 +270,7 @@ impl Fleet {
             Err(error) => {
                 tracing::error!(error = %error, "job failed");
                 self.release_idempotency_key(&job).await?;
-                failed(&job.kind, error.to_string())
+                (failed(&job.kind, error.to_string()), Published::Failure)
             }
         };
         let result = JobResult {
@@ -231,7 +284,7 @@ impl Fleet {
         };
         self.results.publish(std::slice::from_ref(&result)).await?;
         tracing::info!(seconds = (result.finished_at - started_at).as_seconds_f64(), "job finished");
-        Ok(())
+        Ok(published)
     }
 
     /// A failed job must not block the next trigger of the same work.
@@ -261,8 +314,12 @@ impl Fleet {
             .await
             .map_err(|e| JobError::Panicked(e.to_string()))??;
         let manifest = &trained.artifact.manifest;
+        let clock = Instant::now();
         let uri = self.store.put_model(manifest, &trained.bytes).await?;
-        let promotion = self.store.promote(manifest, &self.promotion).await?;
+        self.metrics.upload_seconds.observe(clock.elapsed().as_secs_f64());
+        let bytes = trained.bytes.payload.len() + trained.bytes.manifest.len();
+        self.metrics.upload_bytes.inc_by(u64::try_from(bytes).unwrap_or(u64::MAX));
+        let promotion = self.store.promote(manifest, &self.promotion, self.max_model_age).await?;
         tracing::info!(version = manifest.version, ?promotion, "model stored");
         let artifact = ArtifactRef { uri, version: manifest.version.clone() };
         Ok((artifact, Box::new(manifest.evaluation.clone()), promotion))

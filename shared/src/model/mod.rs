@@ -198,8 +198,10 @@ pub struct Forecast {
     /// The last bar the forecast is made at; it looks `horizon` bars past it.
     pub bar_ts: DateTime<Utc>,
     pub horizon: usize,
-    /// The label rule's threshold, to score the forecast once its horizon has passed.
-    pub threshold: f64,
+    /// The label rule's threshold, to score the forecast once its horizon has passed
+    /// (`None` from workers older than the field).
+    #[serde(default)]
+    pub threshold: Option<f64>,
     pub direction: Direction,
     pub confidence: f64,
     /// Ensemble probabilities in [`Direction::ALL`] order.
@@ -514,7 +516,7 @@ pub fn predict(model: &Model, bars: &[Bar]) -> Result<Forecast, ModelError> {
     Ok(Forecast {
         bar_ts: bars[last].ts,
         horizon: model.labels.horizon,
-        threshold: model.labels.threshold,
+        threshold: Some(model.labels.threshold),
         direction: decision.direction,
         confidence: decision.confidence,
         probabilities: decision.probabilities,
