@@ -52,21 +52,24 @@ pub enum PromotionRule {
 #[derive(Debug, Clone, Copy, Args)]
 pub struct PromotionArgs {
     /// When a new model becomes `latest`.
-    #[arg(long, env = "PROMOTION_RULE", value_enum, default_value_t = PromotionRule::NotWorse)]
+    #[arg(long, env = "PROMOTION_RULE", value_enum, default_value_t = Self::DEFAULT.promotion_rule)]
     pub promotion_rule: PromotionRule,
     /// Validation accuracy (0 to 1) a new model may lose against the current one and still
     /// be promoted under `not-worse`.
-    #[arg(long, env = "PROMOTION_TOLERANCE", default_value_t = 0.0)]
+    #[arg(long, env = "PROMOTION_TOLERANCE", default_value_t = Self::DEFAULT.promotion_tolerance)]
     pub promotion_tolerance: f64,
 }
 
 impl Default for PromotionArgs {
     fn default() -> Self {
-        Self { promotion_rule: PromotionRule::NotWorse, promotion_tolerance: 0.0 }
+        Self::DEFAULT
     }
 }
 
 impl PromotionArgs {
+    /// The defaults, for the command line and for [`Default`].
+    const DEFAULT: Self = Self { promotion_rule: PromotionRule::NotWorse, promotion_tolerance: 0.0 };
+
     /// `Err` with the reason when the candidate must not replace the incumbent. Each model
     /// is judged by the ensemble accuracy on its own validation rows (the last rows of the
     /// data it was trained on).
@@ -102,19 +105,19 @@ impl PromotionArgs {
 pub struct DriftArgs {
     /// Alert when live accuracy is below the model's validation accuracy by more than this
     /// (0.15 = 15 points, the original pipeline's rule).
-    #[arg(long, env = "DRIFT_MAX_DROP", default_value_t = 0.15)]
+    #[arg(long, env = "DRIFT_MAX_DROP", default_value_t = Self::DEFAULT.drift_max_drop)]
     pub drift_max_drop: f64,
     /// Evaluated forecasts needed in the window before drift is judged at all.
-    #[arg(long, env = "DRIFT_MIN_FORECASTS", default_value_t = 20)]
+    #[arg(long, env = "DRIFT_MIN_FORECASTS", default_value_t = Self::DEFAULT.drift_min_forecasts)]
     pub drift_min_forecasts: usize,
     /// The rolling window of live accuracy, in days of forecast bar time.
-    #[arg(long, env = "DRIFT_WINDOW_DAYS", default_value_t = 30)]
+    #[arg(long, env = "DRIFT_WINDOW_DAYS", default_value_t = Self::DEFAULT.drift_window_days)]
     pub drift_window_days: u32,
 }
 
 impl Default for DriftArgs {
     fn default() -> Self {
-        Self { drift_max_drop: 0.15, drift_min_forecasts: 20, drift_window_days: 30 }
+        Self::DEFAULT
     }
 }
 
@@ -127,6 +130,9 @@ pub struct Drift {
 }
 
 impl DriftArgs {
+    /// The defaults (the original pipeline's 15 points), for the command line and [`Default`].
+    const DEFAULT: Self = Self { drift_max_drop: 0.15, drift_min_forecasts: 20, drift_window_days: 30 };
+
     /// `Some` when `correct / evaluated` is below `validation_accuracy` by more than the
     /// allowed drop and at least the minimum number of forecasts were evaluated.
     pub fn judge(&self, correct: usize, evaluated: usize, validation_accuracy: f64) -> Option<Drift> {

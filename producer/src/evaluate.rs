@@ -18,9 +18,8 @@ use clap::Args;
 use fleet::config::TrainingArgs;
 use fleet::lifecycle::DriftArgs;
 use fleet::store::ArtifactStore;
-use shared::job::{DriftAlert, ForecastOutcome, JOB_SCHEMA_VERSION, JobResult, Outcome, Pair};
+use shared::job::{DriftAlert, ForecastOutcome, JobResult, Outcome, Pair};
 use shared::labels::LabelConfig;
-use uuid::Uuid;
 
 use crate::db;
 use crate::trigger::{Services, Training, Trigger};
@@ -198,21 +197,6 @@ pub(crate) async fn run(args: EvaluateArgs) -> anyhow::Result<ExitCode> {
     trigger.results.publish(&alerts).await?;
     println!("run {}: {} drift alerts", trigger.run_id, alerts.len());
     Ok(ExitCode::SUCCESS)
-}
-
-impl Trigger {
-    /// A result the producer settles itself, without a worker.
-    fn result(&self, outcome: Outcome) -> JobResult {
-        JobResult {
-            schema_version: JOB_SCHEMA_VERSION,
-            job_id: Uuid::new_v4(),
-            run_id: self.run_id,
-            worker_id: None,
-            started_at: None,
-            finished_at: Utc::now(),
-            outcome,
-        }
-    }
 }
 
 #[cfg(test)]

@@ -120,6 +120,20 @@ impl Trigger {
         })
     }
 
+    /// A result the producer settles itself, without a worker; the collector records it
+    /// like any other.
+    pub(crate) fn result(&self, outcome: Outcome) -> JobResult {
+        JobResult {
+            schema_version: JOB_SCHEMA_VERSION,
+            job_id: Uuid::new_v4(),
+            run_id: self.run_id,
+            worker_id: None,
+            started_at: None,
+            finished_at: Utc::now(),
+            outcome,
+        }
+    }
+
     /// Snapshots a pair's bars and enqueues its training job, unless the same data and
     /// configuration were trained on before (`force` retrains them anyway).
     pub(crate) async fn enqueue_training(
@@ -138,20 +152,12 @@ impl Trigger {
             && let Some(version) = db::up_to_date(&self.pool, pair, &snapshot.sha256, &config_hash).await?
         {
             // Recorded through the collector like any result, so the run's rows are complete.
-            return Ok(Training::UpToDate(Box::new(JobResult {
-                schema_version: JOB_SCHEMA_VERSION,
-                job_id: Uuid::new_v4(),
-                run_id: self.run_id,
-                worker_id: None,
-                started_at: None,
-                finished_at: Utc::now(),
-                outcome: Outcome::Train {
-                    pair: pair.clone(),
-                    snapshot,
-                    config_sha256: config_hash,
-                    status: TrainStatus::UpToDate { artifact_version: Some(version) },
-                },
-            })));
+            return Ok(Training::UpToDate(Box::new(self.result(Outcome::Train {
+                pair: pair.clone(),
+                snapshot,
+                config_sha256: config_hash,
+                status: TrainStatus::UpToDate { artifact_version: Some(version) },
+            }))));
         }
         let key = train_idempotency_key(pair, &snapshot, &config);
         // --force still de-duplicates within the run, not across runs.
