@@ -29,5 +29,6 @@ RUN apt-get update \
 COPY --from=builder /usr/local/bin/producer /usr/local/bin/worker /usr/local/bin/collector /usr/local/bin/
 COPY data/sample /usr/share/boltfleet/sample
 USER 10001
-ENV RUST_LOG=info
+# `producer demo` ingests these when given no file.
+ENV RUST_LOG=info BOLTFLEET_SAMPLES=/usr/share/boltfleet/sample
 CMD ["worker", "run"]

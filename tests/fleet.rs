@@ -4,11 +4,11 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use fleet::config::{RedisArgs, StoreArgs};
-use fleet::queue;
+use fleet::config::StoreArgs;
+use fleet::queue::Queue;
 use fleet::store::ArtifactStore;
 use shared::job::{JOB_SCHEMA_VERSION, Job, JobKind};
-use tests::{FleetEnv, Process, TcpProxy, data_dir, eventually};
+use tests::{FleetEnv, Process, TcpProxy, TestFleet, data_dir, eventually};
 use uuid::Uuid;
 
 /// Small models: these tests check the fleet's plumbing, not the ensemble's quality.
@@ -358,15 +358,11 @@ fn a_poison_job_goes_to_the_dead_set_and_the_worker_carries_on() {
     let mut poison = Job::new(Uuid::new_v4(), JobKind::Ping, None);
     poison.schema_version = JOB_SCHEMA_VERSION + 1;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let redis =
-        RedisArgs { redis_url: "redis://127.0.0.1:6379".to_owned(), queue_prefix: env.prefix.clone() };
-    let config = queue::jobs_config(&env.prefix, 1);
-    let mut conn = runtime.block_on(queue::connect(&redis)).unwrap();
-    runtime.block_on(queue::push(&mut conn, &config, std::slice::from_ref(&poison))).unwrap();
+    let queue = runtime.block_on(Queue::connect(&env.queue_args())).unwrap();
+    runtime.block_on(queue.push(std::slice::from_ref(&poison))).unwrap();
 
-    let dead = eventually(Duration::from_secs(30), || {
-        runtime.block_on(queue::is_dead(&mut conn, &config, poison.job_id)).unwrap()
-    });
+    let dead =
+        eventually(Duration::from_secs(30), || runtime.block_on(queue.is_dead(poison.job_id)).unwrap());
     assert!(dead, "the job is in the dead set; worker log:\n{}", worker.log().join("\n"));
     worker.wait_for_log("schema version", Duration::from_secs(5));
     let output = env.run_ok("producer", &["ping", "--count", "5", "--wait", "--timeout-secs", "60"]);

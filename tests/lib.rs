@@ -166,48 +166,15 @@ impl FleetEnv {
         env
     }
 
-    /// Sets every variable the binaries read.
-    pub fn apply<'a>(&self, command: &'a mut Command) -> &'a mut Command {
-        command
-            .env("DATABASE_URL", self.database.url())
-            .env("REDIS_URL", env_or("REDIS_URL", "redis://127.0.0.1:6379"))
-            .env("QUEUE_PREFIX", &self.prefix)
-            .env("ARTIFACTS_URL", &self.artifacts_url)
-            .env("AWS_ENDPOINT_URL", env_or("AWS_ENDPOINT_URL", "http://127.0.0.1:9000"))
-            .env("AWS_ACCESS_KEY_ID", env_or("AWS_ACCESS_KEY_ID", "minioadmin"))
-            .env("AWS_SECRET_ACCESS_KEY", env_or("AWS_SECRET_ACCESS_KEY", "minioadmin"))
-            .env("AWS_REGION", env_or("AWS_REGION", "us-east-1"))
-    }
-
-    /// A binary with this fleet's settings, logging warnings.
-    pub fn command(&self, name: &str, args: &[&str]) -> Command {
-        let mut command = command(name, args);
-        self.apply(&mut command);
-        command
-    }
-
-    /// Runs a binary to its end and returns its output; panics with it if it failed.
-    pub fn run_ok(&self, name: &str, args: &[&str]) -> Output {
-        let output = run(&mut self.command(name, args));
-        assert!(
-            output.status.success(),
-            "{name} {args:?} failed ({}):\n{}\n{}",
-            output.status,
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        output
-    }
-
-    /// Starts a long-running binary (worker, collector) with info logs collected as lines.
-    pub fn spawn(&self, name: &str, args: &[&str]) -> Process {
-        let mut command = self.command(name, args);
-        command
-            .env("RUST_LOG", "info")
-            .env("LOG_FORMAT", "json")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        Process::spawn(name, &mut command)
+    /// This fleet's queue settings, for a test that talks to the queue itself.
+    pub fn queue_args(&self) -> fleet::config::QueueArgs {
+        fleet::config::QueueArgs {
+            backend: fleet::config::QueueBackendArgs {
+                redis_url: Some(env_or("REDIS_URL", "redis://127.0.0.1:6379")),
+                queue_url: None,
+            },
+            queue_prefix: self.prefix.clone(),
+        }
     }
 
     pub fn query(&self, sql: &str) -> String {
@@ -223,6 +190,115 @@ impl FleetEnv {
             .status()
             .expect("redis-cli runs");
         assert!(status.success(), "cannot clear the test's redis keys");
+    }
+}
+
+/// The services a test's binaries run on: every setting they read, and the commands that
+/// apply them.
+pub trait TestFleet {
+    /// Sets every variable the binaries read.
+    fn apply<'a>(&self, command: &'a mut Command) -> &'a mut Command;
+
+    /// A binary with this fleet's settings, logging warnings.
+    fn command(&self, name: &str, args: &[&str]) -> Command {
+        let mut command = command(name, args);
+        self.apply(&mut command);
+        command
+    }
+
+    /// Runs a binary to its end and returns its output; panics with it if it failed.
+    fn run_ok(&self, name: &str, args: &[&str]) -> Output {
+        let output = run(&mut self.command(name, args));
+        assert!(
+            output.status.success(),
+            "{name} {args:?} failed ({}):\n{}\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output
+    }
+
+    /// Starts a long-running binary (worker, collector) with info logs collected as lines.
+    fn spawn(&self, name: &str, args: &[&str]) -> Process {
+        let mut command = self.command(name, args);
+        command
+            .env("RUST_LOG", "info")
+            .env("LOG_FORMAT", "json")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        Process::spawn(name, &mut command)
+    }
+}
+
+impl TestFleet for FleetEnv {
+    fn apply<'a>(&self, command: &'a mut Command) -> &'a mut Command {
+        command
+            .env_remove("QUEUE_URL")
+            .env("DATABASE_URL", self.database.url())
+            .env("REDIS_URL", env_or("REDIS_URL", "redis://127.0.0.1:6379"))
+            .env("QUEUE_PREFIX", &self.prefix)
+            .env("ARTIFACTS_URL", &self.artifacts_url)
+            .env("AWS_ENDPOINT_URL", env_or("AWS_ENDPOINT_URL", "http://127.0.0.1:9000"))
+            .env("AWS_ACCESS_KEY_ID", env_or("AWS_ACCESS_KEY_ID", "minioadmin"))
+            .env("AWS_SECRET_ACCESS_KEY", env_or("AWS_SECRET_ACCESS_KEY", "minioadmin"))
+            .env("AWS_REGION", env_or("AWS_REGION", "us-east-1"))
+    }
+}
+
+/// A fleet on the embedded backends, private to one test: the queue and the results database
+/// in SQLite files and the artifacts in a folder, all in a temporary directory, with no
+/// Redis, Postgres or S3 setting at all.
+#[derive(Debug)]
+pub struct EmbeddedEnv {
+    pub dir: tempfile::TempDir,
+}
+
+impl EmbeddedEnv {
+    pub fn new() -> Self {
+        Self { dir: tempfile::tempdir().expect("a temporary directory") }
+    }
+
+    pub fn queue_file(&self) -> PathBuf {
+        self.dir.path().join("queue.db")
+    }
+
+    pub fn database_file(&self) -> PathBuf {
+        self.dir.path().join("fleet.db")
+    }
+
+    /// The one number a query on the results database returns (a count, say).
+    pub fn count(&self, sql: &str) -> i64 {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+        runtime.block_on(async {
+            let url = fleet::config::sqlite_url(&self.database_file());
+            let pool = sqlx::SqlitePool::connect(&url).await.expect("the results database opens");
+            let count = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
+                .fetch_one(&pool)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            pool.close().await;
+            count
+        })
+    }
+}
+
+impl Default for EmbeddedEnv {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TestFleet for EmbeddedEnv {
+    fn apply<'a>(&self, command: &'a mut Command) -> &'a mut Command {
+        for server_setting in ["REDIS_URL", "AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
+        {
+            command.env_remove(server_setting);
+        }
+        command
+            .env("DATABASE_URL", fleet::config::sqlite_url(&self.database_file()))
+            .env("QUEUE_URL", fleet::config::sqlite_url(&self.queue_file()))
+            .env("ARTIFACTS_URL", format!("file://{}", self.dir.path().join("artifacts").display()))
     }
 }
 

@@ -1,6 +1,7 @@
-//! `collector run`: results stream → Postgres, in batches, at least once, idempotently.
+//! `collector run`: results stream → database (Postgres, or SQLite in embedded mode), in
+//! batches, at least once, idempotently.
 //!
-//! A batch is written in one transaction, one statement per table, `on conflict (job_id) do
+//! A batch is written in one transaction, one statement per table, `on conflict do
 //! nothing`: a result delivered twice is one row. Entries are acknowledged only after the
 //! commit. While the database is down the batch waits and is retried; nothing is acked, so a
 //! crash loses nothing either. A row the database refuses for its content (a constraint) is
@@ -12,12 +13,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
-use fleet::config::{DatabaseArgs, RedisArgs};
+use fleet::config::{DatabaseArgs, QueueArgs};
+use fleet::database::Database;
 use fleet::ops::{Ops, OpsArgs};
-use fleet::queue;
+use fleet::queue::Queue;
 use fleet::results::{Delivery, ResultsConsumer, Unreadable};
 use serde_json::Value;
-use sqlx::PgPool;
 use tokio::sync::watch;
 
 use prometheus_client::registry::Registry;
@@ -31,21 +32,22 @@ const MAX_BACKOFF: Duration = Duration::from_secs(10);
 const SWEEP_INTERVAL: Duration = Duration::from_secs(10);
 const SWEEP_BATCH: usize = 1000;
 
+/// The settings of `collector run` (and of the collector `producer demo` runs in-process).
 #[derive(Debug, Args)]
-pub(crate) struct RunArgs {
+pub struct RunArgs {
     #[command(flatten)]
-    database: DatabaseArgs,
+    pub database: DatabaseArgs,
     #[command(flatten)]
-    redis: RedisArgs,
+    pub queue: QueueArgs,
     /// Results written per transaction at most.
     #[arg(long, env = "COLLECTOR_BATCH_SIZE", default_value_t = 1000)]
-    batch_size: usize,
+    pub batch_size: usize,
     /// This collector's name in the results consumer group. A collector restarted under the
     /// same name takes its unacknowledged results back at once; others take them after 30 s.
     #[arg(long, env = "COLLECTOR_NAME")]
-    name: Option<String>,
+    pub name: Option<String>,
     #[command(flatten)]
-    ops: OpsArgs,
+    pub ops: OpsArgs,
 }
 
 /// The operator's view of the collector: its metrics and its readiness.
@@ -55,25 +57,30 @@ struct Telemetry {
     ops: Ops,
 }
 
-pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
+/// Writes results until `shutdown` resolves (a signal, for `collector run`); the batch in
+/// hand is finished or left unacknowledged for the next start.
+pub async fn collect(
+    args: RunArgs,
+    shutdown: impl Future<Output = std::io::Result<()>> + Send + 'static,
+) -> anyhow::Result<()> {
     let mut registry = Registry::default();
     let metrics = CollectorMetrics::register(&mut registry);
     let telemetry = Arc::new(Telemetry { metrics, ops: Ops::serve(registry, &args.ops).await? });
     let (stop_tx, mut stop) = watch::channel(false);
     tokio::spawn(async move {
-        if let Err(error) = fleet::shutdown_signal().await {
+        if let Err(error) = shutdown.await {
             tracing::error!(error = %error, "cannot listen for signals; stopping");
         }
         let _ = stop_tx.send(true);
     });
-    let pool = crate::connect_retrying(&args.database, &mut stop).await?;
-    let Some(pool) = pool else { return Ok(()) };
-    crate::MIGRATOR.run(&pool).await.context("cannot apply the migrations")?;
-    let conn = queue::connect(&args.redis).await.context("cannot connect to REDIS_URL")?;
+    let database = crate::connect_retrying(&args.database, &mut stop).await?;
+    let Some(database) = database else { return Ok(()) };
+    crate::apply_migrations(&database).await?;
+    let queue = Queue::connect(&args.queue).await.context("cannot connect to the queue")?;
     let name = args.name.unwrap_or_else(fleet::host_name);
-    tokio::spawn(sweep_finished_jobs(conn.clone(), queue::jobs_config(&args.redis.queue_prefix, 1)));
-    tokio::spawn(sample_backlog(conn.clone(), args.redis.queue_prefix.clone(), telemetry.clone()));
-    let mut consumer = ResultsConsumer::new(conn, &args.redis.queue_prefix, name.clone()).await?;
+    tokio::spawn(sweep_finished_jobs(queue.clone()));
+    tokio::spawn(sample_backlog(queue.clone(), telemetry.clone()));
+    let mut consumer = ResultsConsumer::new(&queue, name.clone()).await?;
     tracing::info!(name, batch_size = args.batch_size, "collector started");
     telemetry.ops.set_ready(true);
     let mut backoff = Backoff::default();
@@ -95,7 +102,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
         if batch.is_empty() {
             continue;
         }
-        match store_batch(&pool, &mut consumer, batch, &telemetry, &mut stop).await {
+        match store_batch(&database, &mut consumer, batch, &telemetry, &mut stop).await {
             Ok(true) => backoff = Backoff::default(),
             Ok(false) => break,
             Err(error) => {
@@ -107,19 +114,19 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
         }
     }
     tracing::info!("collector stopped");
-    pool.close().await;
+    database.close().await;
     Ok(())
 }
 
-/// apalis-redis keeps every finished job's payload and metadata forever; a done job's result
-/// is on the results stream by then, so the collector forgets them, a batch at a time.
-async fn sweep_finished_jobs(mut conn: queue::ConnectionManager, config: queue::Config) {
+/// apalis keeps every finished job's payload and metadata forever; a done job's result is on
+/// the results stream by then, so the collector forgets them, a batch at a time.
+async fn sweep_finished_jobs(queue: Queue) {
     let mut tick = tokio::time::interval(SWEEP_INTERVAL);
     loop {
         tick.tick().await;
         let mut swept = 0;
         loop {
-            match queue::sweep_done(&mut conn, &config, SWEEP_BATCH).await {
+            match queue.sweep_done(SWEEP_BATCH).await {
                 Ok(count) => {
                     swept += count;
                     if count < SWEEP_BATCH {
@@ -141,11 +148,11 @@ async fn sweep_finished_jobs(mut conn: queue::ConnectionManager, config: queue::
 /// How often the results backlog is read for its gauge.
 const BACKLOG_INTERVAL: Duration = Duration::from_secs(5);
 
-async fn sample_backlog(mut conn: queue::ConnectionManager, prefix: String, telemetry: Arc<Telemetry>) {
+async fn sample_backlog(queue: Queue, telemetry: Arc<Telemetry>) {
     let mut tick = tokio::time::interval(BACKLOG_INTERVAL);
     loop {
         tick.tick().await;
-        match fleet::results::backlog(&mut conn, &prefix).await {
+        match fleet::results::backlog(&queue).await {
             Ok(backlog) => {
                 telemetry.metrics.backlog.set(i64::try_from(backlog).unwrap_or(i64::MAX));
             }
@@ -157,7 +164,7 @@ async fn sample_backlog(mut conn: queue::ConnectionManager, prefix: String, tele
 /// Writes a batch until the database takes it, then acks it. `Ok(false)` if asked to stop
 /// first (the batch stays pending for the next start).
 async fn store_batch(
-    pool: &PgPool,
+    database: &Database,
     consumer: &mut ResultsConsumer,
     batch: Vec<Delivery>,
     telemetry: &Telemetry,
@@ -183,7 +190,7 @@ async fn store_batch(
     }
     let mut backoff = Backoff::default();
     loop {
-        match insert(pool, rows.iter().map(|(_, table, row)| (*table, row)), &telemetry.metrics).await {
+        match insert(database, rows.iter().map(|(_, table, row)| (*table, row)), &telemetry.metrics).await {
             Ok(()) => break,
             Err(error) if is_transient(&error) => {
                 telemetry.ops.set_ready(false);
@@ -194,7 +201,7 @@ async fn store_batch(
             }
             Err(error) => {
                 tracing::warn!(error = %error, "the database refused the batch; writing its rows one by one");
-                rows = insert_one_by_one(pool, consumer, rows, &telemetry.metrics).await?;
+                rows = insert_one_by_one(database, consumer, rows, &telemetry.metrics).await?;
                 if rows.is_empty() {
                     break;
                 }
@@ -211,7 +218,7 @@ async fn store_batch(
 /// Writes rows one at a time: refused ones go to the dead letters. Returns the rows that
 /// could not be tried because the database went away (to retry as a batch).
 async fn insert_one_by_one(
-    pool: &PgPool,
+    database: &Database,
     consumer: &mut ResultsConsumer,
     rows: Vec<(String, Table, Value)>,
     metrics: &CollectorMetrics,
@@ -219,7 +226,7 @@ async fn insert_one_by_one(
     let mut written = Vec::new();
     let mut rows = rows.into_iter();
     while let Some((id, table, row)) = rows.next() {
-        match insert(pool, std::iter::once((table, &row)), metrics).await {
+        match insert(database, std::iter::once((table, &row)), metrics).await {
             Ok(()) => written.push(id),
             Err(error) if is_transient(&error) => {
                 consumer.ack(&written).await?;
@@ -239,7 +246,7 @@ async fn insert_one_by_one(
 
 /// One transaction, one statement per table, whatever the number of rows.
 async fn insert<'a>(
-    pool: &PgPool,
+    database: &Database,
     rows: impl Iterator<Item = (Table, &'a Value)>,
     metrics: &CollectorMetrics,
 ) -> Result<(), sqlx::Error> {
@@ -248,15 +255,29 @@ async fn insert<'a>(
     for (table, row) in rows {
         by_table.entry(table).or_default().push(row);
     }
-    let mut transaction = pool.begin().await?;
-    for table in Table::ALL {
-        let Some(rows) = by_table.get(&table) else { continue };
-        sqlx::query(table.insert_statement())
-            .bind(sqlx::types::Json(rows))
-            .execute(&mut *transaction)
-            .await?;
+    let batches = Table::ALL.into_iter().filter_map(|table| Some((table, by_table.get(&table)?)));
+    match database {
+        Database::Postgres(pool) => {
+            let mut transaction = pool.begin().await?;
+            for (table, rows) in batches {
+                sqlx::query(table.insert_statement())
+                    .bind(sqlx::types::Json(rows))
+                    .execute(&mut *transaction)
+                    .await?;
+            }
+            transaction.commit().await?;
+        }
+        Database::Sqlite(pool) => {
+            let mut transaction = pool.begin().await?;
+            for (table, rows) in batches {
+                sqlx::query(sqlx::AssertSqlSafe(rows::sqlite_insert_statement(table, rows)))
+                    .bind(sqlx::types::Json(rows))
+                    .execute(&mut *transaction)
+                    .await?;
+            }
+            transaction.commit().await?;
+        }
     }
-    transaction.commit().await?;
     metrics.write_seconds.observe(clock.elapsed().as_secs_f64());
     for (table, rows) in by_table {
         metrics.written.get_or_create(&TableLabel { table: table.name() }).inc_by(rows.len() as u64);
@@ -267,6 +288,13 @@ async fn insert<'a>(
 /// Errors that say the database is not there (or not now), rather than that the row is wrong.
 fn is_transient(error: &sqlx::Error) -> bool {
     match error {
+        sqlx::Error::Database(db) if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() => {
+            // SQLITE_BUSY (5) and SQLITE_LOCKED (6), with their extended codes: another
+            // process holds the file's write lock for longer than the busy timeout.
+            db.code()
+                .and_then(|code| code.parse::<i32>().ok())
+                .is_some_and(|code| matches!(code & 0xff, 5 | 6))
+        }
         sqlx::Error::Database(db) => {
             // SQLSTATE classes 08 (connection), 53 (resources), 57 (operator intervention,
             // e.g. shutdown), 40 (serialisation/deadlock).

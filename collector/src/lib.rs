@@ -13,19 +13,21 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use fleet::config::DatabaseArgs;
-use sqlx::PgPool;
+use fleet::database::Database;
 use sqlx::migrate::Migrator;
-use sqlx::postgres::PgPoolOptions;
 use tokio::sync::watch;
+
+pub use collect::{RunArgs, collect};
 
 /// The Supabase-compatible migrations, embedded at build time: `supabase db push` applies the
 /// same files.
 pub static MIGRATOR: Migrator = sqlx::migrate!("../supabase/migrations");
 
-/// How long one connection attempt waits for the database.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The embedded database's schema: the same tables and columns in SQLite's types, without
+/// Supabase's roles and row-level security (a file has no users).
+pub static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("../sqlite/migrations");
 
-/// boltfleet collector: writes results into Postgres.
+/// boltfleet collector: writes results into the database.
 #[derive(Debug, Parser)]
 #[command(version, about)]
 pub struct Cli {
@@ -35,33 +37,37 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Apply the database migrations (supabase/migrations) and exit.
+    /// Apply the database migrations (supabase/migrations, or sqlite/migrations) and exit.
     Migrate(DatabaseArgs),
-    /// Apply the migrations, then write results from Redis into Postgres until SIGTERM/SIGINT.
-    Run(collect::RunArgs),
+    /// Apply the migrations, then write results from the queue into the database until
+    /// SIGTERM/SIGINT.
+    Run(RunArgs),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Migrate(args) => migrate(&args).await,
-        Command::Run(args) => collect::run(args).await,
+        Command::Run(args) => collect(args, fleet::shutdown_signal()).await,
     }
 }
 
-async fn migrate(args: &DatabaseArgs) -> anyhow::Result<()> {
-    let pool = pool_options()
-        .connect(&args.database_url)
-        .await
-        .context("cannot connect to the database named by DATABASE_URL")?;
-    MIGRATOR.run(&pool).await.context("cannot apply the migrations")?;
-    let applied = MIGRATOR.iter().count();
+/// `collector migrate`: applies the schema to the database `args` names.
+pub async fn migrate(args: &DatabaseArgs) -> anyhow::Result<()> {
+    let database = Database::connect(args).await?;
+    let applied = apply_migrations(&database).await?;
     tracing::info!(migrations = applied, "database schema up to date");
-    pool.close().await;
+    database.close().await;
     Ok(())
 }
 
-fn pool_options() -> PgPoolOptions {
-    PgPoolOptions::new().max_connections(2).acquire_timeout(CONNECT_TIMEOUT)
+/// Applies the migrations of the database's kind; returns how many there are.
+async fn apply_migrations(database: &Database) -> anyhow::Result<usize> {
+    let (migrator, outcome) = match database {
+        Database::Postgres(pool) => (&MIGRATOR, MIGRATOR.run(pool).await),
+        Database::Sqlite(pool) => (&SQLITE_MIGRATOR, SQLITE_MIGRATOR.run(pool).await),
+    };
+    outcome.context("cannot apply the migrations")?;
+    Ok(migrator.iter().count())
 }
 
 /// Connects, waiting for a database that is not up yet (as in a cluster starting). `None` if
@@ -69,13 +75,14 @@ fn pool_options() -> PgPoolOptions {
 async fn connect_retrying(
     args: &DatabaseArgs,
     stop: &mut watch::Receiver<bool>,
-) -> anyhow::Result<Option<PgPool>> {
-    let url: sqlx::postgres::PgConnectOptions =
-        args.database_url.parse().context("DATABASE_URL is not a postgres URL")?;
+) -> anyhow::Result<Option<Database>> {
     loop {
-        match pool_options().connect_with(url.clone()).await {
-            Ok(pool) => return Ok(Some(pool)),
-            Err(error) => tracing::warn!(error = %error, "database unreachable; retrying in 2 s"),
+        match Database::connect(args).await {
+            Ok(database) => return Ok(Some(database)),
+            Err(error) if error.is_retryable() => {
+                tracing::warn!(error = %format!("{:#}", anyhow::Error::from(error)), "database unreachable; retrying in 2 s");
+            }
+            Err(error) => return Err(error.into()),
         }
         tokio::select! {
             () = tokio::time::sleep(Duration::from_secs(2)) => {}

@@ -1,5 +1,8 @@
 //! Results as table rows: JSON objects whose keys are the columns, which Postgres turns into
-//! typed rows with `jsonb_populate_recordset` (one bind parameter for a whole batch).
+//! typed rows with `jsonb_populate_recordset` and SQLite with `json_each` (one bind parameter
+//! for a whole batch either way).
+
+use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 use shared::job::{ForecastStatus, JobResult, Outcome, TrainStatus};
@@ -55,6 +58,29 @@ impl Table {
             }
         }
     }
+}
+
+/// The SQLite statement that inserts `rows` (a JSON array bound as `?1`) into `table`: the
+/// columns are the rows' keys, which are this module's own names, never input; the values
+/// are bound. A job already recorded is left as it is.
+pub(crate) fn sqlite_insert_statement(table: Table, rows: &[&Value]) -> String {
+    let columns: BTreeSet<&str> = rows
+        .iter()
+        .filter_map(|row| row.as_object())
+        .flat_map(|row| row.keys().map(String::as_str))
+        .collect();
+    debug_assert!(
+        columns.iter().all(|c| c.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')),
+        "column names are identifiers: {columns:?}"
+    );
+    let names = columns.iter().copied().collect::<Vec<_>>().join(", ");
+    let values =
+        columns.iter().map(|column| format!("value ->> '$.{column}'")).collect::<Vec<_>>().join(", ");
+    // `where true` tells SQLite's parser that `on conflict` belongs to the insert.
+    format!(
+        "insert into {} ({names}) select {values} from json_each(?1) where true on conflict do nothing",
+        table.name()
+    )
 }
 
 /// The row of a result, and its table.

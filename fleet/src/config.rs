@@ -21,22 +21,63 @@ pub struct StoreArgs {
     pub aws_region: String,
 }
 
-/// The job queue and the results stream.
+impl StoreArgs {
+    /// A store in a local folder (created if missing).
+    pub fn folder(path: &std::path::Path) -> Self {
+        Self {
+            artifacts_url: format!("file://{}", path.display()),
+            aws_endpoint_url: None,
+            aws_access_key_id: None,
+            aws_secret_access_key: None,
+            aws_region: "us-east-1".to_owned(),
+        }
+    }
+}
+
+/// The job queue and the results stream: Redis for a fleet of machines, or one SQLite file
+/// for the processes of one machine (embedded mode). Exactly one of the two URLs is given.
 #[derive(Debug, Clone, Args)]
-pub struct RedisArgs {
-    /// Redis connection string, e.g. redis://127.0.0.1:6379. May hold a password: never logged.
-    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
-    pub redis_url: String,
-    /// Prefix of every Redis key the fleet uses; fleets sharing a Redis pick different ones.
+pub struct QueueArgs {
+    #[command(flatten)]
+    pub backend: QueueBackendArgs,
+    /// Prefix of every Redis key (or SQLite queue name) the fleet uses; fleets sharing a
+    /// server pick different ones.
     #[arg(long, env = "QUEUE_PREFIX", default_value = "boltfleet")]
     pub queue_prefix: String,
 }
 
-/// The Postgres (Supabase) database.
+/// Where the queue lives. A group so that clap names both when neither is set.
+#[derive(Debug, Clone, Args)]
+#[group(required = true, multiple = false)]
+pub struct QueueBackendArgs {
+    /// Redis connection string, e.g. redis://127.0.0.1:6379. May hold a password: never logged.
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+    /// A queue with no server, in a SQLite file: sqlite:///absolute/path/queue.db.
+    #[arg(long, env = "QUEUE_URL")]
+    pub queue_url: Option<String>,
+}
+
+impl QueueArgs {
+    /// The embedded queue in `file` (created if missing).
+    pub fn sqlite(file: &std::path::Path, queue_prefix: &str) -> Self {
+        Self {
+            backend: QueueBackendArgs { redis_url: None, queue_url: Some(sqlite_url(file)) },
+            queue_prefix: queue_prefix.to_owned(),
+        }
+    }
+}
+
+/// The URL of a SQLite database file, as sqlx reads it.
+pub fn sqlite_url(file: &std::path::Path) -> String {
+    format!("sqlite://{}", file.display())
+}
+
+/// The results database: Postgres (Supabase) for a fleet, or a SQLite file in embedded mode.
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseArgs {
-    /// Postgres connection string, e.g. postgres://user:password@host:5432/db. Holds a secret:
-    /// read from the environment, never logged.
+    /// postgres://user:password@host:5432/db, or sqlite:///absolute/path/fleet.db for the
+    /// embedded database. Holds a secret: read from the environment, never logged.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: String,
 }

@@ -1,14 +1,16 @@
 //! The fleet's plumbing, shared by the producer, the workers and the collector: everything
-//! that talks to Redis or object storage, so that `shared` (the ML core) does no network I/O.
+//! that talks to Redis, SQLite, a database or object storage, so that `shared` (the ML core) does no network I/O.
 //!
 //! - [`config`]: the settings every binary takes from flags or the environment.
+//! - [`database`]: the results database, Postgres or SQLite.
 //! - [`lifecycle`]: the rules of expiry, promotion and retention.
 //! - [`ops`]: `/metrics`, `/healthz` and `/readyz` for operators.
 //! - [`store`]: bar snapshots and models in S3 or a local folder.
-//! - [`queue`]: the apalis-redis jobs queue and its settings.
-//! - [`results`]: the Redis stream that carries results to the collector.
+//! - [`queue`]: the jobs queue (apalis on Redis or SQLite) and its settings.
+//! - [`results`]: the stream (or outbox) that carries results to the collector.
 
 pub mod config;
+pub mod database;
 pub mod lifecycle;
 pub mod ops;
 pub mod queue;

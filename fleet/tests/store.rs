@@ -30,16 +30,6 @@ fn s3_args(prefix: &str) -> StoreArgs {
     }
 }
 
-fn file_args(dir: &std::path::Path) -> StoreArgs {
-    StoreArgs {
-        artifacts_url: format!("file://{}", dir.display()),
-        aws_endpoint_url: None,
-        aws_access_key_id: None,
-        aws_secret_access_key: None,
-        aws_region: "us-east-1".to_owned(),
-    }
-}
-
 /// A mean-reverting walk: enough structure to train on, quickly.
 fn bars(count: usize) -> Vec<Bar> {
     let start = DateTime::from_timestamp(1_500_000_000, 0).unwrap();
@@ -170,7 +160,7 @@ async fn contract(store: ArtifactStore) {
 #[tokio::test]
 async fn the_local_folder_store_keeps_the_contract() {
     let dir = tempfile::tempdir().unwrap();
-    contract(ArtifactStore::open(&file_args(dir.path())).unwrap()).await;
+    contract(ArtifactStore::open(&StoreArgs::folder(dir.path())).unwrap()).await;
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@
 //! by [`DriftArgs::judge`]. A drifting model raises one alert (a `drift_alerts` row and a
 //! warning) and one retraining job; the next alert waits for the next model.
 //!
-//! Like every trigger, this writes nothing to Postgres itself: outcomes and alerts travel to
+//! Like every trigger, this writes nothing to the database itself: outcomes and alerts travel to
 //! the collector as results.
 
 use std::collections::{BTreeMap, HashSet};
@@ -111,10 +111,10 @@ pub(crate) fn live_accuracy(scored: &[Scored]) -> BTreeMap<Pair, Live> {
 
 pub(crate) async fn run(args: EvaluateArgs) -> anyhow::Result<ExitCode> {
     let store = ArtifactStore::open(&args.services.store)?;
-    let mut trigger = Trigger::open(&args.services.database, &args.services.redis).await?;
+    let trigger = Trigger::open(&args.services.database, &args.services.queue).await?;
     let now = Utc::now();
 
-    let due = db::due_forecasts(&trigger.pool).await?;
+    let due = db::due_forecasts(&trigger.database).await?;
     let outcomes: Vec<ForecastOutcome> = due.into_iter().map(DueForecast::score).collect();
     let results: Vec<JobResult> =
         outcomes.iter().map(|outcome| trigger.result(Outcome::ForecastOutcome(outcome.clone()))).collect();
@@ -124,7 +124,7 @@ pub(crate) async fn run(args: EvaluateArgs) -> anyhow::Result<ExitCode> {
     // The collector may not have written the new outcomes yet: they join the recorded ones.
     let window_start = now - Duration::days(args.drift.drift_window_days.into());
     // Keyed by forecast: the collector may have written some of them already.
-    let mut scored: BTreeMap<String, Scored> = db::scored_forecasts(&trigger.pool, window_start)
+    let mut scored: BTreeMap<String, Scored> = db::scored_forecasts(&trigger.database, window_start)
         .await?
         .into_iter()
         .map(|s| (s.forecast_job_id.clone(), s))
@@ -141,7 +141,7 @@ pub(crate) async fn run(args: EvaluateArgs) -> anyhow::Result<ExitCode> {
     }));
     let scored: Vec<Scored> = scored.into_values().collect();
     let alerted: HashSet<(Pair, Option<String>)> =
-        db::drift_alerted(&trigger.pool).await?.into_iter().collect();
+        db::drift_alerted(&trigger.database).await?.into_iter().collect();
 
     println!(
         "{:<10} {:<4} {:<30} {:>9} {:>6} {:>10}  DRIFT",
@@ -150,7 +150,7 @@ pub(crate) async fn run(args: EvaluateArgs) -> anyhow::Result<ExitCode> {
     let mut alerts = Vec::new();
     for (pair, live) in live_accuracy(&scored) {
         let validation = match &live.artifact_version {
-            Some(version) => db::validation_accuracy(&trigger.pool, version).await?,
+            Some(version) => db::validation_accuracy(&trigger.database, version).await?,
             None => None,
         };
         let drift = validation.and_then(|v| args.drift.judge(live.correct, live.evaluated, v));

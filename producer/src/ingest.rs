@@ -15,18 +15,18 @@ use fleet::config::DatabaseArgs;
 pub(crate) struct IngestArgs {
     /// Only parse and validate; load nothing (no database needed).
     #[arg(long)]
-    check: bool,
-    /// Postgres connection string (see `producer train --help`); needed unless --check.
+    pub(crate) check: bool,
+    /// The database (see `producer train --help`); needed unless --check.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true, required_unless_present = "check")]
-    database_url: Option<String>,
+    pub(crate) database_url: Option<String>,
     /// Print the reports as JSON.
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
     #[command(flatten)]
-    read: ReadArgs,
+    pub(crate) read: ReadArgs,
     /// Bar files: CSV (optionally gzip-compressed) or Parquet.
     #[arg(required = true)]
-    files: Vec<PathBuf>,
+    pub(crate) files: Vec<PathBuf>,
 }
 
 /// One file's outcome in `--json` output.
@@ -55,7 +55,7 @@ struct SeriesLoaded {
 }
 
 pub(crate) async fn run(args: IngestArgs) -> anyhow::Result<ExitCode> {
-    let pool = match (&args.database_url, args.check) {
+    let database = match (&args.database_url, args.check) {
         (Some(url), false) => Some(db::connect(&DatabaseArgs { database_url: url.clone() }).await?),
         _ => None,
     };
@@ -76,10 +76,10 @@ pub(crate) async fn run(args: IngestArgs) -> anyhow::Result<ExitCode> {
             }
         };
         let mut loaded = Vec::new();
-        if let Some(pool) = &pool {
+        if let Some(database) = &database {
             let source = path.file_name().map_or_else(|| file.clone(), |n| n.to_string_lossy().into_owned());
             for series in &ingested.series {
-                let result = db::upsert_bars(pool, series, &source).await?;
+                let result = db::upsert_bars(database, series, &source).await?;
                 tracing::info!(file, symbol = %series.symbol, timeframe = %series.timeframe, written = result.written, unchanged = result.unchanged, "bars loaded");
                 loaded.push(SeriesLoaded {
                     symbol: series.symbol.to_string(),

@@ -1,10 +1,12 @@
-//! The producer: everything that feeds the fleet. It loads bar files into Postgres
-//! (`ingest`), triggers runs (`train`, `forecast`, `ping`: one job per pair into Redis) and
-//! follows them (`--wait`), lists and prunes models (`models`), and writes feature frames for inspection (`features`).
+//! The producer: everything that feeds the fleet. It loads bar files into the database
+//! (`ingest`), triggers runs (`train`, `forecast`, `ping`: one job per pair into the queue)
+//! and follows them (`--wait`), lists and prunes models (`models`), writes feature frames for
+//! inspection (`features`), and runs the whole fleet in one process (`demo`).
 //!
 //! `main.rs` only parses the command line and calls [`run`].
 
 mod db;
+mod demo;
 mod evaluate;
 mod features;
 mod ingest;
@@ -29,6 +31,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the whole fleet in this process with no server: ingest the sample bars, train
+    /// every pair with in-process workers, forecast, and print the results.
+    Demo(demo::DemoArgs),
     /// Load bar files into ohlc_bars (or only validate them, --check), and print what was
     /// read, kept, skipped and loaded.
     Ingest(ingest::IngestArgs),
@@ -50,7 +55,7 @@ enum Command {
 }
 
 /// How to read bar files; everything is detected unless given.
-#[derive(Debug, Args)]
+#[derive(Debug, Default, Args)]
 struct ReadArgs {
     /// Symbol of the bars (files without a ticker column), or the one ticker to keep.
     #[arg(long)]
@@ -78,8 +83,9 @@ struct ReadArgs {
     volume_column: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+#[derive(Debug, Default, Clone, Copy, clap::ValueEnum)]
 enum AdjustArg {
+    #[default]
     Auto,
     On,
     Off,
@@ -109,6 +115,7 @@ impl ReadArgs {
 /// Runs one command; the exit code says whether every input was usable.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Demo(args) => demo::run(args).await,
         Command::Ingest(args) => ingest::run(args).await,
         Command::Train(args) => trigger::train(args).await,
         Command::Forecast(args) => trigger::forecast(args).await,

@@ -6,11 +6,11 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use apalis_redis::ConnectionManager;
 use chrono::Utc;
 use clap::Args;
-use fleet::config::{DatabaseArgs, RedisArgs, StoreArgs, TrainingArgs};
-use fleet::queue;
+use fleet::config::{DatabaseArgs, QueueArgs, StoreArgs, TrainingArgs};
+use fleet::database::Database;
+use fleet::queue::Queue;
 use fleet::results::ResultsPublisher;
 use fleet::store::ArtifactStore;
 use shared::job::{
@@ -18,14 +18,13 @@ use shared::job::{
     train_idempotency_key,
 };
 use shared::{Symbol, Timeframe};
-use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::db;
 use crate::wait::{self, Expected, RunKind, WaitArgs};
 
 /// Which pairs a trigger covers; the default is every pair with bars.
-#[derive(Debug, Default, Args)]
+#[derive(Debug, Default, Clone, Args)]
 pub(crate) struct PairArgs {
     /// Symbols, comma-separated (default: every symbol with bars).
     #[arg(long, value_delimiter = ',')]
@@ -41,7 +40,7 @@ pub(crate) struct Services {
     #[command(flatten)]
     pub(crate) database: DatabaseArgs,
     #[command(flatten)]
-    pub(crate) redis: RedisArgs,
+    pub(crate) queue: QueueArgs,
     #[command(flatten)]
     pub(crate) store: StoreArgs,
 }
@@ -82,7 +81,7 @@ pub(crate) struct PingArgs {
     #[command(flatten)]
     database: DatabaseArgs,
     #[command(flatten)]
-    redis: RedisArgs,
+    queue: QueueArgs,
     #[command(flatten)]
     wait: WaitArgs,
 }
@@ -98,26 +97,19 @@ pub(crate) enum Training {
 
 /// Connections of one trigger.
 pub(crate) struct Trigger {
-    pub(crate) pool: PgPool,
-    conn: ConnectionManager,
-    queue: apalis_redis::Config,
+    pub(crate) database: Database,
+    queue: Queue,
     pub(crate) results: ResultsPublisher,
     pub(crate) run_id: Uuid,
 }
 
 impl Trigger {
-    pub(crate) async fn open(database: &DatabaseArgs, redis: &RedisArgs) -> anyhow::Result<Self> {
-        let pool = db::connect(database).await?;
-        let conn = queue::connect(redis).await.context("cannot connect to REDIS_URL")?;
+    pub(crate) async fn open(database: &DatabaseArgs, queue: &QueueArgs) -> anyhow::Result<Self> {
+        let database = db::connect(database).await?;
+        let queue = Queue::connect(queue).await.context("cannot connect to the queue")?;
         let run_id = Uuid::new_v4();
         tracing::info!(%run_id, "run started");
-        Ok(Self {
-            pool,
-            results: ResultsPublisher::new(conn.clone(), &redis.queue_prefix),
-            queue: queue::jobs_config(&redis.queue_prefix, 1),
-            conn,
-            run_id,
-        })
+        Ok(Self { database, results: ResultsPublisher::new(&queue), queue, run_id })
     }
 
     /// A result the producer settles itself, without a worker; the collector records it
@@ -137,19 +129,20 @@ impl Trigger {
     /// Snapshots a pair's bars and enqueues its training job, unless the same data and
     /// configuration were trained on before (`force` retrains them anyway).
     pub(crate) async fn enqueue_training(
-        &mut self,
+        &self,
         store: &ArtifactStore,
         pair: &Pair,
         training: &TrainingArgs,
         force: bool,
     ) -> anyhow::Result<Training> {
-        let bars = db::bars(&self.pool, pair, None).await?;
+        let bars = db::bars(&self.database, pair, None).await?;
         let parquet = shared::ingest::bars_to_parquet(&bars).context("cannot encode the bars as parquet")?;
         let snapshot = store.put_snapshot(pair, parquet, &bars).await?;
         let config = training.config_for(pair.timeframe);
         let config_hash = config_sha256(&config);
         if !force
-            && let Some(version) = db::up_to_date(&self.pool, pair, &snapshot.sha256, &config_hash).await?
+            && let Some(version) =
+                db::up_to_date(&self.database, pair, &snapshot.sha256, &config_hash).await?
         {
             // Recorded through the collector like any result, so the run's rows are complete.
             return Ok(Training::UpToDate(Box::new(self.result(Outcome::Train {
@@ -163,14 +156,14 @@ impl Trigger {
         // --force still de-duplicates within the run, not across runs.
         let key = if force { format!("{key}:{}", self.run_id) } else { key };
         let job = Job::new(self.run_id, JobKind::Train { pair: pair.clone(), snapshot, config }, Some(key));
-        if queue::push(&mut self.conn, &self.queue, std::slice::from_ref(&job)).await? == 0 {
+        if self.queue.push(std::slice::from_ref(&job)).await? == 0 {
             return Ok(Training::AlreadyQueued);
         }
         Ok(Training::Queued(job.job_id))
     }
 
     async fn pairs(&self, args: &PairArgs) -> anyhow::Result<Vec<Pair>> {
-        let pairs = db::pairs(&self.pool, &args.symbols, &args.timeframes).await?;
+        let pairs = db::pairs(&self.database, &args.symbols, &args.timeframes).await?;
         anyhow::ensure!(!pairs.is_empty(), "no bars for the pairs asked for: run `producer ingest` first");
         Ok(pairs)
     }
@@ -178,7 +171,7 @@ impl Trigger {
 
 pub(crate) async fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let store = ArtifactStore::open(&args.services.store)?;
-    let mut trigger = Trigger::open(&args.services.database, &args.services.redis).await?;
+    let trigger = Trigger::open(&args.services.database, &args.services.queue).await?;
     let mut expected = Vec::new();
     let mut settled = Vec::new();
     for pair in trigger.pairs(&args.pairs).await? {
@@ -195,7 +188,7 @@ pub(crate) async fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
     }
     trigger.results.publish(&settled).await?;
     tracing::info!(jobs = expected.len() - settled.len(), up_to_date = settled.len(), "run enqueued");
-    finish(&mut trigger, RunKind::Train, &expected, &args.wait).await
+    finish(&trigger, RunKind::Train, &expected, &args.wait).await
 }
 
 pub(crate) async fn forecast(args: ForecastArgs) -> anyhow::Result<ExitCode> {
@@ -206,32 +199,32 @@ pub(crate) async fn forecast(args: ForecastArgs) -> anyhow::Result<ExitCode> {
         shared::features::TRAINING_WARM_UP
     );
     let store = ArtifactStore::open(&args.services.store)?;
-    let mut trigger = Trigger::open(&args.services.database, &args.services.redis).await?;
+    let trigger = Trigger::open(&args.services.database, &args.services.queue).await?;
     let (mut jobs, mut expected) = (Vec::new(), Vec::new());
     for pair in trigger.pairs(&args.pairs).await? {
-        let bars = db::bars(&trigger.pool, &pair, Some(args.bars)).await?;
+        let bars = db::bars(&trigger.database, &pair, Some(args.bars)).await?;
         let parquet = shared::ingest::bars_to_parquet(&bars).context("cannot encode the bars as parquet")?;
         let snapshot = store.put_snapshot(&pair, parquet, &bars).await?;
         let job = Job::new(trigger.run_id, JobKind::Forecast { pair: pair.clone(), snapshot }, None);
         expected.push(Expected { job_id: job.job_id, pair });
         jobs.push(job);
     }
-    queue::push(&mut trigger.conn, &trigger.queue, &jobs).await?;
+    trigger.queue.push(&jobs).await?;
     tracing::info!(jobs = expected.len(), "run enqueued");
-    finish(&mut trigger, RunKind::Forecast, &expected, &args.wait).await
+    finish(&trigger, RunKind::Forecast, &expected, &args.wait).await
 }
 
 pub(crate) async fn ping(args: PingArgs) -> anyhow::Result<ExitCode> {
-    let mut trigger = Trigger::open(&args.database, &args.redis).await?;
+    let trigger = Trigger::open(&args.database, &args.queue).await?;
     let jobs: Vec<Job> = (0..args.count).map(|_| Job::new(trigger.run_id, JobKind::Ping, None)).collect();
     let started = std::time::Instant::now();
-    queue::push(&mut trigger.conn, &trigger.queue, &jobs).await?;
+    trigger.queue.push(&jobs).await?;
     tracing::info!(jobs = args.count, seconds = started.elapsed().as_secs_f64(), "pings enqueued");
     if !args.wait.wait {
         println!("run {}: {} pings enqueued", trigger.run_id, args.count);
         return Ok(ExitCode::SUCCESS);
     }
-    let done = wait::count(&trigger.pool, trigger.run_id, args.count, &args.wait).await?;
+    let done = wait::count(&trigger.database, trigger.run_id, args.count, &args.wait).await?;
     let seconds = started.elapsed().as_secs_f64();
     println!(
         "run {}: {done}/{} pings through queue, workers, collector and Postgres in {seconds:.2} s ({:.0} jobs/s)",
@@ -243,7 +236,7 @@ pub(crate) async fn ping(args: PingArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn finish(
-    trigger: &mut Trigger,
+    trigger: &Trigger,
     kind: RunKind,
     expected: &[Expected],
     args: &WaitArgs,
@@ -252,5 +245,5 @@ async fn finish(
         println!("run {}: {} jobs", trigger.run_id, expected.len());
         return Ok(ExitCode::SUCCESS);
     }
-    wait::follow(&trigger.pool, &mut trigger.conn, &trigger.queue, kind, trigger.run_id, expected, args).await
+    wait::follow(&trigger.database, &trigger.queue, kind, trigger.run_id, expected, args).await
 }

@@ -1,5 +1,5 @@
-//! `--wait`: follow a run in Postgres until every job has its row, with a progress bar, then
-//! print the summary table. The exit code says whether every job succeeded.
+//! `--wait`: follow a run in the database until every job has its row, with a progress bar,
+//! then print the summary table. The exit code says whether every job succeeded.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -7,16 +7,13 @@ use std::io::{IsTerminal, Write as _};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use apalis_redis::ConnectionManager;
-use chrono::{DateTime, Utc};
 use clap::Args;
-use fleet::queue;
+use fleet::database::Database;
+use fleet::queue::Queue;
 use shared::job::Pair;
-use sqlx::postgres::PgRow;
-use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
-use crate::db;
+use crate::db::{self, ForecastRow, TrainRow};
 
 const POLL: Duration = Duration::from_millis(300);
 /// How often jobs without a row are looked up in the queue's dead set.
@@ -45,10 +42,44 @@ pub(crate) struct Expected {
     pub pair: Pair,
 }
 
+/// The rows of a run, by job id.
+enum Rows {
+    Train(HashMap<Uuid, TrainRow>),
+    Forecast(HashMap<Uuid, ForecastRow>),
+}
+
+impl Rows {
+    async fn read(database: &Database, kind: RunKind, run_id: Uuid) -> anyhow::Result<Self> {
+        let by_job = |job_id: &str| job_id.parse::<Uuid>().ok();
+        Ok(match kind {
+            RunKind::Train => Self::Train(
+                db::train_rows(database, run_id)
+                    .await?
+                    .into_iter()
+                    .filter_map(|r| Some((by_job(&r.job_id)?, r)))
+                    .collect(),
+            ),
+            RunKind::Forecast => Self::Forecast(
+                db::forecast_rows(database, run_id)
+                    .await?
+                    .into_iter()
+                    .filter_map(|r| Some((by_job(&r.job_id)?, r)))
+                    .collect(),
+            ),
+        })
+    }
+
+    fn has(&self, job_id: &Uuid) -> bool {
+        match self {
+            Self::Train(rows) => rows.contains_key(job_id),
+            Self::Forecast(rows) => rows.contains_key(job_id),
+        }
+    }
+}
+
 pub(crate) async fn follow(
-    pool: &PgPool,
-    conn: &mut ConnectionManager,
-    queue: &apalis_redis::Config,
+    database: &Database,
+    queue: &Queue,
     kind: RunKind,
     run_id: Uuid,
     expected: &[Expected],
@@ -59,24 +90,16 @@ pub(crate) async fn follow(
     let mut dead: Vec<Uuid> = Vec::new();
     let mut progress = Progress::new(expected.len());
     let rows = loop {
-        let mut rows: HashMap<Uuid, PgRow> = db::run_rows(pool, kind, run_id)
-            .await?
-            .into_iter()
-            .map(|row| (row.get::<Uuid, _>("job_uuid"), row))
-            .collect();
-        let missing: Vec<Uuid> = expected
-            .iter()
-            .map(|e| e.job_id)
-            .filter(|id| !rows.contains_key(id) && !dead.contains(id))
-            .collect();
+        let rows = Rows::read(database, kind, run_id).await?;
+        let missing: Vec<Uuid> =
+            expected.iter().map(|e| e.job_id).filter(|id| !rows.has(id) && !dead.contains(id)).collect();
         progress.show(expected.len() - missing.len());
         if missing.is_empty() || started.elapsed() > Duration::from_secs(args.timeout_secs) {
-            rows.retain(|id, _| expected.iter().any(|e| e.job_id == *id));
             break rows;
         }
         if last_dead_check.elapsed() > DEAD_CHECK {
             for id in missing {
-                if queue::is_dead(conn, queue, id).await? {
+                if queue.is_dead(id).await? {
                     dead.push(id);
                 }
             }
@@ -85,11 +108,11 @@ pub(crate) async fn follow(
         tokio::time::sleep(POLL).await;
     };
     progress.finish();
-    let (table, all_ok) = summary(kind, expected, &rows, &dead);
+    let reported = expected.iter().filter(|e| rows.has(&e.job_id)).count();
+    let (table, all_ok) = summary(expected, &rows, &dead);
     print!("{table}");
     println!(
-        "run {run_id}: {} of {} jobs reported in {:.1} s",
-        rows.len(),
+        "run {run_id}: {reported} of {} jobs reported in {:.1} s",
         expected.len(),
         started.elapsed().as_secs_f64()
     );
@@ -98,7 +121,7 @@ pub(crate) async fn follow(
 
 /// Waits for `count` ping rows of a run; returns how many arrived.
 pub(crate) async fn count(
-    pool: &PgPool,
+    database: &Database,
     run_id: Uuid,
     count: usize,
     args: &WaitArgs,
@@ -106,11 +129,7 @@ pub(crate) async fn count(
     let started = Instant::now();
     let mut progress = Progress::new(count);
     loop {
-        let done: i64 = sqlx::query_scalar("select count(*) from pings where run_id = $1")
-            .bind(run_id)
-            .fetch_one(pool)
-            .await?;
-        let done = usize::try_from(done).unwrap_or_default();
+        let done = db::pings(database, run_id).await?;
         progress.show(done);
         if done >= count || started.elapsed() > Duration::from_secs(args.timeout_secs) {
             progress.finish();
@@ -121,23 +140,18 @@ pub(crate) async fn count(
 }
 
 /// The table, and whether every job succeeded (or was up to date).
-fn summary(
-    kind: RunKind,
-    expected: &[Expected],
-    rows: &HashMap<Uuid, PgRow>,
-    dead: &[Uuid],
-) -> (String, bool) {
+fn summary(expected: &[Expected], rows: &Rows, dead: &[Uuid]) -> (String, bool) {
     let mut all_ok = true;
     let mut table = String::new();
-    match kind {
-        RunKind::Train => {
+    match rows {
+        Rows::Train(_) => {
             let _ = writeln!(
                 table,
                 "{:<10} {:<4} {:<11} {:<26} {:<9} {:>8}",
                 "SYMBOL", "TF", "STATUS", "ENSEMBLE [95% CI]", "MAJORITY", "SECONDS"
             );
         }
-        RunKind::Forecast => {
+        Rows::Forecast(_) => {
             let _ = writeln!(
                 table,
                 "{:<10} {:<4} {:<11} {:<9} {:<10} DETAIL",
@@ -148,66 +162,57 @@ fn summary(
     for Expected { job_id, pair } in expected {
         let symbol = pair.symbol.as_str();
         let timeframe = pair.timeframe.as_str();
-        let Some(row) = rows.get(job_id) else {
+        let line = match rows {
+            Rows::Train(rows) => rows.get(job_id).map(|row| {
+                all_ok &= row.status != "failed";
+                train_line(row)
+            }),
+            Rows::Forecast(rows) => rows.get(job_id).map(|row| {
+                all_ok &= row.is_trained_ensemble;
+                forecast_line(row)
+            }),
+        };
+        let line = line.unwrap_or_else(|| {
             all_ok = false;
             let status = if dead.contains(job_id) { "dead" } else { "no result" };
-            let _ = writeln!(table, "{symbol:<10} {timeframe:<4} {status:<11} (job {job_id})");
-            continue;
-        };
-        match kind {
-            RunKind::Train => {
-                let status: String = row.get("status");
-                all_ok &= status != "failed";
-                // A model the promotion rule kept out of `latest` is a success, shown apart.
-                let status = if row.get::<Option<bool>, _>("promoted") == Some(false) {
-                    "candidate".to_owned()
-                } else {
-                    status
-                };
-                let f = |column: &str| row.get::<Option<f64>, _>(column);
-                let ensemble =
-                    match (f("ensemble_accuracy"), f("ensemble_accuracy_low"), f("ensemble_accuracy_high")) {
-                        (Some(value), Some(low), Some(high)) => format!("{value:.3} [{low:.3}, {high:.3}]"),
-                        _ => row.get::<Option<String>, _>("error").unwrap_or_default(),
-                    };
-                let majority = f("majority_accuracy").map_or_else(String::new, |m| format!("{m:.3}"));
-                let note = row.get::<Option<String>, _>("promotion_note").unwrap_or_default();
-                let started: Option<DateTime<Utc>> = row.get("started_at");
-                let finished: DateTime<Utc> = row.get("finished_at");
-                let seconds =
-                    started.map_or_else(String::new, |s| format!("{:.1}", (finished - s).as_seconds_f64()));
-                let _ = writeln!(
-                    table,
-                    "{symbol:<10} {timeframe:<4} {status:<11} {ensemble:<26} {majority:<9} {seconds:>8}  {note}"
-                );
-            }
-            RunKind::Forecast => {
-                let trained: bool = row.get("is_trained_ensemble");
-                let error: Option<String> = row.get("error");
-                let status = if trained {
-                    "predicted"
-                } else if error.is_some() {
-                    "no model"
-                } else {
-                    "failed"
-                };
-                all_ok &= trained;
-                let direction: Option<String> = row.get("direction");
-                let confidence =
-                    row.get::<Option<f64>, _>("confidence").map_or_else(String::new, |c| format!("{c:.3}"));
-                let detail = match row.get::<Option<String>, _>("artifact_version") {
-                    Some(version) => format!("model {version}"),
-                    None => error.unwrap_or_default(),
-                };
-                let direction = direction.unwrap_or_default();
-                let _ = writeln!(
-                    table,
-                    "{symbol:<10} {timeframe:<4} {status:<11} {direction:<9} {confidence:<10} {detail}"
-                );
-            }
-        }
+            format!("{status:<11} (job {job_id})")
+        });
+        let _ = writeln!(table, "{symbol:<10} {timeframe:<4} {line}");
     }
     (table, all_ok)
+}
+
+/// A training run's columns after the pair.
+fn train_line(row: &TrainRow) -> String {
+    // A model the promotion rule kept out of `latest` is a success, shown apart.
+    let status = if row.promoted == Some(false) { "candidate" } else { row.status.as_str() };
+    let ensemble = match (row.ensemble_accuracy, row.ensemble_accuracy_low, row.ensemble_accuracy_high) {
+        (Some(value), Some(low), Some(high)) => format!("{value:.3} [{low:.3}, {high:.3}]"),
+        _ => row.error.clone().unwrap_or_default(),
+    };
+    let majority = row.majority_accuracy.map_or_else(String::new, |m| format!("{m:.3}"));
+    let note = row.promotion_note.as_deref().unwrap_or_default();
+    let seconds =
+        row.started_at.map_or_else(String::new, |s| format!("{:.1}", (row.finished_at - s).as_seconds_f64()));
+    format!("{status:<11} {ensemble:<26} {majority:<9} {seconds:>8}  {note}")
+}
+
+/// A forecast's columns after the pair.
+fn forecast_line(row: &ForecastRow) -> String {
+    let status = if row.is_trained_ensemble {
+        "predicted"
+    } else if row.error.is_some() {
+        "no model"
+    } else {
+        "failed"
+    };
+    let confidence = row.confidence.map_or_else(String::new, |c| format!("{c:.3}"));
+    let detail = match &row.artifact_version {
+        Some(version) => format!("model {version}"),
+        None => row.error.clone().unwrap_or_default(),
+    };
+    let direction = row.direction.as_deref().unwrap_or_default();
+    format!("{status:<11} {direction:<9} {confidence:<10} {detail}")
 }
 
 /// A one-line progress bar on a terminal; a log line every few seconds otherwise.

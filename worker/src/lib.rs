@@ -11,6 +11,8 @@ mod table;
 
 use clap::{Parser, Subcommand};
 
+pub use serve::{DEFAULT_MAX_MODEL_AGE_DAYS, RunArgs, serve};
+
 /// boltfleet worker: train and forecast.
 #[derive(Debug, Parser)]
 #[command(version, about)]
@@ -21,8 +23,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Pull train and forecast jobs from Redis until SIGTERM/SIGINT.
-    Run(serve::RunArgs),
+    /// Pull train and forecast jobs from the queue until SIGTERM/SIGINT.
+    Run(RunArgs),
     /// Train one ensemble from a bar file, with no server, and print its evaluation.
     TrainFile(offline::TrainFileArgs),
     /// Forecast the direction after the last bar of a file with a trained artifact.
@@ -34,7 +36,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Run(args) => {
             // Only the queue loop needs a runtime; the file commands are plain CPU work.
             let runtime = tokio::runtime::Runtime::new()?;
-            runtime.block_on(serve::run(args))
+            runtime.block_on(serve(args, fleet::shutdown_signal()))
         }
         Command::TrainFile(args) => offline::train_file(&args),
         Command::Predict(args) => offline::predict(&args),

@@ -1,4 +1,5 @@
-//! `worker run`: pull jobs from the Redis queue, train and forecast, publish results.
+//! `worker run`: pull jobs from the queue (Redis, or SQLite in embedded mode), train and
+//! forecast, publish results.
 //!
 //! Every job ends in exactly one published result, whatever happens to it, except a payload
 //! the worker cannot read: that job goes to the queue's dead set, with the error, for a human.
@@ -10,13 +11,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use apalis::prelude::*;
-use apalis_redis::{ConnectionManager, RedisStorage};
+use apalis_redis::RedisStorage;
+use apalis_sqlite::SqliteStorage;
 use chrono::Utc;
 use clap::Args;
-use fleet::config::{RedisArgs, StoreArgs};
+use fleet::config::{QueueArgs, StoreArgs};
 use fleet::lifecycle::{self, PromotionArgs};
 use fleet::ops::{Ops, OpsArgs};
-use fleet::queue::{self, QueueError};
+use fleet::queue::{self, Backend, Queue, QueueError};
 use fleet::results::ResultsPublisher;
 use fleet::store::{ArtifactStore, Promotion, StoreError};
 use prometheus_client::registry::Registry;
@@ -35,29 +37,33 @@ use crate::metrics::{Kind, KindOutcome, WorkerMetrics};
 /// failed. apalis-redis re-schedules a failed job `attempt` seconds later.
 const MAX_ATTEMPTS: usize = 5;
 
+/// Forecasts refuse models older than this by default (`MAX_MODEL_AGE_DAYS`).
+pub const DEFAULT_MAX_MODEL_AGE_DAYS: u32 = 60;
+
+/// The settings of `worker run` (and of the workers `producer demo` runs in-process).
 #[derive(Debug, Args)]
-pub(crate) struct RunArgs {
+pub struct RunArgs {
     #[command(flatten)]
-    redis: RedisArgs,
+    pub queue: QueueArgs,
     #[command(flatten)]
-    store: StoreArgs,
+    pub store: StoreArgs,
     /// Jobs run at once by this process (default: one per core).
     #[arg(long, env = "WORKER_CONCURRENCY")]
-    concurrency: Option<usize>,
+    pub concurrency: Option<usize>,
     /// Threads per training job (default: cores / concurrency, at least 1).
     #[arg(long, env = "TRAIN_THREADS")]
-    train_threads: Option<usize>,
+    pub train_threads: Option<usize>,
     /// Forecasts refuse a model older than this many days.
-    #[arg(long, env = "MAX_MODEL_AGE_DAYS", default_value_t = 60)]
-    max_model_age_days: u32,
+    #[arg(long, env = "MAX_MODEL_AGE_DAYS", default_value_t = DEFAULT_MAX_MODEL_AGE_DAYS)]
+    pub max_model_age_days: u32,
     #[command(flatten)]
-    promotion: PromotionArgs,
+    pub promotion: PromotionArgs,
     #[command(flatten)]
-    ops: OpsArgs,
+    pub ops: OpsArgs,
     /// On SIGTERM/SIGINT, how long in-flight jobs may run on before the process exits; jobs
     /// still running then are re-queued by the other workers.
     #[arg(long, env = "SHUTDOWN_TIMEOUT_SECS", default_value_t = 60)]
-    shutdown_timeout_secs: u64,
+    pub shutdown_timeout_secs: u64,
 }
 
 /// What every job handler needs: the store, the results stream and the settings.
@@ -65,8 +71,7 @@ pub(crate) struct RunArgs {
 struct Fleet {
     store: ArtifactStore,
     results: ResultsPublisher,
-    conn: ConnectionManager,
-    queue: apalis_redis::Config,
+    queue: Queue,
     worker_id: String,
     train_threads: usize,
     max_model_age: chrono::Duration,
@@ -100,22 +105,25 @@ impl JobError {
     }
 }
 
-pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
+/// Takes jobs until `shutdown` resolves (a signal, for `worker run`), then lets in-flight
+/// jobs finish for up to `shutdown_timeout_secs`.
+pub async fn serve(
+    args: RunArgs,
+    shutdown: impl Future<Output = std::io::Result<()>> + Send + 'static,
+) -> anyhow::Result<()> {
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let concurrency = args.concurrency.unwrap_or(cores).max(1);
     let train_threads = args.train_threads.unwrap_or((cores / concurrency).max(1));
     let store = ArtifactStore::open(&args.store)?;
-    let conn = queue::connect(&args.redis).await.context("cannot connect to REDIS_URL")?;
-    let queue_config = queue::jobs_config(&args.redis.queue_prefix, concurrency);
+    let queue = Queue::connect(&args.queue).await.context("cannot connect to the queue")?;
     let worker_id = worker_id();
     let mut registry = Registry::default();
     let metrics = WorkerMetrics::register(&mut registry);
     let ops = Ops::serve(registry, &args.ops).await?;
     let fleet = Arc::new(Fleet {
         store,
-        results: ResultsPublisher::new(conn.clone(), &args.redis.queue_prefix),
-        conn: conn.clone(),
-        queue: queue_config.clone(),
+        results: ResultsPublisher::new(&queue),
+        queue: queue.clone(),
         worker_id: worker_id.clone(),
         train_threads,
         max_model_age: chrono::Duration::days(args.max_model_age_days.into()),
@@ -125,22 +133,42 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
     tokio::spawn(sample_queue_depth(fleet.clone()));
     tracing::info!(worker_id, concurrency, train_threads, artifacts = fleet.store.url(), "worker started");
     ops.set_ready(true);
-    let outcome = Monitor::new()
-        .register(move |restarts| {
-            // A name is never reused, not even by a restart in this process (a second
-            // registration under a live name fails).
-            let name = if restarts == 0 { worker_id.clone() } else { format!("{worker_id}-r{restarts}") };
-            let storage = RedisStorage::<serde_json::Value>::new(conn.clone())
-                .with_config(queue_config.clone())
-                .poll_with_interval(queue::POLL_INTERVAL);
-            WorkerBuilder::new(name)
-                .backend(storage)
-                .concurrency(concurrency)
-                .data(fleet.clone())
-                .build(handle)
-        })
+    // A name is never reused, not even by a restart in this process (a second registration
+    // under a live name fails).
+    let name = move |restarts: usize| {
+        if restarts == 0 { worker_id.clone() } else { format!("{worker_id}-r{restarts}") }
+    };
+    let monitor = match queue.backend().clone() {
+        Backend::Redis(conn) => {
+            let config = queue::jobs_config(queue.prefix(), concurrency);
+            Monitor::new().register(move |restarts| {
+                let storage = RedisStorage::<serde_json::Value>::new(conn.clone())
+                    .with_config(config.clone())
+                    .poll_with_interval(queue::POLL_INTERVAL);
+                WorkerBuilder::new(name(restarts))
+                    .backend(storage)
+                    .concurrency(concurrency)
+                    .data(fleet.clone())
+                    .build(handle)
+            })
+        }
+        Backend::Sqlite(pool) => {
+            let config = queue.sqlite_config(concurrency);
+            Monitor::new().register(move |restarts| {
+                let storage = SqliteStorage::<serde_json::Value>::new(&pool)
+                    .with_config(config.clone())
+                    .poll_with_interval(queue::POLL_INTERVAL);
+                WorkerBuilder::new(name(restarts))
+                    .backend(storage)
+                    .concurrency(concurrency)
+                    .data(fleet.clone())
+                    .build(handle)
+            })
+        }
+    };
+    let outcome = monitor
         .shutdown_timeout(Duration::from_secs(args.shutdown_timeout_secs))
-        .run_with_signal(fleet::shutdown_signal())
+        .run_with_signal(shutdown)
         .await;
     ops.set_ready(false);
     outcome.context("the worker's job pool stopped")?;
@@ -152,11 +180,10 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
 const QUEUE_DEPTH_INTERVAL: Duration = Duration::from_secs(5);
 
 async fn sample_queue_depth(fleet: Arc<Fleet>) {
-    let mut conn = fleet.conn.clone();
     let mut tick = tokio::time::interval(QUEUE_DEPTH_INTERVAL);
     loop {
         tick.tick().await;
-        match queue::waiting(&mut conn, &fleet.queue).await {
+        match fleet.queue.waiting().await {
             Ok(waiting) => {
                 fleet.metrics.queue_depth.set(i64::try_from(waiting).unwrap_or(i64::MAX));
             }
@@ -269,7 +296,10 @@ impl Fleet {
             }
             Err(error) => {
                 tracing::error!(error = %error, "job failed");
-                self.release_idempotency_key(&job).await?;
+                if let Some(key) = &job.idempotency_key {
+                    // A failed job must not block the next trigger of the same work.
+                    self.queue.release(key).await?;
+                }
                 (failed(&job.kind, error.to_string()), Published::Failure)
             }
         };
@@ -285,18 +315,6 @@ impl Fleet {
         self.results.publish(std::slice::from_ref(&result)).await?;
         tracing::info!(seconds = (result.finished_at - started_at).as_seconds_f64(), "job finished");
         Ok(published)
-    }
-
-    /// A failed job must not block the next trigger of the same work.
-    async fn release_idempotency_key(&self, job: &Job) -> Result<(), QueueError> {
-        if let Some(key) = &job.idempotency_key {
-            let mut conn = self.conn.clone();
-            let () = redis::cmd("DEL")
-                .arg(queue::idempotency_claim(&self.queue, key))
-                .query_async(&mut conn)
-                .await?;
-        }
-        Ok(())
     }
 
     async fn train(

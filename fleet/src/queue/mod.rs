@@ -1,0 +1,233 @@
+//! The job queue: apalis over Redis (a fleet of machines) or over one SQLite file (the
+//! processes of one machine, with no server). The URL in [`QueueArgs`] picks the backend;
+//! everything above this module is the same for both.
+//!
+//! Settings `../shared/CRATES.md` found necessary, for both backends:
+//! - Workers poll every [`POLL_INTERVAL`] instead of sleeping until their next heartbeat.
+//! - Heartbeats every [`HEARTBEAT`], and [`MISSED_HEARTBEATS`] missed ones make a worker dead:
+//!   a killed worker's jobs are back in the queue in about 10 s, not apalis's default 300 s.
+//! - A job pushed with an idempotency key that is already claimed is not enqueued again.
+//!
+//! Redis only: jobs are pushed onto the active list by our own script (`lua/push.lua` says
+//! why), task leases are off (see [`jobs_config`]), and the connection answers within
+//! [`RESPONSE_TIMEOUT`], not redis-rs's 500 ms default, which kills worker pools under load
+//! (apalis-redis issue 76).
+
+mod sqlite;
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+pub use apalis_redis::{Config, ConnectionManager};
+use apalis_sqlite::SqlitePool;
+use redis::aio::ConnectionManagerConfig;
+use shared::job::Job;
+use uuid::Uuid;
+
+use crate::config::QueueArgs;
+
+pub const POLL_INTERVAL: Duration = Duration::from_millis(200);
+pub const HEARTBEAT: Duration = Duration::from_secs(5);
+pub const MISSED_HEARTBEATS: usize = 2;
+pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long an idempotency key keeps a job from being enqueued twice. Keys of failed jobs
+/// are released by the worker, so a failure can be retried at once.
+pub const IDEMPOTENCY_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("redis at REDIS_URL is unreachable or failed")]
+    Redis(#[from] redis::RedisError),
+    #[error("the sqlite queue at QUEUE_URL failed")]
+    Sqlite(#[from] sqlx::Error),
+    #[error("cannot set up the sqlite queue at QUEUE_URL")]
+    SqliteSetup(#[from] apalis_sqlite::Error),
+    #[error("QUEUE_URL must be sqlite://PATH, not {0:?}")]
+    NotSqlite(String),
+}
+
+impl QueueError {
+    /// Redis problems pass when Redis comes back; a locked SQLite file when its writer is
+    /// done. A wrong URL does not pass.
+    pub fn is_retryable(&self) -> bool {
+        !matches!(self, Self::NotSqlite(_))
+    }
+}
+
+/// Where the jobs are.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    Redis(ConnectionManager),
+    Sqlite(SqlitePool),
+}
+
+/// A connection to the jobs queue (and to the results stream beside it).
+#[derive(Debug, Clone)]
+pub struct Queue {
+    backend: Backend,
+    prefix: String,
+}
+
+impl Queue {
+    /// Connects to the queue `args` names; the SQLite file is created and set up if new.
+    pub async fn connect(args: &QueueArgs) -> Result<Self, QueueError> {
+        let backend = match (&args.backend.redis_url, &args.backend.queue_url) {
+            (Some(url), _) => Backend::Redis(connect_redis(url).await?),
+            (None, Some(url)) => Backend::Sqlite(sqlite::connect(url).await?),
+            // clap's argument group requires one of them.
+            (None, None) => unreachable!("QueueBackendArgs requires REDIS_URL or QUEUE_URL"),
+        };
+        Ok(Self { backend, prefix: args.queue_prefix.clone() })
+    }
+
+    pub fn backend(&self) -> &Backend {
+        &self.backend
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The queue's name: apalis-redis's key prefix, apalis-sqlite's job type.
+    pub fn name(&self) -> String {
+        format!("{}:jobs", self.prefix)
+    }
+
+    /// The apalis-sqlite settings of a worker taking `batch_size` jobs at once.
+    pub fn sqlite_config(&self, batch_size: usize) -> apalis_sqlite::Config {
+        apalis_sqlite::Config::default()
+            .queue(self.name())
+            .batch_size(batch_size.max(1))
+            .heartbeat_interval(HEARTBEAT)
+            .missed_heartbeats(MISSED_HEARTBEATS)
+    }
+
+    /// Enqueues jobs. Returns how many were: a job whose idempotency key is already claimed
+    /// is not.
+    pub async fn push(&self, jobs: &[Job]) -> Result<usize, QueueError> {
+        match &self.backend {
+            Backend::Redis(conn) => push_redis(&mut conn.clone(), &jobs_config(&self.prefix, 1), jobs).await,
+            Backend::Sqlite(pool) => sqlite::push(pool, &self.name(), jobs).await,
+        }
+    }
+
+    /// Jobs waiting, for all workers.
+    pub async fn waiting(&self) -> Result<usize, QueueError> {
+        match &self.backend {
+            Backend::Redis(conn) => Ok(redis::cmd("LLEN")
+                .arg(jobs_config(&self.prefix, 1).active_jobs_list())
+                .query_async(&mut conn.clone())
+                .await?),
+            Backend::Sqlite(pool) => sqlite::waiting(pool, &self.name()).await,
+        }
+    }
+
+    /// Frees a failed job's idempotency key, so that the next trigger of the same work runs.
+    pub async fn release(&self, idempotency_key: &str) -> Result<(), QueueError> {
+        match &self.backend {
+            Backend::Redis(conn) => {
+                let claim =
+                    format!("{}:{idempotency_key}", jobs_config(&self.prefix, 1).idempotency_key_set());
+                let () = redis::cmd("DEL").arg(claim).query_async(&mut conn.clone()).await?;
+                Ok(())
+            }
+            Backend::Sqlite(pool) => sqlite::release(pool, &self.name(), idempotency_key).await,
+        }
+    }
+
+    /// Whether the queue gave up on a job (its payload unreadable, or out of attempts).
+    pub async fn is_dead(&self, job_id: Uuid) -> Result<bool, QueueError> {
+        match &self.backend {
+            Backend::Redis(conn) => Ok(redis::cmd("SISMEMBER")
+                .arg(jobs_config(&self.prefix, 1).dead_jobs_set())
+                .arg(task_id(job_id))
+                .query_async(&mut conn.clone())
+                .await?),
+            Backend::Sqlite(pool) => sqlite::is_dead(pool, &task_id(job_id)).await,
+        }
+    }
+
+    /// Forgets up to `max` finished jobs (payload and metadata; results live on the results
+    /// stream). Returns how many; call it until it returns less than `max`.
+    pub async fn sweep_done(&self, max: usize) -> Result<usize, QueueError> {
+        static SWEEP: LazyLock<redis::Script> =
+            LazyLock::new(|| redis::Script::new(include_str!("../../lua/sweep_done.lua")));
+        match &self.backend {
+            Backend::Redis(conn) => {
+                let config = jobs_config(&self.prefix, 1);
+                Ok(SWEEP
+                    .key(config.done_jobs_set())
+                    .key(config.job_data_hash())
+                    .key(config.job_meta_hash())
+                    .arg(max)
+                    .invoke_async(&mut conn.clone())
+                    .await?)
+            }
+            Backend::Sqlite(pool) => sqlite::sweep_done(pool, &self.name(), max).await,
+        }
+    }
+}
+
+/// A connection manager that reconnects by itself, with a bounded connect time.
+async fn connect_redis(url: &str) -> Result<ConnectionManager, QueueError> {
+    let client = redis::Client::open(url)?;
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(5)))
+        .set_response_timeout(Some(RESPONSE_TIMEOUT))
+        .set_number_of_retries(3);
+    Ok(client.get_connection_manager_with_config(config).await?)
+}
+
+/// The apalis-redis settings of the jobs queue. `batch_size` is how many jobs a worker takes
+/// at once: no more than it runs at once, or jobs wait behind a busy worker while others idle.
+pub fn jobs_config(prefix: &str, batch_size: usize) -> Config {
+    Config::default()
+        .queue(format!("{prefix}:jobs"))
+        .batch_size(batch_size.max(1))
+        .heartbeat_interval(HEARTBEAT)
+        .missed_heartbeats(MISSED_HEARTBEATS)
+        .idempotency_ttl(Some(IDEMPOTENCY_TTL))
+        .emit_events(false)
+        // Leases add nothing to orphan recovery (the in-flight set and heartbeats do that),
+        // and taking one runs LREM over the whole waiting list per job: with 50,000 jobs
+        // waiting, Redis spent 250 ms per batch of 256 on it (docs/benchmarks.md).
+        .lock_tasks(false)
+}
+
+/// Pushes jobs onto apalis-redis's active list, in chunks, with `push.lua`.
+async fn push_redis(
+    conn: &mut ConnectionManager,
+    config: &Config,
+    jobs: &[Job],
+) -> Result<usize, QueueError> {
+    static PUSH: LazyLock<redis::Script> =
+        LazyLock::new(|| redis::Script::new(include_str!("../../lua/push.lua")));
+    let mut enqueued = 0;
+    // One script call per thousand keeps each Redis command short.
+    for chunk in jobs.chunks(1000) {
+        let mut invocation = PUSH.prepare_invoke();
+        invocation
+            .key(config.job_data_hash())
+            .key(config.active_jobs_list())
+            .key(config.signal_list())
+            .key(config.job_meta_hash())
+            .key(config.idempotency_key_set())
+            .arg(config.idempotency_ttl.map_or(0, |ttl| ttl.as_secs()));
+        for job in chunk {
+            let payload = serde_json::to_vec(job).expect("a job serialises");
+            invocation
+                .arg(task_id(job.job_id))
+                .arg(payload)
+                .arg(job.idempotency_key.as_deref().unwrap_or(""));
+        }
+        let count: usize = invocation.invoke_async(conn).await?;
+        enqueued += count;
+    }
+    Ok(enqueued)
+}
+
+/// The queue's id of a job: its uuid as a ULID (both are 128 bits), the id type apalis
+/// parses, so that the queue's records of a job can be found from its result and back.
+pub fn task_id(job_id: Uuid) -> String {
+    ulid::Ulid::from(job_id.as_u128()).to_string()
+}

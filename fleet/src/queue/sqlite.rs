@@ -1,0 +1,126 @@
+//! The embedded queue: apalis-sqlite's `Jobs` table in one file, plus the results outbox.
+//!
+//! Jobs are inserted by our own statement rather than apalis-sqlite's sink so that a job
+//! whose idempotency key is taken is counted as not enqueued, as with Redis. Statuses are
+//! apalis's: `Pending` waits, `Done` finished, `Killed` aborted (an unreadable payload),
+//! `Failed` below its `max_attempts` is fetched again.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use apalis_sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteStorage};
+use shared::job::Job;
+use sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+
+use super::{QueueError, task_id};
+
+/// How long a statement waits for another process's write to finish before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The results outbox: what the Redis results stream is for a Redis queue (`results.rs`).
+const OUTBOX_SCHEMA: &str = "
+create table if not exists boltfleet_results (
+    id     integer primary key autoincrement,
+    queue  text not null,
+    result text not null
+);
+create table if not exists boltfleet_dead_results (
+    id       integer primary key autoincrement,
+    queue    text not null,
+    entry_id text not null,
+    raw      text not null,
+    error    text not null
+);
+";
+
+pub(super) async fn connect(url: &str) -> Result<SqlitePool, QueueError> {
+    if !url.starts_with("sqlite:") {
+        return Err(QueueError::NotSqlite(url.to_owned()));
+    }
+    let options = SqliteConnectOptions::from_str(url)?
+        .create_if_missing(true)
+        .busy_timeout(BUSY_TIMEOUT)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal);
+    let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+    // Processes opening a new file at once race on its migrations; the loser finds them
+    // applied when it tries again.
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        match SqliteStorage::setup(&pool).await {
+            Ok(()) => break,
+            Err(error) if attempts < 3 => {
+                tracing::debug!(error = %error, "sqlite queue set-up raced another process; again");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+    sqlx::raw_sql(OUTBOX_SCHEMA).execute(&pool).await?;
+    Ok(pool)
+}
+
+pub(super) async fn push(pool: &SqlitePool, queue: &str, jobs: &[Job]) -> Result<usize, QueueError> {
+    let mut transaction = pool.begin().await?;
+    let mut enqueued = 0;
+    for job in jobs {
+        let payload = serde_json::to_vec(job).expect("a job serialises");
+        // `or ignore`: a taken idempotency key (or a job id already queued) enqueues nothing.
+        enqueued += sqlx::query(
+            "insert or ignore into Jobs
+                 (job, id, job_type, status, attempts, max_attempts, run_at, priority, metadata, idempotency_key)
+             values (?1, ?2, ?3, 'Pending', 0, 25, strftime('%s', 'now'), 0, '{}', ?4)",
+        )
+        .bind(payload)
+        .bind(task_id(job.job_id))
+        .bind(queue)
+        .bind(job.idempotency_key.as_deref())
+        .execute(&mut *transaction)
+        .await?
+        .rows_affected();
+    }
+    transaction.commit().await?;
+    Ok(usize::try_from(enqueued).unwrap_or(usize::MAX))
+}
+
+pub(super) async fn waiting(pool: &SqlitePool, queue: &str) -> Result<usize, QueueError> {
+    let waiting: i64 =
+        sqlx::query_scalar("select count(*) from Jobs where job_type = ?1 and status = 'Pending'")
+            .bind(queue)
+            .fetch_one(pool)
+            .await?;
+    Ok(usize::try_from(waiting).unwrap_or_default())
+}
+
+pub(super) async fn release(pool: &SqlitePool, queue: &str, idempotency_key: &str) -> Result<(), QueueError> {
+    sqlx::query("update Jobs set idempotency_key = null where job_type = ?1 and idempotency_key = ?2")
+        .bind(queue)
+        .bind(idempotency_key)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+pub(super) async fn is_dead(pool: &SqlitePool, task_id: &str) -> Result<bool, QueueError> {
+    Ok(sqlx::query_scalar(
+        "select exists (select 1 from Jobs where id = ?1
+                        and (status = 'Killed' or (status = 'Failed' and attempts >= max_attempts)))",
+    )
+    .bind(task_id)
+    .fetch_one(pool)
+    .await?)
+}
+
+pub(super) async fn sweep_done(pool: &SqlitePool, queue: &str, max: usize) -> Result<usize, QueueError> {
+    let swept = sqlx::query(
+        "delete from Jobs where rowid in
+             (select rowid from Jobs where job_type = ?1 and status = 'Done' limit ?2)",
+    )
+    .bind(queue)
+    .bind(i64::try_from(max).unwrap_or(i64::MAX))
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok(usize::try_from(swept).unwrap_or(usize::MAX))
+}

@@ -1,0 +1,102 @@
+//! The queue's contract, on both backends: Redis (`REDIS_URL`, default 127.0.0.1:6379) and a
+//! SQLite file. Jobs, idempotency keys and the results stream behave the same on either.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use fleet::config::{QueueArgs, QueueBackendArgs};
+use fleet::queue::Queue;
+use fleet::results::{self, ResultsConsumer, ResultsPublisher, Unreadable};
+use shared::job::{JOB_SCHEMA_VERSION, Job, JobKind, JobResult, Outcome};
+use uuid::Uuid;
+
+fn ping_result(run_id: Uuid) -> JobResult {
+    JobResult {
+        schema_version: JOB_SCHEMA_VERSION,
+        job_id: Uuid::new_v4(),
+        run_id,
+        worker_id: None,
+        started_at: None,
+        finished_at: Utc::now(),
+        outcome: Outcome::Ping,
+    }
+}
+
+async fn contract(queue: &Queue) {
+    let run_id = Uuid::new_v4();
+    let keyed = |key: &str| Job::new(run_id, JobKind::Ping, Some(key.to_owned()));
+    let unkeyed = Job::new(run_id, JobKind::Ping, None);
+
+    assert_eq!(queue.waiting().await.unwrap(), 0, "a new queue is empty");
+    let enqueued = queue.push(&[keyed("a"), keyed("a"), unkeyed.clone()]).await.unwrap();
+    assert_eq!(enqueued, 2, "the second job with key a is not enqueued");
+    assert_eq!(queue.waiting().await.unwrap(), 2);
+    assert_eq!(queue.push(&[keyed("a")]).await.unwrap(), 0, "a claimed key enqueues nothing");
+    assert_eq!(queue.push(std::slice::from_ref(&unkeyed)).await.unwrap(), 0, "a job id is queued once");
+    queue.release("a").await.unwrap();
+    assert_eq!(queue.push(&[keyed("a")]).await.unwrap(), 1, "a released key enqueues again");
+    assert_eq!(queue.waiting().await.unwrap(), 3);
+    assert!(!queue.is_dead(unkeyed.job_id).await.unwrap(), "a waiting job is not dead");
+    assert_eq!(queue.sweep_done(100).await.unwrap(), 0, "no job has finished");
+
+    let published: Vec<JobResult> = (0..3).map(|_| ping_result(run_id)).collect();
+    ResultsPublisher::new(queue).publish(&published).await.unwrap();
+    assert_eq!(results::backlog(queue).await.unwrap(), 3);
+    let mut consumer = ResultsConsumer::new(queue, "contract".to_owned()).await.unwrap();
+    let batch = consumer.next_batch(10, Duration::from_millis(100)).await.unwrap();
+    let read: Vec<Uuid> = batch.iter().map(|d| d.result.as_ref().unwrap().job_id).collect();
+    let sent: Vec<Uuid> = published.iter().map(|r| r.job_id).collect();
+    assert_eq!(read, sent, "results come back in order, whole");
+    let ids: Vec<String> = batch.iter().map(|d| d.id.clone()).collect();
+    consumer.ack(&ids[..2]).await.unwrap();
+    assert_eq!(results::backlog(queue).await.unwrap(), 1, "acked results are gone");
+    let unreadable = Unreadable { raw: "{}".to_owned(), error: "test".to_owned() };
+    consumer.dead_letter(&ids[2], &unreadable).await.unwrap();
+    assert_eq!(results::backlog(queue).await.unwrap(), 0, "a dead-lettered result leaves the stream");
+    let empty = consumer.next_batch(10, Duration::from_millis(100)).await.unwrap();
+    assert!(empty.is_empty(), "nothing is delivered twice after its ack");
+}
+
+#[tokio::test]
+async fn the_sqlite_queue_keeps_the_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let queue = Queue::connect(&QueueArgs::sqlite(&dir.path().join("queue.db"), "contract")).await.unwrap();
+    contract(&queue).await;
+    let reopened =
+        Queue::connect(&QueueArgs::sqlite(&dir.path().join("queue.db"), "contract")).await.unwrap();
+    assert_eq!(reopened.waiting().await.unwrap(), 3, "the file keeps its jobs across connections");
+}
+
+#[tokio::test]
+async fn the_redis_queue_keeps_the_contract() {
+    let prefix = format!("bftest-queue-contract-{}", std::process::id());
+    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let args = QueueArgs {
+        backend: QueueBackendArgs { redis_url: Some(url.clone()), queue_url: None },
+        queue_prefix: prefix.clone(),
+    };
+    let clear = || async {
+        let mut conn =
+            redis::Client::open(url.as_str()).unwrap().get_multiplexed_async_connection().await.unwrap();
+        let keys: Vec<String> =
+            redis::cmd("KEYS").arg(format!("{prefix}:*")).query_async(&mut conn).await.unwrap();
+        if !keys.is_empty() {
+            let () = redis::cmd("DEL").arg(keys).query_async(&mut conn).await.unwrap();
+        }
+    };
+    clear().await;
+    let queue = Queue::connect(&args).await.unwrap();
+    contract(&queue).await;
+    clear().await;
+}
+
+#[tokio::test]
+async fn a_queue_url_that_is_not_sqlite_is_refused_by_name() {
+    let args = QueueArgs {
+        backend: QueueBackendArgs { redis_url: None, queue_url: Some("postgres://localhost/x".to_owned()) },
+        queue_prefix: "x".to_owned(),
+    };
+    let error = Queue::connect(&args).await.unwrap_err();
+    assert!(error.to_string().contains("QUEUE_URL must be sqlite://"), "{error}");
+    assert!(!error.is_retryable());
+}

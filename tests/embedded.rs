@@ -1,0 +1,165 @@
+//! Embedded mode: the fleet with no server. `producer demo` runs it in one process; the same
+//! binaries run it as separate processes when their settings name SQLite files and a folder.
+
+use std::time::Duration;
+
+use fleet::config::QueueArgs;
+use fleet::queue::Queue;
+use shared::job::{JOB_SCHEMA_VERSION, Job, JobKind};
+use tests::{EmbeddedEnv, TestFleet, data_dir, eventually};
+use uuid::Uuid;
+
+/// Small models: these tests check the plumbing, not the ensemble's quality.
+const QUICK_TRAINING: [&str; 4] = ["--trees", "40", "--rounds", "20"];
+
+fn stdout(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn the_demo_trains_and_forecasts_with_no_server_and_reuses_its_data_directory() {
+    let env = EmbeddedEnv::new();
+    // The demo's data directory is the test's: its files are the ones `env` reads.
+    let data = env.dir.path();
+    let stocks = data_dir().join("stocks-daily-2000-2013.csv.gz");
+    let eurusd = data_dir().join("EURUSD-1h-2017.csv");
+    let mut demo = vec![
+        "demo",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--workers",
+        "2",
+        "--symbols",
+        "AAPL,MSFT,EURUSD",
+        stocks.to_str().unwrap(),
+        eurusd.to_str().unwrap(),
+    ];
+    demo.extend(QUICK_TRAINING);
+    // No setting at all: the demo must not need (or pick up) a server's.
+    let bare = || {
+        let mut command = tests::command("producer", &demo);
+        for setting in ["DATABASE_URL", "REDIS_URL", "QUEUE_URL", "ARTIFACTS_URL", "AWS_ENDPOINT_URL"] {
+            command.env_remove(setting);
+        }
+        command
+    };
+
+    let first = tests::run(&mut bare());
+    let summary = stdout(&first);
+    assert!(first.status.success(), "{summary}\n{}", String::from_utf8_lossy(&first.stderr));
+    assert_eq!(summary.matches("succeeded").count(), 3, "AAPL d1, MSFT d1, EURUSD h1 trained:\n{summary}");
+    assert_eq!(summary.matches("predicted").count(), 3, "and forecast:\n{summary}");
+    assert!(summary.contains("bars written"), "the bars were loaded:\n{summary}");
+    for file in [
+        "queue.db",
+        "fleet.db",
+        "artifacts/models/AAPL/d1/latest.json",
+        "artifacts/models/EURUSD/h1/latest.json",
+    ] {
+        assert!(data.join(file).exists(), "{file} is in the data directory");
+    }
+    assert_eq!(env.count("select count(*) from training_runs where status = 'succeeded' and promoted"), 3);
+    assert_eq!(env.count("select count(*) from ml_forecasts where is_trained_ensemble"), 3);
+
+    let second = tests::run(&mut bare());
+    let summary = stdout(&second);
+    assert!(second.status.success(), "{summary}\n{}", String::from_utf8_lossy(&second.stderr));
+    assert_eq!(summary.matches("up_to_date").count(), 3, "nothing is trained twice:\n{summary}");
+    assert_eq!(summary.matches("predicted").count(), 3, "{summary}");
+    assert!(summary.contains(": 0 bars written"), "the bars are stored once:\n{summary}");
+    assert_eq!(env.count("select count(*) from training_runs where status = 'up_to_date'"), 3);
+    assert_eq!(env.count("select count(*) from ml_forecasts where is_trained_ensemble"), 6);
+}
+
+#[test]
+fn the_binaries_run_as_a_fleet_on_sqlite_files_and_a_folder() {
+    let env = EmbeddedEnv::new();
+    env.run_ok("collector", &["migrate"]);
+    let stocks = data_dir().join("stocks-daily-2000-2013.csv.gz");
+    let ingest = env.run_ok("producer", &["ingest", stocks.to_str().unwrap()]);
+    assert!(stdout(&ingest).contains("bars written"), "{}", stdout(&ingest));
+    assert_eq!(env.count("select count(distinct symbol) from ohlc_bars"), 5, "AAPL, IBM, MSFT, GOOG, FB");
+
+    let mut collector = env.spawn("collector", &["run"]);
+    let mut workers = [
+        env.spawn("worker", &["run", "--concurrency", "1"]),
+        env.spawn("worker", &["run", "--concurrency", "1"]),
+    ];
+    let mut train = vec!["train", "--symbols", "AAPL,IBM", "--wait", "--timeout-secs", "600"];
+    train.extend(QUICK_TRAINING);
+    let trained = env.run_ok("producer", &train);
+    assert_eq!(stdout(&trained).matches("succeeded").count(), 2, "{}", stdout(&trained));
+    assert_eq!(
+        env.count(
+            "select count(*) from training_runs where status = 'succeeded' and promoted \
+             and ensemble_accuracy between 0 and 1 and json_extract(evaluation, '$.verdict') is not null"
+        ),
+        2,
+        "each run with its metrics and evaluation"
+    );
+    assert_eq!(
+        env.count("select count(distinct worker_id) from training_runs"),
+        2,
+        "both workers took a job"
+    );
+
+    let forecast = env.run_ok("producer", &["forecast", "--symbols", "AAPL,IBM", "--wait"]);
+    assert_eq!(stdout(&forecast).matches("predicted").count(), 2, "{}", stdout(&forecast));
+    assert_eq!(
+        env.count(
+            "select count(*) from ml_forecasts where is_trained_ensemble and confidence between 0 and 1 \
+             and abs(prob_bearish + prob_neutral + prob_bullish - 1) < 1e-9 and bar_ts is not null"
+        ),
+        2
+    );
+    let pinged = env.run_ok("producer", &["ping", "--count", "50", "--wait", "--timeout-secs", "60"]);
+    assert!(stdout(&pinged).contains("50/50 pings"), "{}", stdout(&pinged));
+
+    // A job no worker can read goes to the dead jobs, and the workers carry on.
+    let mut poison = Job::new(Uuid::new_v4(), JobKind::Ping, None);
+    poison.schema_version = JOB_SCHEMA_VERSION + 1;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let queue = runtime.block_on(Queue::connect(&QueueArgs::sqlite(&env.queue_file(), "boltfleet"))).unwrap();
+    runtime.block_on(queue.push(std::slice::from_ref(&poison))).unwrap();
+    let dead =
+        eventually(Duration::from_secs(30), || runtime.block_on(queue.is_dead(poison.job_id)).unwrap());
+    assert!(dead, "the poison job is dead");
+    let again = env.run_ok("producer", &["ping", "--count", "5", "--wait", "--timeout-secs", "60"]);
+    assert!(stdout(&again).contains("5/5 pings"), "{}", stdout(&again));
+
+    // SIGTERM: every process stops cleanly.
+    for process in workers.iter_mut().chain([&mut collector]) {
+        process.signal("TERM");
+        let status = process.wait_exit(Duration::from_secs(30));
+        assert_eq!(status.and_then(|s| s.code()), Some(0), "{} exits 0 on SIGTERM", process.name);
+    }
+}
+
+#[test]
+fn the_scheduler_fires_on_its_cron_schedule_and_stops_on_sigterm() {
+    let env = EmbeddedEnv::new();
+    env.run_ok("collector", &["migrate"]);
+    let eurusd = data_dir().join("EURUSD-1h-2017.csv");
+    env.run_ok("producer", &["ingest", eurusd.to_str().unwrap()]);
+    let mut command = env.command("producer", &["schedule"]);
+    command
+        .env("TRAIN_SCHEDULE", "off")
+        .env("FORECAST_SCHEDULE", "*/2 * * * * *")
+        .env("EVALUATE_SCHEDULE", "off")
+        .env("RUST_LOG", "info")
+        .env("LOG_FORMAT", "json")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut scheduler = tests::Process::spawn("producer schedule", &mut command);
+    scheduler.wait_for_log("schedule fired", Duration::from_secs(60));
+
+    // No worker runs: the firing's forecast job waits in the queue.
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let queue = runtime.block_on(Queue::connect(&QueueArgs::sqlite(&env.queue_file(), "boltfleet"))).unwrap();
+    let queued = eventually(Duration::from_secs(30), || runtime.block_on(queue.waiting()).unwrap() >= 1);
+    assert!(queued, "a fired forecast enqueued its job; log:\n{}", scheduler.log().join("\n"));
+
+    scheduler.signal("TERM");
+    let status = scheduler.wait_exit(Duration::from_secs(30));
+    assert_eq!(status.and_then(|s| s.code()), Some(0), "log:\n{}", scheduler.log().join("\n"));
+}
