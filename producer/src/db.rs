@@ -221,6 +221,7 @@ pub(crate) struct TrainRow {
     pub ensemble_accuracy_low: Option<f64>,
     pub ensemble_accuracy_high: Option<f64>,
     pub majority_accuracy: Option<f64>,
+    pub artifact_version: Option<String>,
     pub error: Option<String>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: DateTime<Utc>,
@@ -254,7 +255,8 @@ macro_rules! of_run {
 pub(crate) async fn train_rows(database: &Database, run_id: Uuid) -> anyhow::Result<Vec<TrainRow>> {
     const ROWS: &str =
         "select job_id, status, promoted, promotion_note, ensemble_accuracy, ensemble_accuracy_low,
-                               ensemble_accuracy_high, majority_accuracy, error, started_at, finished_at
+                               ensemble_accuracy_high, majority_accuracy, artifact_version, error, started_at,
+                               finished_at
                         from training_runs where run_id = $1";
     of_run!(database, ROWS, run_id).with_context(|| format!("cannot read the results of run {run_id}"))
 }

@@ -108,8 +108,10 @@ fn embedded_services(data_dir: &Path) -> Services {
 }
 
 fn sample_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .with_context(|| format!("no sample bars at {}: name bar files to ingest", dir.display()))?
+    let missing = || format!("no sample bars at {}: name bar files to ingest", dir.display());
+    let dir = dir.canonicalize().with_context(missing)?;
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .with_context(missing)?
         .filter_map(|entry| entry.ok().map(|entry| entry.path()))
         .filter(|path| path.to_string_lossy().contains(".csv"))
         .collect();

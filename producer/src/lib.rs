@@ -112,6 +112,17 @@ impl ReadArgs {
     }
 }
 
+impl Cli {
+    /// What the command logs unless `RUST_LOG` says otherwise. The demo is a terminal
+    /// program: its tables are the output, and the workers' per-job lines would bury them.
+    pub fn default_log_filter(&self) -> &'static str {
+        match self.command {
+            Command::Demo(_) => "warn,producer::demo=info",
+            _ => shared::telemetry::DEFAULT_FILTER,
+        }
+    }
+}
+
 /// Runs one command; the exit code says whether every input was usable.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {

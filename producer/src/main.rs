@@ -4,8 +4,8 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    shared::telemetry::init();
     let cli = producer::Cli::parse();
+    shared::telemetry::init(cli.default_log_filter());
     match producer::run(cli).await {
         Ok(code) => code,
         Err(error) => {

@@ -188,6 +188,10 @@ fn train_line(row: &TrainRow) -> String {
     let status = if row.promoted == Some(false) { "candidate" } else { row.status.as_str() };
     let ensemble = match (row.ensemble_accuracy, row.ensemble_accuracy_low, row.ensemble_accuracy_high) {
         (Some(value), Some(low), Some(high)) => format!("{value:.3} [{low:.3}, {high:.3}]"),
+        // Nothing was trained: the model that already fits this data and configuration.
+        _ if row.status == "up_to_date" => {
+            row.artifact_version.as_ref().map_or_else(String::new, |version| format!("model {version}"))
+        }
         _ => row.error.clone().unwrap_or_default(),
     };
     let majority = row.majority_accuracy.map_or_else(String::new, |m| format!("{m:.3}"));

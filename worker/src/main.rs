@@ -3,7 +3,7 @@
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
-    shared::telemetry::init();
+    shared::telemetry::init(shared::telemetry::DEFAULT_FILTER);
     match worker::run(worker::Cli::parse()) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
