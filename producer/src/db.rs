@@ -42,97 +42,87 @@ pub(crate) struct Loaded {
     pub unchanged: u64,
 }
 
+/// Records the series' symbol, then runs `$statement` (which inserts the bars of `$chunk`)
+/// for each chunk of bars, all in one transaction on `$pool`; evaluates to the [`Loaded`]
+/// counts.
+macro_rules! upsert_in_one_transaction {
+    ($pool:expr, $series:expr, |$chunk:ident| $statement:expr) => {{
+        let mut transaction = $pool.begin().await?;
+        sqlx::query("insert into symbols (ticker) values ($1) on conflict do nothing")
+            .bind($series.symbol.as_str())
+            .execute(&mut *transaction)
+            .await
+            .with_context(|| format!("cannot record symbol {}", $series.symbol))?;
+        let mut loaded = Loaded::default();
+        for $chunk in $series.bars.chunks(INSERT_CHUNK) {
+            let written = $statement
+                .execute(&mut *transaction)
+                .await
+                .with_context(|| format!("cannot load the bars of {} {}", $series.symbol, $series.timeframe))?
+                .rows_affected();
+            loaded.written += written;
+            loaded.unchanged += $chunk.len() as u64 - written;
+        }
+        transaction.commit().await?;
+        loaded
+    }};
+}
+
 /// Upserts a series into `ohlc_bars` (and its symbol into `symbols`), in one transaction.
 pub(crate) async fn upsert_bars(
     database: &Database,
     series: &BarSeries,
     source: &str,
 ) -> anyhow::Result<Loaded> {
-    let context = || format!("cannot load the bars of {} {}", series.symbol, series.timeframe);
-    let mut loaded = Loaded::default();
-    let mut count = |chunk: &[Bar], written: u64| {
-        loaded.written += written;
-        loaded.unchanged += chunk.len() as u64 - written;
-    };
-    match database {
-        Database::Postgres(pool) => {
-            let mut transaction = pool.begin().await?;
-            sqlx::query("insert into symbols (ticker) values ($1) on conflict do nothing")
-                .bind(series.symbol.as_str())
-                .execute(&mut *transaction)
-                .await
-                .with_context(|| format!("cannot record symbol {}", series.symbol))?;
-            for chunk in series.bars.chunks(INSERT_CHUNK) {
-                let column = |field: fn(&Bar) -> f64| chunk.iter().map(field).collect::<Vec<f64>>();
-                let ts: Vec<DateTime<Utc>> = chunk.iter().map(|b| b.ts).collect();
-                let written = sqlx::query(
-                    "insert into ohlc_bars (symbol, timeframe, ts, open, high, low, close, volume, source)
-                     select $1, $2, bar.* , $9
-                     from unnest($3::timestamptz[], $4::float8[], $5::float8[], $6::float8[], $7::float8[], $8::float8[])
-                          as bar (ts, open, high, low, close, volume)
-                     on conflict (symbol, timeframe, ts) do update
-                         set open = excluded.open, high = excluded.high, low = excluded.low,
-                             close = excluded.close, volume = excluded.volume, source = excluded.source
-                         where (ohlc_bars.open, ohlc_bars.high, ohlc_bars.low, ohlc_bars.close, ohlc_bars.volume)
-                               is distinct from
-                               (excluded.open, excluded.high, excluded.low, excluded.close, excluded.volume)",
-                )
-                .bind(series.symbol.as_str())
-                .bind(series.timeframe.as_str())
-                .bind(ts)
-                .bind(column(|b| b.open))
-                .bind(column(|b| b.high))
-                .bind(column(|b| b.low))
-                .bind(column(|b| b.close))
-                .bind(column(|b| b.volume))
-                .bind(source)
-                .execute(&mut *transaction)
-                .await
-                .with_context(context)?
-                .rows_affected();
-                count(chunk, written);
-            }
-            transaction.commit().await?;
-        }
-        Database::Sqlite(pool) => {
-            let mut transaction = pool.begin().await?;
-            sqlx::query("insert into symbols (ticker) values (?1) on conflict do nothing")
-                .bind(series.symbol.as_str())
-                .execute(&mut *transaction)
-                .await
-                .with_context(|| format!("cannot record symbol {}", series.symbol))?;
-            for chunk in series.bars.chunks(INSERT_CHUNK) {
-                // SQLite has no arrays: the chunk travels as one JSON array of rows.
-                let rows: Vec<(String, f64, f64, f64, f64, f64)> = chunk
-                    .iter()
-                    .map(|b| (sqlite_time(b.ts), b.open, b.high, b.low, b.close, b.volume))
-                    .collect();
-                let written = sqlx::query(
-                    "insert into ohlc_bars (symbol, timeframe, ts, open, high, low, close, volume, source)
-                     select ?1, ?2, value ->> '$[0]', value ->> '$[1]', value ->> '$[2]', value ->> '$[3]',
-                            value ->> '$[4]', value ->> '$[5]', ?4
-                     from json_each(?3) where true
-                     on conflict (symbol, timeframe, ts) do update
-                         set open = excluded.open, high = excluded.high, low = excluded.low,
-                             close = excluded.close, volume = excluded.volume, source = excluded.source
-                         where (ohlc_bars.open, ohlc_bars.high, ohlc_bars.low, ohlc_bars.close, ohlc_bars.volume)
-                               is not
-                               (excluded.open, excluded.high, excluded.low, excluded.close, excluded.volume)",
-                )
-                .bind(series.symbol.as_str())
-                .bind(series.timeframe.as_str())
-                .bind(sqlx::types::Json(rows))
-                .bind(source)
-                .execute(&mut *transaction)
-                .await
-                .with_context(context)?
-                .rows_affected();
-                count(chunk, written);
-            }
-            transaction.commit().await?;
-        }
-    }
-    Ok(loaded)
+    // A bar already stored with the same values is not rewritten, so it counts as unchanged.
+    Ok(match database {
+        Database::Postgres(pool) => upsert_in_one_transaction!(pool, series, |chunk| {
+            let column = |field: fn(&Bar) -> f64| chunk.iter().map(field).collect::<Vec<f64>>();
+            let ts: Vec<DateTime<Utc>> = chunk.iter().map(|b| b.ts).collect();
+            sqlx::query(
+                "insert into ohlc_bars (symbol, timeframe, ts, open, high, low, close, volume, source)
+                 select $1, $2, bar.* , $9
+                 from unnest($3::timestamptz[], $4::float8[], $5::float8[], $6::float8[], $7::float8[], $8::float8[])
+                      as bar (ts, open, high, low, close, volume)
+                 on conflict (symbol, timeframe, ts) do update
+                     set open = excluded.open, high = excluded.high, low = excluded.low,
+                         close = excluded.close, volume = excluded.volume, source = excluded.source
+                     where (ohlc_bars.open, ohlc_bars.high, ohlc_bars.low, ohlc_bars.close, ohlc_bars.volume)
+                           is distinct from
+                           (excluded.open, excluded.high, excluded.low, excluded.close, excluded.volume)",
+            )
+            .bind(series.symbol.as_str())
+            .bind(series.timeframe.as_str())
+            .bind(ts)
+            .bind(column(|b| b.open))
+            .bind(column(|b| b.high))
+            .bind(column(|b| b.low))
+            .bind(column(|b| b.close))
+            .bind(column(|b| b.volume))
+            .bind(source)
+        }),
+        Database::Sqlite(pool) => upsert_in_one_transaction!(pool, series, |chunk| {
+            // SQLite has no arrays: the chunk travels as one JSON array of rows.
+            let rows: Vec<(String, f64, f64, f64, f64, f64)> =
+                chunk.iter().map(|b| (sqlite_time(b.ts), b.open, b.high, b.low, b.close, b.volume)).collect();
+            sqlx::query(
+                "insert into ohlc_bars (symbol, timeframe, ts, open, high, low, close, volume, source)
+                 select $1, $2, value ->> '$[0]', value ->> '$[1]', value ->> '$[2]', value ->> '$[3]',
+                        value ->> '$[4]', value ->> '$[5]', $4
+                 from json_each($3) where true
+                 on conflict (symbol, timeframe, ts) do update
+                     set open = excluded.open, high = excluded.high, low = excluded.low,
+                         close = excluded.close, volume = excluded.volume, source = excluded.source
+                     where (ohlc_bars.open, ohlc_bars.high, ohlc_bars.low, ohlc_bars.close, ohlc_bars.volume)
+                           is not
+                           (excluded.open, excluded.high, excluded.low, excluded.close, excluded.volume)",
+            )
+            .bind(series.symbol.as_str())
+            .bind(series.timeframe.as_str())
+            .bind(sqlx::types::Json(rows))
+            .bind(source)
+        }),
+    })
 }
 
 #[derive(sqlx::FromRow)]

@@ -50,22 +50,11 @@ enum Rows {
 
 impl Rows {
     async fn read(database: &Database, kind: RunKind, run_id: Uuid) -> anyhow::Result<Self> {
-        let by_job = |job_id: &str| job_id.parse::<Uuid>().ok();
         Ok(match kind {
-            RunKind::Train => Self::Train(
-                db::train_rows(database, run_id)
-                    .await?
-                    .into_iter()
-                    .filter_map(|r| Some((by_job(&r.job_id)?, r)))
-                    .collect(),
-            ),
-            RunKind::Forecast => Self::Forecast(
-                db::forecast_rows(database, run_id)
-                    .await?
-                    .into_iter()
-                    .filter_map(|r| Some((by_job(&r.job_id)?, r)))
-                    .collect(),
-            ),
+            RunKind::Train => Self::Train(by_job(db::train_rows(database, run_id).await?, |r| &r.job_id)),
+            RunKind::Forecast => {
+                Self::Forecast(by_job(db::forecast_rows(database, run_id).await?, |r| &r.job_id))
+            }
         })
     }
 
@@ -75,6 +64,11 @@ impl Rows {
             Self::Forecast(rows) => rows.contains_key(job_id),
         }
     }
+}
+
+/// Rows by the job id they hold (ids that are not uuids are not the run's jobs).
+fn by_job<R>(rows: Vec<R>, job_id: impl Fn(&R) -> &str) -> HashMap<Uuid, R> {
+    rows.into_iter().filter_map(|row| Some((job_id(&row).parse().ok()?, row))).collect()
 }
 
 pub(crate) async fn follow(

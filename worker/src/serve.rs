@@ -138,32 +138,26 @@ pub async fn serve(
     let name = move |restarts: usize| {
         if restarts == 0 { worker_id.clone() } else { format!("{worker_id}-r{restarts}") }
     };
+    // One registration per backend: the storage types differ, all the rest is the same.
+    macro_rules! monitor_on {
+        ($storage:expr) => {
+            Monitor::new().register(move |restarts| {
+                WorkerBuilder::new(name(restarts))
+                    .backend($storage.poll_with_interval(queue::POLL_INTERVAL))
+                    .concurrency(concurrency)
+                    .data(fleet.clone())
+                    .build(handle)
+            })
+        };
+    }
     let monitor = match queue.backend().clone() {
         Backend::Redis(conn) => {
             let config = queue::jobs_config(queue.prefix(), concurrency);
-            Monitor::new().register(move |restarts| {
-                let storage = RedisStorage::<serde_json::Value>::new(conn.clone())
-                    .with_config(config.clone())
-                    .poll_with_interval(queue::POLL_INTERVAL);
-                WorkerBuilder::new(name(restarts))
-                    .backend(storage)
-                    .concurrency(concurrency)
-                    .data(fleet.clone())
-                    .build(handle)
-            })
+            monitor_on!(RedisStorage::<serde_json::Value>::new(conn.clone()).with_config(config.clone()))
         }
         Backend::Sqlite(pool) => {
             let config = queue.sqlite_config(concurrency);
-            Monitor::new().register(move |restarts| {
-                let storage = SqliteStorage::<serde_json::Value>::new(&pool)
-                    .with_config(config.clone())
-                    .poll_with_interval(queue::POLL_INTERVAL);
-                WorkerBuilder::new(name(restarts))
-                    .backend(storage)
-                    .concurrency(concurrency)
-                    .data(fleet.clone())
-                    .build(handle)
-            })
+            monitor_on!(SqliteStorage::<serde_json::Value>::new(&pool).with_config(config.clone()))
         }
     };
     let outcome = monitor
