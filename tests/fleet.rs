@@ -270,6 +270,39 @@ fn sigterm_lets_the_in_flight_job_finish_and_every_binary_exits_cleanly() {
 }
 
 #[test]
+fn a_worker_whose_redis_is_gone_exits_non_zero_for_its_supervisor() {
+    // A Redis of the test's own, on a free port: the shared one is not killed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut server = Command::new("redis-server");
+    server
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let redis = Process::spawn("redis-server", &mut server);
+    let up =
+        eventually(Duration::from_secs(10), || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+    assert!(up, "the test's redis-server listens on {port}");
+    let artifacts = tempfile::tempdir().unwrap();
+    let mut command = tests::command("worker", &["run"]);
+    command
+        .env_remove("QUEUE_URL")
+        .env("REDIS_URL", format!("redis://127.0.0.1:{port}"))
+        .env("ARTIFACTS_URL", format!("file://{}", artifacts.path().display()))
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut worker = Process::spawn("worker", &mut command);
+    worker.wait_for_log("worker started", Duration::from_secs(60));
+
+    drop(redis);
+    let status = worker.wait_exit(Duration::from_secs(90));
+    let log = worker.log().join("\n");
+    let status = status.unwrap_or_else(|| panic!("the worker still runs without its queue; log:\n{log}"));
+    assert!(!status.success(), "a dead job pool is a failure, not an idle worker: {status}; log:\n{log}");
+    assert!(log.contains("job pool stopped"), "the log says why: {log}");
+}
+
+#[test]
 fn a_forecast_refuses_an_expired_model_and_says_to_retrain() {
     let env = FleetEnv::new("expiry");
     ingest(&env);

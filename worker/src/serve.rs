@@ -160,13 +160,43 @@ pub async fn serve(
             monitor_on!(SqliteStorage::<serde_json::Value>::new(&pool).with_config(config.clone()))
         }
     };
-    let outcome = monitor
-        .shutdown_timeout(Duration::from_secs(args.shutdown_timeout_secs))
-        .run_with_signal(shutdown)
-        .await;
+    let outcome = run_until(monitor, shutdown, Duration::from_secs(args.shutdown_timeout_secs)).await;
     ops.set_ready(false);
-    outcome.context("the worker's job pool stopped")?;
+    outcome?;
     tracing::info!("worker stopped");
+    Ok(())
+}
+
+/// Runs the job pool until `shutdown` resolves, then lets in-flight jobs finish for up to
+/// `grace`; jobs still running then return to the queue through the orphan rule.
+///
+/// Not apalis's `run_with_signal`: with a shutdown timeout it reports a pool that died (its
+/// queue gone) as a clean stop, and without one it waits for the signal even then. A pool
+/// that ends before the signal is an error here, so that the process exits non-zero and its
+/// supervisor restarts it.
+async fn run_until(
+    monitor: Monitor,
+    shutdown: impl Future<Output = std::io::Result<()>>,
+    grace: Duration,
+) -> anyhow::Result<()> {
+    let context = monitor.context();
+    let pool = monitor.run();
+    tokio::pin!(pool);
+    tokio::select! {
+        ended = &mut pool => {
+            ended.context("the worker's job pool stopped")?;
+            anyhow::bail!("the worker's job pool stopped by itself")
+        }
+        signal = shutdown => signal.context("cannot listen for the shutdown signal")?,
+    }
+    context.shutdown()?;
+    match tokio::time::timeout(grace, pool).await {
+        Ok(stopped) => stopped.context("the worker's job pool failed while stopping")?,
+        Err(_) => tracing::warn!(
+            grace_secs = grace.as_secs(),
+            "jobs still running after the grace period return to the queue"
+        ),
+    }
     Ok(())
 }
 
