@@ -2,14 +2,20 @@
 
 use clap::Parser;
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
-    shared::telemetry::init(shared::telemetry::DEFAULT_FILTER);
-    match collector::run(collector::Cli::parse()).await {
+fn main() -> std::process::ExitCode {
+    // Outside the runtime: dropped last, it sends the last spans (its HTTP client blocks).
+    let telemetry = fleet::telemetry::init(fleet::telemetry::DEFAULT_FILTER, "collector");
+    let cli = collector::Cli::parse();
+    let outcome = tokio::runtime::Runtime::new()
+        .map_err(anyhow::Error::from)
+        .and_then(|runtime| runtime.block_on(collector::run(cli)));
+    let code = match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(error = format!("{error:#}"), "collector failed");
             std::process::ExitCode::FAILURE
         }
-    }
+    };
+    drop(telemetry);
+    code
 }

@@ -8,6 +8,7 @@
 //! - [`store`]: bar snapshots and models in S3 or a local folder.
 //! - [`queue`]: the jobs queue (apalis on Redis or SQLite) and its settings.
 //! - [`results`]: the stream (or outbox) that carries results to the collector.
+//! - [`telemetry`]: logs, and traces exported over OpenTelemetry across processes.
 
 pub mod config;
 pub mod database;
@@ -16,6 +17,7 @@ pub mod ops;
 pub mod queue;
 pub mod results;
 pub mod store;
+pub mod telemetry;
 
 /// This machine's name (the pod's, in Kubernetes), for worker and consumer names.
 pub fn host_name() -> String {

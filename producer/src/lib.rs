@@ -20,6 +20,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use shared::ingest::{Adjustment, ColumnOverrides, IngestOptions};
 use shared::{Symbol, Timeframe};
+use tracing::Instrument;
 
 /// boltfleet producer: ingest bars and feed the fleet.
 #[derive(Debug, Parser)]
@@ -112,20 +113,42 @@ impl ReadArgs {
     }
 }
 
+impl Command {
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Demo(_) => "demo",
+            Self::Ingest(_) => "ingest",
+            Self::Train(_) => "train",
+            Self::Forecast(_) => "forecast",
+            Self::Evaluate(_) => "evaluate",
+            Self::Ping(_) => "ping",
+            Self::Schedule(_) => "schedule",
+            Self::Models(_) => "models",
+            Self::Features(_) => "features",
+        }
+    }
+}
+
 impl Cli {
     /// What the command logs unless `RUST_LOG` says otherwise. The demo is a terminal
     /// program: its tables are the output, and the workers' per-job lines would bury them.
     pub fn default_log_filter(&self) -> &'static str {
         match self.command {
             Command::Demo(_) => "warn,producer::demo=info",
-            _ => shared::telemetry::DEFAULT_FILTER,
+            _ => fleet::telemetry::DEFAULT_FILTER,
         }
     }
 }
 
-/// Runs one command; the exit code says whether every input was usable.
+/// Runs one command; the exit code says whether every input was usable. The command's span
+/// is the root of its trace: the jobs it enqueues carry it to the workers.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    match cli.command {
+    let span = tracing::info_span!("producer", command = cli.command.name());
+    run_command(cli.command).instrument(span).await
+}
+
+async fn run_command(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
         Command::Demo(args) => demo::run(args).await,
         Command::Ingest(args) => ingest::run(args).await,
         Command::Train(args) => trigger::train(args).await,

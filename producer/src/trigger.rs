@@ -112,6 +112,11 @@ impl Trigger {
         Ok(Self { database, results: ResultsPublisher::new(&queue), queue, run_id })
     }
 
+    /// A job of this run, in the trace of the span that makes it.
+    fn job(&self, kind: JobKind, idempotency_key: Option<String>) -> Job {
+        Job::new(self.run_id, kind, idempotency_key).with_traceparent(fleet::telemetry::traceparent())
+    }
+
     /// A result the producer settles itself, without a worker; the collector records it
     /// like any other.
     pub(crate) fn result(&self, outcome: Outcome) -> JobResult {
@@ -155,7 +160,7 @@ impl Trigger {
         let key = train_idempotency_key(pair, &snapshot, &config);
         // --force still de-duplicates within the run, not across runs.
         let key = if force { format!("{key}:{}", self.run_id) } else { key };
-        let job = Job::new(self.run_id, JobKind::Train { pair: pair.clone(), snapshot, config }, Some(key));
+        let job = self.job(JobKind::Train { pair: pair.clone(), snapshot, config }, Some(key));
         if self.queue.push(std::slice::from_ref(&job)).await? == 0 {
             return Ok(Training::AlreadyQueued);
         }
@@ -205,7 +210,7 @@ pub(crate) async fn forecast(args: ForecastArgs) -> anyhow::Result<ExitCode> {
         let bars = db::bars(&trigger.database, &pair, Some(args.bars)).await?;
         let parquet = shared::ingest::bars_to_parquet(&bars).context("cannot encode the bars as parquet")?;
         let snapshot = store.put_snapshot(&pair, parquet, &bars).await?;
-        let job = Job::new(trigger.run_id, JobKind::Forecast { pair: pair.clone(), snapshot }, None);
+        let job = trigger.job(JobKind::Forecast { pair: pair.clone(), snapshot }, None);
         expected.push(Expected { job_id: job.job_id, pair });
         jobs.push(job);
     }
@@ -216,7 +221,10 @@ pub(crate) async fn forecast(args: ForecastArgs) -> anyhow::Result<ExitCode> {
 
 pub(crate) async fn ping(args: PingArgs) -> anyhow::Result<ExitCode> {
     let trigger = Trigger::open(&args.database, &args.queue).await?;
-    let jobs: Vec<Job> = (0..args.count).map(|_| Job::new(trigger.run_id, JobKind::Ping, None)).collect();
+    let traceparent = fleet::telemetry::traceparent();
+    let jobs: Vec<Job> = (0..args.count)
+        .map(|_| Job::new(trigger.run_id, JobKind::Ping, None).with_traceparent(traceparent.clone()))
+        .collect();
     let started = std::time::Instant::now();
     trigger.queue.push(&jobs).await?;
     tracing::info!(jobs = args.count, seconds = started.elapsed().as_secs_f64(), "pings enqueued");

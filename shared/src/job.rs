@@ -28,6 +28,11 @@ pub struct Job {
     /// The queue's de-duplication key; a worker releases it when the job fails, so that the
     /// next trigger runs the job again.
     pub idempotency_key: Option<String>,
+    /// The W3C trace context of the span that enqueued the job, so that the worker's span
+    /// joins the producer's trace. Absent when traces are not exported; a reader of a job
+    /// without it, or one that does not know it, loses nothing but the link.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
     #[serde(flatten)]
     pub kind: JobKind,
 }
@@ -52,8 +57,16 @@ impl Job {
             run_id,
             enqueued_at: Utc::now(),
             idempotency_key,
+            traceparent: None,
             kind,
         }
+    }
+
+    /// The job, carrying the trace context it was enqueued in.
+    #[must_use]
+    pub fn with_traceparent(mut self, traceparent: Option<String>) -> Self {
+        self.traceparent = traceparent;
+        self
     }
 
     /// `train`, `forecast` or `ping`: for logs and metrics.

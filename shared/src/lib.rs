@@ -9,7 +9,6 @@
 //! - [`model`]: the RF + gradient-boosting ensemble, its evaluation, artifacts and forecasts.
 //! - [`snapshot`]: the Parquet bar snapshots jobs read.
 //! - [`job`]: the job and result payloads the fleet's processes exchange.
-//! - [`telemetry`]: logging setup for the binaries.
 
 pub mod bar;
 pub mod features;
@@ -19,6 +18,5 @@ pub mod labels;
 pub mod model;
 pub mod resample;
 pub mod snapshot;
-pub mod telemetry;
 
 pub use bar::{Bar, Symbol, Timeframe};

@@ -3,12 +3,15 @@
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
-    shared::telemetry::init(shared::telemetry::DEFAULT_FILTER);
-    match worker::run(worker::Cli::parse()) {
+    // Outside the runtime `worker::run` makes: dropped last, it sends the last spans.
+    let telemetry = fleet::telemetry::init(fleet::telemetry::DEFAULT_FILTER, "worker");
+    let code = match worker::run(worker::Cli::parse()) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(error = format!("{error:#}"), "worker failed");
             std::process::ExitCode::FAILURE
         }
-    }
+    };
+    drop(telemetry);
+    code
 }

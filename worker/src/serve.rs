@@ -242,6 +242,7 @@ async fn handle(
         timeframe = pair.as_ref().map(|p| tracing::field::display(p.timeframe)),
         attempt = attempt.current(),
     );
+    fleet::telemetry::adopt_parent(&span, job.traceparent.as_deref());
     let kind = Kind { kind: job.kind_name() };
     let metrics = &fleet.metrics;
     metrics.started.get_or_create(&kind).inc();
