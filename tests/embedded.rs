@@ -127,6 +127,8 @@ fn the_binaries_run_as_a_fleet_on_sqlite_files_and_a_folder() {
     let again = env.run_ok("producer", &["ping", "--count", "5", "--wait", "--timeout-secs", "60"]);
     assert!(stdout(&again).contains("5/5 pings"), "{}", stdout(&again));
 
+    drift_is_scored_alerted_and_retrained_once(&env);
+
     // SIGTERM: every process stops cleanly.
     for process in workers.iter_mut().chain([&mut collector]) {
         process.signal("TERM");
@@ -162,4 +164,76 @@ fn the_scheduler_fires_on_its_cron_schedule_and_stops_on_sigterm() {
     scheduler.signal("TERM");
     let status = scheduler.wait_exit(Duration::from_secs(30));
     assert_eq!(status.and_then(|s| s.code()), Some(0), "log:\n{}", scheduler.log().join("\n"));
+}
+
+/// As on Postgres (`tests/fleet.rs`): forecasts of AAPL's model over 25 past bars, all BULLISH
+/// under a 1000 % threshold, are all wrong (NEUTRAL), far below validation accuracy.
+fn drift_is_scored_alerted_and_retrained_once(env: &EmbeddedEnv) {
+    env.execute(
+        "insert into ml_forecasts (job_id, run_id, symbol, timeframe, horizon, direction, confidence,
+             artifact_version, bar_ts, generated_at, is_trained_ensemble, label_threshold)
+         select lower(hex(randomblob(16))), lower(hex(randomblob(16))), 'AAPL', 'd1', 5, 'BULLISH', 0.9,
+             (select artifact_version from training_runs where symbol = 'AAPL' and status = 'succeeded'),
+             ts, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), 1, 10.0
+         from (select ts from ohlc_bars where symbol = 'AAPL' and timeframe = 'd1'
+               order by ts desc limit 25 offset 10)",
+    );
+    let evaluate = ["evaluate", "--drift-window-days=100000", "--trees=40", "--rounds=20"];
+    let output = env.run_ok("producer", &evaluate);
+    let printed = stdout(&output);
+    assert!(printed.contains("25 forecasts scored") && printed.contains("1 drift alerts"), "{printed}");
+    let scored =
+        || env.count("select count(*) from forecast_outcomes where not correct and realized = 'NEUTRAL'");
+    assert!(eventually(Duration::from_secs(60), || scored() == 25), "outcomes: {}", scored());
+    assert!(eventually(Duration::from_secs(60), || env.count("select count(*) from drift_alerts") == 1));
+    assert_eq!(
+        env.count(
+            "select count(*) from drift_alerts where symbol = 'AAPL' and evaluated = 25 and live_accuracy = 0 \
+             and validation_accuracy > 0.15 and retrain_job_id is not null"
+        ),
+        1
+    );
+    let retrained = || {
+        env.count(
+            "select count(*) from training_runs t join drift_alerts d on t.job_id = d.retrain_job_id \
+             where t.status = 'succeeded'",
+        )
+    };
+    assert!(eventually(Duration::from_secs(120), || retrained() == 1), "the retraining job did not succeed");
+    let again = env.run_ok("producer", &evaluate);
+    let printed = stdout(&again);
+    assert!(printed.contains("0 forecasts scored") && printed.contains("0 drift alerts"), "{printed}");
+}
+
+#[test]
+fn a_demo_stopped_by_sigterm_stops_its_fleet_and_the_next_run_finishes_the_work() {
+    let env = EmbeddedEnv::new();
+    let data = env.dir.path();
+    let stocks = data_dir().join("stocks-daily-2000-2013.csv.gz");
+    let mut demo = vec![
+        "demo",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--symbols",
+        "AAPL,MSFT",
+        stocks.to_str().unwrap(),
+    ];
+    demo.extend(QUICK_TRAINING);
+    let mut first = tests::command("producer", &demo);
+    first.env("RUST_LOG", "info").stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped());
+    let mut first = tests::Process::spawn("producer demo", &mut first);
+    first.wait_for_log("job started", Duration::from_secs(120));
+    first.signal("TERM");
+    let status = first.wait_exit(Duration::from_secs(90)).expect("the demo stops after SIGTERM");
+    assert_eq!(status.code(), Some(1), "an interrupted demo is not a success");
+    let log = first.log().join("\n");
+    assert!(log.contains("worker stopped") && log.contains("collector stopped"), "its fleet stopped: {log}");
+
+    // Whatever was in flight finished or stayed queued: the next run ends with every pair done.
+    let second = tests::run(&mut tests::command("producer", &demo));
+    let summary = stdout(&second);
+    assert!(second.status.success(), "{summary}\n{}", String::from_utf8_lossy(&second.stderr));
+    let done = summary.matches("succeeded").count() + summary.matches("up_to_date").count();
+    assert_eq!(done, 2, "{summary}");
+    assert_eq!(summary.matches("predicted").count(), 2, "{summary}");
 }

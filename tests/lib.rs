@@ -269,16 +269,28 @@ impl EmbeddedEnv {
 
     /// The one number a query on the results database returns (a count, say).
     pub fn count(&self, sql: &str) -> i64 {
+        self.on_database(|pool| async move {
+            sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned())).fetch_one(&pool).await
+        })
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// Runs a statement on the results database (to set up a test's history).
+    pub fn execute(&self, sql: &str) {
+        self.on_database(|pool| async move {
+            sqlx::query(sqlx::AssertSqlSafe(sql.to_owned())).execute(&pool).await
+        })
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
+    fn on_database<T, F: Future<Output = T>>(&self, work: impl FnOnce(sqlx::SqlitePool) -> F) -> T {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
         runtime.block_on(async {
             let url = fleet::config::sqlite_url(&self.database_file());
             let pool = sqlx::SqlitePool::connect(&url).await.expect("the results database opens");
-            let count = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
-                .fetch_one(&pool)
-                .await
-                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            let outcome = work(pool.clone()).await;
             pool.close().await;
-            count
+            outcome
         })
     }
 }
