@@ -31,11 +31,15 @@ async fn contract(queue: &Queue) {
     let enqueued = queue.push(&[keyed("a"), keyed("a"), unkeyed.clone()]).await.unwrap();
     assert_eq!(enqueued, 2, "the second job with key a is not enqueued");
     assert_eq!(queue.waiting().await.unwrap(), 2);
+    let first = keyed("b");
+    assert_eq!(queue.push(&[first.clone(), keyed("b")]).await.unwrap(), 1);
+    assert_eq!(queue.claimant("b").await.unwrap(), Some(first.job_id), "the first job holds key b");
+    assert_eq!(queue.claimant("c").await.unwrap(), None, "nobody holds key c");
     assert_eq!(queue.push(&[keyed("a")]).await.unwrap(), 0, "a claimed key enqueues nothing");
     assert_eq!(queue.push(std::slice::from_ref(&unkeyed)).await.unwrap(), 0, "a job id is queued once");
     queue.release("a").await.unwrap();
     assert_eq!(queue.push(&[keyed("a")]).await.unwrap(), 1, "a released key enqueues again");
-    assert_eq!(queue.waiting().await.unwrap(), 3);
+    assert_eq!(queue.waiting().await.unwrap(), 4);
     assert!(!queue.is_dead(unkeyed.job_id).await.unwrap(), "a waiting job is not dead");
     assert_eq!(queue.sweep_done(100).await.unwrap(), 0, "no job has finished");
 
@@ -64,7 +68,7 @@ async fn the_sqlite_queue_keeps_the_contract() {
     contract(&queue).await;
     let reopened =
         Queue::connect(&QueueArgs::sqlite(&dir.path().join("queue.db"), "contract")).await.unwrap();
-    assert_eq!(reopened.waiting().await.unwrap(), 3, "the file keeps its jobs across connections");
+    assert_eq!(reopened.waiting().await.unwrap(), 4, "the file keeps its jobs across connections");
 }
 
 #[tokio::test]

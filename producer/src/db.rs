@@ -211,6 +211,8 @@ pub(crate) struct TrainRow {
     pub ensemble_accuracy_low: Option<f64>,
     pub ensemble_accuracy_high: Option<f64>,
     pub majority_accuracy: Option<f64>,
+    /// Whether the ensemble beat the majority and persistence baselines beyond their intervals.
+    pub beats_baselines: Option<bool>,
     pub artifact_version: Option<String>,
     pub error: Option<String>,
     pub started_at: Option<DateTime<Utc>>,
@@ -228,34 +230,43 @@ pub(crate) struct ForecastRow {
     pub error: Option<String>,
 }
 
-/// The rows of `$statement` whose `run_id` (a uuid column in Postgres, text in SQLite) is
-/// `$run_id`.
-macro_rules! of_run {
-    ($database:expr, $statement:expr, $run_id:expr) => {
+/// The rows of `$statement` whose `job_id` (text in both dialects) is one of `$job_ids`:
+/// Postgres takes an array, SQLite a JSON array.
+macro_rules! of_jobs {
+    ($database:expr, $columns:expr, $table:expr, $job_ids:expr) => {{
+        let ids: Vec<String> = $job_ids.iter().map(Uuid::to_string).collect();
         match $database {
-            Database::Postgres(pool) => sqlx::query_as($statement).bind($run_id).fetch_all(pool).await,
+            Database::Postgres(pool) => {
+                let statement = format!("select {} from {} where job_id = any($1)", $columns, $table);
+                sqlx::query_as(sqlx::AssertSqlSafe(statement)).bind(ids).fetch_all(pool).await
+            }
             Database::Sqlite(pool) => {
-                sqlx::query_as($statement).bind($run_id.hyphenated()).fetch_all(pool).await
+                let statement = format!(
+                    "select {} from {} where job_id in (select value from json_each($1))",
+                    $columns, $table
+                );
+                sqlx::query_as(sqlx::AssertSqlSafe(statement))
+                    .bind(sqlx::types::Json(ids))
+                    .fetch_all(pool)
+                    .await
             }
         }
-    };
+        .context("cannot read the results of the run's jobs")
+    }};
 }
 
-/// The training rows of a run so far.
-pub(crate) async fn train_rows(database: &Database, run_id: Uuid) -> anyhow::Result<Vec<TrainRow>> {
-    const ROWS: &str =
-        "select job_id, status, promoted, promotion_note, ensemble_accuracy, ensemble_accuracy_low,
-                               ensemble_accuracy_high, majority_accuracy, artifact_version, error, started_at,
-                               finished_at
-                        from training_runs where run_id = $1";
-    of_run!(database, ROWS, run_id).with_context(|| format!("cannot read the results of run {run_id}"))
+/// The training rows of these jobs (a run's own, and earlier ones it waits for) so far.
+pub(crate) async fn train_rows(database: &Database, job_ids: &[Uuid]) -> anyhow::Result<Vec<TrainRow>> {
+    const COLUMNS: &str = "job_id, status, promoted, promotion_note, ensemble_accuracy, ensemble_accuracy_low,
+                           ensemble_accuracy_high, majority_accuracy, beats_baselines, artifact_version, error,
+                           started_at, finished_at";
+    of_jobs!(database, COLUMNS, "training_runs", job_ids)
 }
 
-/// The forecast rows of a run so far.
-pub(crate) async fn forecast_rows(database: &Database, run_id: Uuid) -> anyhow::Result<Vec<ForecastRow>> {
-    const ROWS: &str = "select job_id, is_trained_ensemble, direction, confidence, artifact_version, error
-                        from ml_forecasts where run_id = $1";
-    of_run!(database, ROWS, run_id).with_context(|| format!("cannot read the results of run {run_id}"))
+/// The forecast rows of these jobs so far.
+pub(crate) async fn forecast_rows(database: &Database, job_ids: &[Uuid]) -> anyhow::Result<Vec<ForecastRow>> {
+    const COLUMNS: &str = "job_id, is_trained_ensemble, direction, confidence, artifact_version, error";
+    of_jobs!(database, COLUMNS, "ml_forecasts", job_ids)
 }
 
 /// How many pings of a run were written.

@@ -10,11 +10,13 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
 use fleet::config::{DatabaseArgs, QueueArgs, StoreArgs, TrainingArgs, sqlite_url};
 use fleet::ops::OpsArgs;
+use fleet::queue::Queue;
 use tokio::sync::watch;
 
 use crate::ingest::IngestArgs;
@@ -66,8 +68,7 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         anyhow::bail!("a bar file could not be used (see its report above)");
     }
 
-    let (stop, stopped) = watch::channel(false);
-    let fleet = start_fleet(&services, args.workers, &stopped);
+    let fleet = Fleet::start(&services, args.workers);
     let run = async {
         let wait = || WaitArgs { wait: true, timeout_secs: args.timeout_secs };
         let train = TrainArgs {
@@ -87,10 +88,7 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         outcome = run => outcome,
         signal = fleet::shutdown_signal() => signal.map(|()| ExitCode::FAILURE).map_err(Into::into),
     };
-    let _ = stop.send(true);
-    for task in fleet {
-        task.await?.context("an in-process fleet member failed")?;
-    }
+    fleet.stop(&services).await?;
     println!(
         "data in {}: queue.db, fleet.db (the results tables), artifacts/ (models and bar snapshots)",
         data_dir.display()
@@ -119,42 +117,77 @@ fn sample_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// The collector and `workers` workers as tasks that stop when `stopped` turns true.
-fn start_fleet(
-    services: &Services,
-    workers: usize,
-    stopped: &watch::Receiver<bool>,
-) -> Vec<tokio::task::JoinHandle<anyhow::Result<()>>> {
-    let until_stopped = || {
-        let mut stopped = stopped.clone();
-        async move {
-            let _ = stopped.wait_for(|stop| *stop).await;
-            Ok(())
-        }
-    };
-    // Operators' endpoints on free loopback ports: nothing is exposed, nothing clashes.
-    let ops = || OpsArgs { metrics_addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)) };
-    let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    let collector = collector::RunArgs {
-        database: services.database.clone(),
-        queue: services.queue.clone(),
-        batch_size: 1000,
-        name: Some("demo".to_owned()),
-        ops: ops(),
-    };
-    let mut tasks = vec![tokio::spawn(collector::collect(collector, until_stopped()))];
-    for _ in 0..workers.max(1) {
-        let worker = worker::RunArgs {
+/// How long the stopping collector may take to write the results the workers left.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+type Task = tokio::task::JoinHandle<anyhow::Result<()>>;
+
+/// The collector and the workers, as tasks of this process.
+struct Fleet {
+    collector: (watch::Sender<bool>, Task),
+    workers: (watch::Sender<bool>, Vec<Task>),
+}
+
+impl Fleet {
+    fn start(services: &Services, workers: usize) -> Self {
+        // Operators' endpoints on free loopback ports: nothing is exposed, nothing clashes.
+        let ops = || OpsArgs { metrics_addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)) };
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let collector = collector::RunArgs {
+            database: services.database.clone(),
             queue: services.queue.clone(),
-            store: services.store.clone(),
-            concurrency: Some(1),
-            train_threads: Some((cores / workers.max(1)).max(1)),
-            max_model_age_days: worker::DEFAULT_MAX_MODEL_AGE_DAYS,
-            promotion: fleet::lifecycle::PromotionArgs::default(),
+            batch_size: 1000,
+            name: Some("demo".to_owned()),
             ops: ops(),
-            shutdown_timeout_secs: 60,
         };
-        tasks.push(tokio::spawn(worker::serve(worker, until_stopped())));
+        let (stop_collector, collector_stopped) = watch::channel(false);
+        let collector = tokio::spawn(collector::collect(collector, until(collector_stopped)));
+        let (stop_workers, workers_stopped) = watch::channel(false);
+        let workers = (0..workers.max(1))
+            .map(|_| {
+                let worker = worker::RunArgs {
+                    queue: services.queue.clone(),
+                    store: services.store.clone(),
+                    concurrency: Some(1),
+                    train_threads: Some((cores / workers.max(1)).max(1)),
+                    max_model_age_days: worker::DEFAULT_MAX_MODEL_AGE_DAYS,
+                    promotion: fleet::lifecycle::PromotionArgs::default(),
+                    ops: ops(),
+                    shutdown_timeout_secs: 60,
+                };
+                tokio::spawn(worker::serve(worker, until(workers_stopped.clone())))
+            })
+            .collect();
+        Self { collector: (stop_collector, collector), workers: (stop_workers, workers) }
     }
-    tasks
+
+    /// Stops the workers (their jobs in hand finish), lets the collector write the results
+    /// they published, then stops it: an interrupted demo leaves no result unwritten.
+    async fn stop(self, services: &Services) -> anyhow::Result<()> {
+        let (stop_workers, workers) = self.workers;
+        let _ = stop_workers.send(true);
+        for worker in workers {
+            worker.await?.context("an in-process worker failed")?;
+        }
+        let queue = Queue::connect(&services.queue).await?;
+        let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
+            while fleet::results::backlog(&queue).await? > 0 {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            anyhow::Ok(())
+        });
+        match drained.await {
+            Ok(drained) => drained?,
+            Err(_) => tracing::warn!("results not all written yet: the next run's collector writes them"),
+        }
+        let (stop_collector, collector) = self.collector;
+        let _ = stop_collector.send(true);
+        collector.await?.context("the in-process collector failed")
+    }
+}
+
+/// Resolves when `stopped` turns true.
+async fn until(mut stopped: watch::Receiver<bool>) -> std::io::Result<()> {
+    let _ = stopped.wait_for(|stop| *stop).await;
+    Ok(())
 }

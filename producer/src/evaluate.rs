@@ -181,7 +181,9 @@ pub(crate) async fn run(args: EvaluateArgs) -> anyhow::Result<ExitCode> {
         );
         let retrain_job_id = match trigger.enqueue_training(&store, &pair, &args.training, true).await? {
             Training::Queued(job_id) => Some(job_id),
-            Training::UpToDate(_) | Training::AlreadyQueued => None,
+            // The retraining the alert asks for is the job that is queued already.
+            Training::AlreadyQueued(job_id) => job_id,
+            Training::UpToDate(_) => None,
         };
         alerts.push(trigger.result(Outcome::DriftAlert(DriftAlert {
             pair,

@@ -91,8 +91,9 @@ pub(crate) enum Training {
     Queued(Uuid),
     /// Trained before on the same data and configuration: the result to record.
     UpToDate(Box<JobResult>),
-    /// An identical job of an earlier run is still queued.
-    AlreadyQueued,
+    /// An identical job of an earlier run holds the pair's idempotency key: the one to wait
+    /// for (`None` if its claim expired meanwhile).
+    AlreadyQueued(Option<Uuid>),
 }
 
 /// Connections of one trigger.
@@ -162,7 +163,8 @@ impl Trigger {
         let key = if force { format!("{key}:{}", self.run_id) } else { key };
         let job = self.job(JobKind::Train { pair: pair.clone(), snapshot, config }, Some(key));
         if self.queue.push(std::slice::from_ref(&job)).await? == 0 {
-            return Ok(Training::AlreadyQueued);
+            let key = job.idempotency_key.as_deref().unwrap_or_default();
+            return Ok(Training::AlreadyQueued(self.queue.claimant(key).await?));
         }
         Ok(Training::Queued(job.job_id))
     }
@@ -186,8 +188,12 @@ pub(crate) async fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
                 expected.push(Expected { job_id: result.job_id, pair });
                 settled.push(*result);
             }
-            Training::AlreadyQueued => {
-                tracing::warn!(%pair, "the same training is already queued by an earlier run; not waiting for it");
+            Training::AlreadyQueued(Some(job_id)) => {
+                tracing::info!(%pair, %job_id, "the same training is queued by an earlier run; waiting for that job");
+                expected.push(Expected { job_id, pair });
+            }
+            Training::AlreadyQueued(None) => {
+                tracing::warn!(%pair, "the same training was queued by an earlier run; not waiting for it");
             }
         }
     }
@@ -235,7 +241,7 @@ pub(crate) async fn ping(args: PingArgs) -> anyhow::Result<ExitCode> {
     let done = wait::count(&trigger.database, trigger.run_id, args.count, &args.wait).await?;
     let seconds = started.elapsed().as_secs_f64();
     println!(
-        "run {}: {done}/{} pings through queue, workers, collector and Postgres in {seconds:.2} s ({:.0} jobs/s)",
+        "run {}: {done}/{} pings through queue, workers, collector and database in {seconds:.2} s ({:.0} jobs/s)",
         trigger.run_id,
         args.count,
         done as f64 / seconds

@@ -49,11 +49,11 @@ enum Rows {
 }
 
 impl Rows {
-    async fn read(database: &Database, kind: RunKind, run_id: Uuid) -> anyhow::Result<Self> {
+    async fn read(database: &Database, kind: RunKind, job_ids: &[Uuid]) -> anyhow::Result<Self> {
         Ok(match kind {
-            RunKind::Train => Self::Train(by_job(db::train_rows(database, run_id).await?, |r| &r.job_id)),
+            RunKind::Train => Self::Train(by_job(db::train_rows(database, job_ids).await?, |r| &r.job_id)),
             RunKind::Forecast => {
-                Self::Forecast(by_job(db::forecast_rows(database, run_id).await?, |r| &r.job_id))
+                Self::Forecast(by_job(db::forecast_rows(database, job_ids).await?, |r| &r.job_id))
             }
         })
     }
@@ -83,8 +83,9 @@ pub(crate) async fn follow(
     let mut last_dead_check = Instant::now();
     let mut dead: Vec<Uuid> = Vec::new();
     let mut progress = Progress::new(expected.len());
+    let job_ids: Vec<Uuid> = expected.iter().map(|e| e.job_id).collect();
     let rows = loop {
-        let rows = Rows::read(database, kind, run_id).await?;
+        let rows = Rows::read(database, kind, &job_ids).await?;
         let missing: Vec<Uuid> =
             expected.iter().map(|e| e.job_id).filter(|id| !rows.has(id) && !dead.contains(id)).collect();
         progress.show(expected.len() - missing.len());
@@ -141,8 +142,8 @@ fn summary(expected: &[Expected], rows: &Rows, dead: &[Uuid]) -> (String, bool) 
         Rows::Train(_) => {
             let _ = writeln!(
                 table,
-                "{:<10} {:<4} {:<11} {:<26} {:<9} {:>8}",
-                "SYMBOL", "TF", "STATUS", "ENSEMBLE [95% CI]", "MAJORITY", "SECONDS"
+                "{:<10} {:<4} {:<11} {:<26} {:<9} {:<10} {:>8}",
+                "SYMBOL", "TF", "STATUS", "ENSEMBLE [95% CI]", "MAJORITY", "BASELINES", "SECONDS"
             );
         }
         Rows::Forecast(_) => {
@@ -189,10 +190,16 @@ fn train_line(row: &TrainRow) -> String {
         _ => row.error.clone().unwrap_or_default(),
     };
     let majority = row.majority_accuracy.map_or_else(String::new, |m| format!("{m:.3}"));
+    // The verdict of `Evaluation::verdict`: beyond both baselines' 95 % intervals, or not.
+    let baselines = match row.beats_baselines {
+        Some(true) => "beaten",
+        Some(false) => "not beaten",
+        None => "",
+    };
     let note = row.promotion_note.as_deref().unwrap_or_default();
     let seconds =
         row.started_at.map_or_else(String::new, |s| format!("{:.1}", (row.finished_at - s).as_seconds_f64()));
-    format!("{status:<11} {ensemble:<26} {majority:<9} {seconds:>8}  {note}")
+    format!("{status:<11} {ensemble:<26} {majority:<9} {baselines:<10} {seconds:>8}  {note}")
 }
 
 /// A forecast's columns after the pair.

@@ -135,6 +135,19 @@ impl Queue {
         }
     }
 
+    /// The job that holds an idempotency key: the one a second push of the same work meets.
+    pub async fn claimant(&self, idempotency_key: &str) -> Result<Option<Uuid>, QueueError> {
+        let task_id: Option<String> = match &self.backend {
+            Backend::Redis(conn) => {
+                let claim =
+                    format!("{}:{idempotency_key}", jobs_config(&self.prefix, 1).idempotency_key_set());
+                redis::cmd("GET").arg(claim).query_async(&mut conn.clone()).await?
+            }
+            Backend::Sqlite(pool) => sqlite::claimant(pool, &self.name(), idempotency_key).await?,
+        };
+        Ok(task_id.and_then(|id| ulid::Ulid::from_string(&id).ok()).map(|id| Uuid::from_u128(id.0)))
+    }
+
     /// Whether the queue gave up on a job (its payload unreadable, or out of attempts).
     pub async fn is_dead(&self, job_id: Uuid) -> Result<bool, QueueError> {
         match &self.backend {

@@ -102,6 +102,18 @@ pub(super) async fn release(pool: &SqlitePool, queue: &str, idempotency_key: &st
     Ok(())
 }
 
+pub(super) async fn claimant(
+    pool: &SqlitePool,
+    queue: &str,
+    idempotency_key: &str,
+) -> Result<Option<String>, QueueError> {
+    Ok(sqlx::query_scalar("select id from Jobs where job_type = ?1 and idempotency_key = ?2")
+        .bind(queue)
+        .bind(idempotency_key)
+        .fetch_optional(pool)
+        .await?)
+}
+
 pub(super) async fn is_dead(pool: &SqlitePool, task_id: &str) -> Result<bool, QueueError> {
     Ok(sqlx::query_scalar(
         "select exists (select 1 from Jobs where id = ?1
