@@ -7,7 +7,6 @@
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
-use fleet::config::DatabaseArgs;
 use fleet::database::{Database, sqlite_time};
 use shared::ingest::BarSeries;
 use shared::job::Pair;
@@ -27,10 +26,6 @@ macro_rules! on_either {
             Database::Sqlite($pool) => $statement,
         }
     };
-}
-
-pub(crate) async fn connect(args: &DatabaseArgs) -> anyhow::Result<Database> {
-    Ok(Database::connect(args).await?)
 }
 
 /// How an upsert of bars went.

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 
 use crate::{ReadArgs, db};
 use fleet::config::DatabaseArgs;
+use fleet::database::Database;
 
 #[derive(Debug, Args)]
 pub(crate) struct IngestArgs {
@@ -56,7 +57,7 @@ struct SeriesLoaded {
 
 pub(crate) async fn run(args: IngestArgs) -> anyhow::Result<ExitCode> {
     let database = match (&args.database_url, args.check) {
-        (Some(url), false) => Some(db::connect(&DatabaseArgs { database_url: url.clone() }).await?),
+        (Some(url), false) => Some(Database::connect(&DatabaseArgs { database_url: url.clone() }).await?),
         _ => None,
     };
     let options = args.read.options();

@@ -106,7 +106,7 @@ pub(crate) struct Trigger {
 
 impl Trigger {
     pub(crate) async fn open(database: &DatabaseArgs, queue: &QueueArgs) -> anyhow::Result<Self> {
-        let database = db::connect(database).await?;
+        let database = Database::connect(database).await?;
         let queue = Queue::connect(queue).await.context("cannot connect to the queue")?;
         let run_id = Uuid::new_v4();
         tracing::info!(%run_id, "run started");

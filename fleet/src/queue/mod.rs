@@ -66,6 +66,8 @@ pub enum Backend {
 pub struct Queue {
     backend: Backend,
     prefix: String,
+    /// apalis-redis's names of the queue's keys (unused with SQLite).
+    redis_keys: Config,
 }
 
 impl Queue {
@@ -77,7 +79,11 @@ impl Queue {
             // clap's argument group requires one of them.
             (None, None) => unreachable!("QueueBackendArgs requires REDIS_URL or QUEUE_URL"),
         };
-        Ok(Self { backend, prefix: args.queue_prefix.clone() })
+        Ok(Self {
+            backend,
+            prefix: args.queue_prefix.clone(),
+            redis_keys: jobs_config(&args.queue_prefix, 1),
+        })
     }
 
     pub fn backend(&self) -> &Backend {
@@ -102,11 +108,16 @@ impl Queue {
             .missed_heartbeats(MISSED_HEARTBEATS)
     }
 
+    /// The Redis key whose value is the task that claimed an idempotency key (`push.lua`).
+    fn claim(&self, idempotency_key: &str) -> String {
+        format!("{}:{idempotency_key}", self.redis_keys.idempotency_key_set())
+    }
+
     /// Enqueues jobs. Returns how many were: a job whose idempotency key is already claimed
     /// is not.
     pub async fn push(&self, jobs: &[Job]) -> Result<usize, QueueError> {
         match &self.backend {
-            Backend::Redis(conn) => push_redis(&mut conn.clone(), &jobs_config(&self.prefix, 1), jobs).await,
+            Backend::Redis(conn) => push_redis(&mut conn.clone(), &self.redis_keys, jobs).await,
             Backend::Sqlite(pool) => sqlite::push(pool, &self.name(), jobs).await,
         }
     }
@@ -115,7 +126,7 @@ impl Queue {
     pub async fn waiting(&self) -> Result<usize, QueueError> {
         match &self.backend {
             Backend::Redis(conn) => Ok(redis::cmd("LLEN")
-                .arg(jobs_config(&self.prefix, 1).active_jobs_list())
+                .arg(self.redis_keys.active_jobs_list())
                 .query_async(&mut conn.clone())
                 .await?),
             Backend::Sqlite(pool) => sqlite::waiting(pool, &self.name()).await,
@@ -126,9 +137,8 @@ impl Queue {
     pub async fn release(&self, idempotency_key: &str) -> Result<(), QueueError> {
         match &self.backend {
             Backend::Redis(conn) => {
-                let claim =
-                    format!("{}:{idempotency_key}", jobs_config(&self.prefix, 1).idempotency_key_set());
-                let () = redis::cmd("DEL").arg(claim).query_async(&mut conn.clone()).await?;
+                let () =
+                    redis::cmd("DEL").arg(self.claim(idempotency_key)).query_async(&mut conn.clone()).await?;
                 Ok(())
             }
             Backend::Sqlite(pool) => sqlite::release(pool, &self.name(), idempotency_key).await,
@@ -139,9 +149,7 @@ impl Queue {
     pub async fn claimant(&self, idempotency_key: &str) -> Result<Option<Uuid>, QueueError> {
         let task_id: Option<String> = match &self.backend {
             Backend::Redis(conn) => {
-                let claim =
-                    format!("{}:{idempotency_key}", jobs_config(&self.prefix, 1).idempotency_key_set());
-                redis::cmd("GET").arg(claim).query_async(&mut conn.clone()).await?
+                redis::cmd("GET").arg(self.claim(idempotency_key)).query_async(&mut conn.clone()).await?
             }
             Backend::Sqlite(pool) => sqlite::claimant(pool, &self.name(), idempotency_key).await?,
         };
@@ -152,7 +160,7 @@ impl Queue {
     pub async fn is_dead(&self, job_id: Uuid) -> Result<bool, QueueError> {
         match &self.backend {
             Backend::Redis(conn) => Ok(redis::cmd("SISMEMBER")
-                .arg(jobs_config(&self.prefix, 1).dead_jobs_set())
+                .arg(self.redis_keys.dead_jobs_set())
                 .arg(task_id(job_id))
                 .query_async(&mut conn.clone())
                 .await?),
@@ -166,16 +174,13 @@ impl Queue {
         static SWEEP: LazyLock<redis::Script> =
             LazyLock::new(|| redis::Script::new(include_str!("../../lua/sweep_done.lua")));
         match &self.backend {
-            Backend::Redis(conn) => {
-                let config = jobs_config(&self.prefix, 1);
-                Ok(SWEEP
-                    .key(config.done_jobs_set())
-                    .key(config.job_data_hash())
-                    .key(config.job_meta_hash())
-                    .arg(max)
-                    .invoke_async(&mut conn.clone())
-                    .await?)
-            }
+            Backend::Redis(conn) => Ok(SWEEP
+                .key(self.redis_keys.done_jobs_set())
+                .key(self.redis_keys.job_data_hash())
+                .key(self.redis_keys.job_meta_hash())
+                .arg(max)
+                .invoke_async(&mut conn.clone())
+                .await?),
             Backend::Sqlite(pool) => sqlite::sweep_done(pool, &self.name(), max).await,
         }
     }
