@@ -84,3 +84,22 @@ fn train_file_prints_the_evaluation_table() {
     }
     assert!(table.starts_with("GOOGL d1 | artifact "), "{table}");
 }
+
+#[test]
+fn help_describes_what_each_binary_does_today() {
+    for (binary, commands) in [
+        ("worker", &["run", "train-file", "predict"][..]),
+        ("producer", &["ingest", "train", "forecast", "demo"][..]),
+        ("collector", &["migrate", "run"][..]),
+    ] {
+        let output = run(&mut command(binary, &["--help"]));
+        assert!(output.status.success(), "{binary} --help failed");
+        let help = String::from_utf8_lossy(&output.stdout);
+        assert!(!help.contains("soon"), "{binary} --help promises what exists already:\n{help}");
+        for subcommand in commands {
+            assert!(help.contains(subcommand), "{binary} --help does not list {subcommand}:\n{help}");
+        }
+    }
+    let worker_help = String::from_utf8_lossy(&run(&mut command("worker", &["--help"])).stdout).into_owned();
+    assert!(worker_help.contains("job queue"), "{worker_help}");
+}
