@@ -15,6 +15,7 @@ mod report;
 mod table;
 mod timestamp;
 
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -194,6 +195,8 @@ struct ParsedRow {
     line: u64,
     bar: Bar,
     adjusted_close: Option<f64>,
+    /// Whether its high or low was moved onto the body (within [`PRICE_TOLERANCE`]).
+    clamped: bool,
 }
 
 /// Rows and skips of one symbol, as they are collected.
@@ -353,18 +356,36 @@ fn parse_row(row: &RawRow, map: &ColumnMap, format: &TimestampFormat) -> Result<
         return Err(RowProblem::NegativeVolume { value: volume });
     }
     let body_top = open.max(close);
-    if high < body_top {
-        return Err(RowProblem::HighBelowBody { high, body: body_top });
-    }
+    let (high, high_clamped) = onto_body(high, body_top, Ordering::Less)
+        .ok_or(RowProblem::HighBelowBody { high, body: body_top })?;
     let body_bottom = open.min(close);
-    if low > body_bottom {
-        return Err(RowProblem::LowAboveBody { low, body: body_bottom });
-    }
+    let (low, low_clamped) = onto_body(low, body_bottom, Ordering::Greater)
+        .ok_or(RowProblem::LowAboveBody { low, body: body_bottom })?;
     let adjusted_close = match map.adj_close {
         Some(index) => Some(positive(number(row, index, "adj close")?, "adj close")?),
         None => None,
     };
-    Ok(ParsedRow { line: row.line, bar: Bar { ts, open, high, low, close, volume }, adjusted_close })
+    Ok(ParsedRow {
+        line: row.line,
+        bar: Bar { ts, open, high, low, close, volume },
+        adjusted_close,
+        clamped: high_clamped || low_clamped,
+    })
+}
+
+/// How far (relative) a high may sit below the body, or a low above it, and still be the
+/// body's edge: the rounding that split-adjusted exports carry (a high of 44.70100293299299
+/// under a close of 44.701002932993 is one part in 1e14), far below any real price tick.
+pub const PRICE_TOLERANCE: f64 = 1e-9;
+
+/// An extreme (high or low) that is on the wrong side of the body's edge (`wrong`: `Less`
+/// for a high, `Greater` for a low): itself when it is not, the edge with `true` when it is
+/// within [`PRICE_TOLERANCE`], nothing when it is beyond.
+fn onto_body(extreme: f64, edge: f64, wrong: Ordering) -> Option<(f64, bool)> {
+    if extreme.partial_cmp(&edge) != Some(wrong) {
+        return Some((extreme, false));
+    }
+    ((extreme - edge).abs() <= PRICE_TOLERANCE * edge).then_some((edge, true))
 }
 
 /// Sorts, removes duplicate timestamps, settles the timeframe and applies the adjustment.
@@ -410,6 +431,7 @@ fn finish_series(
         })
         .collect();
 
+    let clamped: Vec<u64> = kept.iter().filter(|row| row.clamped).map(|row| row.line).collect();
     let series_report = SeriesReport {
         symbol: symbol.clone(),
         timeframe,
@@ -418,6 +440,8 @@ fn finish_series(
         rows_kept: bars.len() as u64,
         rows_skipped: rows.skipped.total(),
         skipped: rows.skipped.into_summaries(),
+        rows_clamped: clamped.len() as u64,
+        first_clamped_line: clamped.first().copied(),
         first_bar: bars.first().map(|b| b.ts),
         last_bar: bars.last().map(|b| b.ts),
         adjusted,

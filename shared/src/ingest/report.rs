@@ -78,6 +78,10 @@ pub struct SeriesReport {
     pub rows_kept: u64,
     pub rows_skipped: u64,
     pub skipped: Vec<SkipSummary>,
+    /// Kept rows whose high or low sat on the wrong side of the body by rounding only (within
+    /// [`super::PRICE_TOLERANCE`], relative) and was set to the body's edge.
+    pub rows_clamped: u64,
+    pub first_clamped_line: Option<u64>,
     pub first_bar: Option<DateTime<Utc>>,
     pub last_bar: Option<DateTime<Utc>>,
     /// Whether prices were scaled by `Adj Close / Close`.
@@ -156,6 +160,14 @@ impl std::fmt::Display for FileReport {
                 if flags.is_empty() { String::new() } else { format!("  [{}]", flags.join(", ")) },
             )?;
             write_skips(f, &series.skipped)?;
+            if let Some(first_line) = series.first_clamped_line {
+                writeln!(
+                    f,
+                    "    clamped {:>4} x high or low past the body by rounding only, set to the body \
+                     (first at line {first_line})",
+                    series.rows_clamped
+                )?;
+            }
         }
         write_skips(f, &self.skipped)?;
         for note in &self.notes {

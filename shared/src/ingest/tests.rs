@@ -77,6 +77,40 @@ fn bad_rows_are_skipped_and_reported_with_their_lines() {
     assert_eq!(ingested.report.rows_skipped(), 9);
 }
 
+/// Rows of a split-adjusted export: the high of line 3 and the low of line 4 are off the body
+/// by rounding (1e-14 relative), line 5's high is a real 1 % below it.
+const ROUNDED_EXTREMES: &str = "date,open,high,low,close,volume
+2024-01-02,44.6,44.9,44.5,44.8,100
+2024-01-03,44.6,44.70100293299299,44.5,44.701002932993,100
+2024-01-04,44.701002932993,44.9,44.70100293299399,44.8,100
+2024-01-05,44.6,44.25,44.1,44.7,100
+2024-01-08,44.6,44.9,44.5,44.8,100
+";
+
+#[test]
+fn extremes_off_the_body_by_rounding_are_clamped_and_reported_not_skipped() {
+    for strict in [false, true] {
+        let options = IngestOptions { strict, ..Default::default() };
+        let result = ingest("AAPL.csv", ROUNDED_EXTREMES, &options);
+        if strict {
+            let error = result.unwrap_err().to_string();
+            assert!(error.ends_with("line 5, field high: high 44.25 < max(open, close) 44.7"), "{error}");
+            continue;
+        }
+        let ingested = result.unwrap();
+        let report = &ingested.report.series[0];
+        assert_eq!((report.rows_kept, report.rows_skipped, report.rows_clamped), (4, 1, 2));
+        assert_eq!(report.first_clamped_line, Some(3));
+        assert_eq!(report.skipped[0].reason, "high below max(open, close)");
+        let bars = &ingested.series[0].bars;
+        assert_eq!(bars[1].high, 44.701002932993, "the high is the body's top");
+        assert_eq!(bars[2].low, 44.701002932993, "the low is the body's bottom");
+        assert!(bars.iter().all(|b| b.low <= b.open.min(b.close) && b.high >= b.open.max(b.close)));
+        let text = ingested.report.to_string();
+        assert!(text.contains("clamped    2 x high or low past the body by rounding only"), "{text}");
+    }
+}
+
 #[test]
 fn strict_mode_names_file_line_and_field() {
     let options = IngestOptions { strict: true, ..Default::default() };
