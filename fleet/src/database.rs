@@ -2,20 +2,16 @@
 //! SQLite file with the same tables and columns for embedded mode. Callers match on
 //! [`Database`] where the two dialects differ and share the row types where they do not.
 
-use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use sqlx::postgres::PgPoolOptions;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
 use crate::config::DatabaseArgs;
 
-/// How long one connection attempt waits for the database (and a SQLite statement for
-/// another process's write).
+/// How long one connection attempt waits for the database.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 pub enum DatabaseError {
@@ -54,18 +50,8 @@ impl Database {
         if !url.starts_with("sqlite:") {
             return Err(DatabaseError::Scheme);
         }
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(DatabaseError::Connect)?
-            .create_if_missing(true)
-            .busy_timeout(SQLITE_BUSY_TIMEOUT)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .acquire_timeout(CONNECT_TIMEOUT)
-            .connect_with(options)
-            .await
-            .map_err(DatabaseError::Connect)?;
+        // The results tables come from the collector's migrations, not from this set-up.
+        let (pool, _set_up_lock) = crate::sqlite::open(url, 4).await.map_err(DatabaseError::Connect)?;
         Ok(Self::Sqlite(pool))
     }
 
@@ -74,6 +60,29 @@ impl Database {
             Self::Postgres(pool) => pool.close().await,
             Self::Sqlite(pool) => pool.close().await,
         }
+    }
+}
+
+/// Errors that say the database is not there (or not now), rather than that the row is wrong.
+pub fn is_transient(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(db) if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() => {
+            // SQLITE_BUSY (5) and SQLITE_LOCKED (6), with their extended codes: another
+            // process holds the file's write lock for longer than the busy timeout.
+            db.code()
+                .and_then(|code| code.parse::<i32>().ok())
+                .is_some_and(|code| matches!(code & 0xff, 5 | 6))
+        }
+        sqlx::Error::Database(db) => {
+            // SQLSTATE classes 08 (connection), 53 (resources), 57 (operator intervention,
+            // e.g. shutdown), 40 (serialisation/deadlock).
+            db.code().is_some_and(|code| ["08", "53", "57", "40"].iter().any(|class| code.starts_with(class)))
+        }
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Protocol(_) => true,
+        _ => false,
     }
 }
 

@@ -104,3 +104,62 @@ async fn a_queue_url_that_is_not_sqlite_is_refused_by_name() {
     assert!(error.to_string().contains("QUEUE_URL must be sqlite://"), "{error}");
     assert!(!error.is_retryable());
 }
+
+/// The demo's start-up, many times, on a loaded machine: its collector, two workers and its
+/// trigger open a new queue file (and the collector and trigger the results database) at
+/// the same moment. Every open succeeds: the first opener sets the files up while the
+/// others wait, instead of meeting `database is locked`.
+#[test]
+fn concurrent_first_opens_of_new_sqlite_files_all_succeed_under_load() {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load: Vec<_> = (0..2)
+        .map(|_| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut spin = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    spin = std::hint::black_box(spin.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1));
+                }
+            })
+        })
+        .collect();
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build().unwrap();
+    for round in 0..30 {
+        let dir = tempfile::tempdir().unwrap();
+        let queue = QueueArgs::sqlite(&dir.path().join("queue.db"), "boltfleet");
+        let database = fleet::config::DatabaseArgs {
+            database_url: fleet::config::sqlite_url(&dir.path().join("fleet.db")),
+        };
+        let failures: Vec<String> = runtime.block_on(async {
+            let opens: Vec<_> = (0..4)
+                .map(|_| {
+                    let queue = queue.clone();
+                    tokio::spawn(async move {
+                        Queue::connect(&queue).await.map(drop).map_err(|e| format!("{e:?}"))
+                    })
+                })
+                .chain((0..2).map(|_| {
+                    let database = database.clone();
+                    tokio::spawn(async move {
+                        fleet::database::Database::connect(&database)
+                            .await
+                            .map(drop)
+                            .map_err(|e| format!("{e:?}"))
+                    })
+                }))
+                .collect();
+            let mut failures = Vec::new();
+            for open in opens {
+                if let Err(error) = open.await.unwrap() {
+                    failures.push(error);
+                }
+            }
+            failures
+        });
+        assert!(failures.is_empty(), "round {round}: {failures:#?}");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for thread in load {
+        thread.join().unwrap();
+    }
+}

@@ -5,17 +5,10 @@
 //! apalis's: `Pending` waits, `Done` finished, `Killed` aborted (an unreadable payload),
 //! `Failed` below its `max_attempts` is fetched again.
 
-use std::str::FromStr;
-use std::time::Duration;
-
-use apalis_sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteStorage};
+use apalis_sqlite::{SqlitePool, SqliteStorage};
 use shared::job::Job;
-use sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 
 use super::{QueueError, task_id};
-
-/// How long a statement waits for another process's write to finish before failing.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The results outbox: what the Redis results stream is for a Redis queue (`results.rs`).
 const OUTBOX_SCHEMA: &str = "
@@ -37,27 +30,10 @@ pub(super) async fn connect(url: &str) -> Result<SqlitePool, QueueError> {
     if !url.starts_with("sqlite:") {
         return Err(QueueError::NotSqlite(url.to_owned()));
     }
-    let options = SqliteConnectOptions::from_str(url)?
-        .create_if_missing(true)
-        .busy_timeout(BUSY_TIMEOUT)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Normal);
-    let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
-    // Processes opening a new file at once race on its migrations; the loser finds them
-    // applied when it tries again.
-    let mut attempts = 0;
-    loop {
-        attempts += 1;
-        match SqliteStorage::setup(&pool).await {
-            Ok(()) => break,
-            Err(error) if attempts < 3 => {
-                tracing::debug!(error = %error, "sqlite queue set-up raced another process; again");
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            Err(error) => return Err(error.into()),
-        }
-    }
+    let (pool, set_up_lock) = crate::sqlite::open(url, 4).await?;
+    SqliteStorage::setup(&pool).await?;
     sqlx::raw_sql(OUTBOX_SCHEMA).execute(&pool).await?;
+    drop(set_up_lock);
     Ok(pool)
 }
 
@@ -91,6 +67,20 @@ pub(super) async fn waiting(pool: &SqlitePool, queue: &str) -> Result<usize, Que
             .fetch_one(pool)
             .await?;
     Ok(usize::try_from(waiting).unwrap_or_default())
+}
+
+pub(super) async fn workers_alive(
+    pool: &SqlitePool,
+    queue: &str,
+    alive_since: i64,
+) -> Result<usize, QueueError> {
+    let alive: i64 =
+        sqlx::query_scalar("select count(*) from Workers where worker_type = ?1 and last_seen >= ?2")
+            .bind(queue)
+            .bind(alive_since)
+            .fetch_one(pool)
+            .await?;
+    Ok(usize::try_from(alive).unwrap_or_default())
 }
 
 pub(super) async fn release(pool: &SqlitePool, queue: &str, idempotency_key: &str) -> Result<(), QueueError> {
