@@ -237,3 +237,35 @@ fn a_demo_stopped_by_sigterm_stops_its_fleet_and_the_next_run_finishes_the_work(
     assert_eq!(done, 2, "{summary}");
     assert_eq!(summary.matches("predicted").count(), 2, "{summary}");
 }
+
+/// The README's commands as written: a collector and two workers on one host, none given a
+/// `METRICS_ADDR`. Each serves its endpoints on a port of its own (the default, then the next
+/// free ones) instead of the second one dying with "address already in use".
+#[test]
+fn several_workers_and_a_collector_on_one_host_need_no_port_setting() {
+    let env = EmbeddedEnv::new();
+    env.run_ok("collector", &["migrate"]);
+    let unset_port = |command: &mut std::process::Command| {
+        command.env_remove("METRICS_ADDR");
+    };
+    let processes = [
+        env.spawn_with("collector", &["run"], unset_port),
+        env.spawn_with("worker", &["run"], unset_port),
+        env.spawn_with("worker", &["run"], unset_port),
+    ];
+    let addrs: Vec<String> = processes.iter().map(tests::Process::metrics_addr).collect();
+    let distinct: std::collections::BTreeSet<&String> = addrs.iter().collect();
+    assert_eq!(distinct.len(), 3, "one port each: {addrs:?}");
+    let moved = processes
+        .iter()
+        .filter(|process| process.log().iter().any(|line| line.contains("default metrics port taken")))
+        .count();
+    assert!(moved >= 2, "the ones after the first say where they went: {addrs:?}");
+    for addr in &addrs {
+        let port = addr.rsplit(':').next().unwrap();
+        let health = tests::http_get(&format!("127.0.0.1:{port}"), "/healthz");
+        assert!(health.starts_with("HTTP/1.1 200") && health.ends_with("ok\n"), "{addr}: {health}");
+    }
+    let pinged = env.run_ok("producer", &["ping", "--count", "20", "--wait", "--timeout-secs", "60"]);
+    assert!(stdout(&pinged).contains("20/20 pings"), "{}", stdout(&pinged));
+}

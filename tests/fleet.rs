@@ -380,6 +380,46 @@ fn the_collector_waits_out_a_database_outage_and_loses_nothing() {
     );
 }
 
+/// `--wait` with no worker on the queue says so, then rides out a database outage (retrying,
+/// saying so once) and reports every ping once a worker comes and the database is back.
+#[test]
+fn a_wait_says_when_no_worker_runs_and_outlives_a_database_outage() {
+    let env = FleetEnv::new("waitout");
+    env.run_ok("collector", &["migrate"]);
+    let _collector = env.spawn("collector", &["run"]);
+    let proxy = TcpProxy::start("127.0.0.1:5432");
+    let ping =
+        ["ping", "--count", "100", "--wait", "--timeout-secs", "180", "--no-progress-warning-secs", "2"];
+    let mut producer = env.command("producer", &ping);
+    producer
+        .env("DATABASE_URL", format!("postgres://postgres@127.0.0.1:{}/{}", proxy.port, env.database.name))
+        .env("RUST_LOG", "info")
+        .env("LOG_FORMAT", "json")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut producer = Process::spawn("producer ping --wait", &mut producer);
+    producer.wait_for_log("no worker is alive on this queue", Duration::from_secs(60));
+
+    proxy.cut();
+    producer.wait_for_log("unreachable; waiting for it", Duration::from_secs(60));
+    let _worker = env.spawn("worker", &["run"]);
+    // The pings are written meanwhile (the collector's database is not behind the proxy).
+    assert!(eventually(Duration::from_secs(60), || env.query("select count(*) from pings") == "100"));
+    assert_eq!(producer.wait_exit(Duration::from_secs(1)), None, "the wait outlives the outage");
+
+    proxy.restore();
+    let status =
+        producer.wait_exit(Duration::from_secs(60)).expect("the wait ends once the database is back");
+    let log = producer.log();
+    assert!(status.success(), "{}", log.join("\n"));
+    assert_eq!(
+        log.iter().filter(|line| line.contains("unreachable; waiting for it")).count(),
+        1,
+        "said once"
+    );
+    assert!(log.iter().any(|line| line.contains("back; the wait goes on")), "{}", log.join("\n"));
+}
+
 #[test]
 fn a_poison_job_goes_to_the_dead_set_and_the_worker_carries_on() {
     let env = FleetEnv::new("poison");

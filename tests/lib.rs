@@ -221,7 +221,13 @@ pub trait TestFleet {
 
     /// Starts a long-running binary (worker, collector) with info logs collected as lines.
     fn spawn(&self, name: &str, args: &[&str]) -> Process {
+        self.spawn_with(name, args, |_| {})
+    }
+
+    /// [`Self::spawn`], with the command changed by `configure` first.
+    fn spawn_with(&self, name: &str, args: &[&str], configure: impl FnOnce(&mut Command)) -> Process {
         let mut command = self.command(name, args);
+        configure(&mut command);
         command
             .env("RUST_LOG", "info")
             .env("LOG_FORMAT", "json")

@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
+use fleet::backoff::Backoff;
 use fleet::config::{DatabaseArgs, QueueArgs};
-use fleet::database::Database;
+use fleet::database::{Database, is_transient};
 use fleet::ops::{Ops, OpsArgs};
 use fleet::queue::Queue;
 use fleet::results::{Delivery, ResultsConsumer, Unreadable};
@@ -83,7 +84,7 @@ pub async fn collect(
     let mut consumer = ResultsConsumer::new(&queue, name.clone()).await?;
     tracing::info!(name, batch_size = args.batch_size, "collector started");
     telemetry.ops.set_ready(true);
-    let mut backoff = Backoff::default();
+    let mut backoff = Backoff::up_to(MAX_BACKOFF);
     while !*stop.borrow() {
         let batch = tokio::select! {
             batch = consumer.next_batch(args.batch_size, Duration::from_secs(1)) => batch,
@@ -93,7 +94,7 @@ pub async fn collect(
             Ok(batch) => batch,
             Err(error) => {
                 tracing::warn!(error = %error, "cannot read results from Redis; retrying");
-                if backoff.wait(&mut stop).await {
+                if pause(&mut backoff, &mut stop).await {
                     break;
                 }
                 continue;
@@ -103,11 +104,11 @@ pub async fn collect(
             continue;
         }
         match store_batch(&database, &mut consumer, batch, &telemetry, &mut stop).await {
-            Ok(true) => backoff = Backoff::default(),
+            Ok(true) => backoff = Backoff::up_to(MAX_BACKOFF),
             Ok(false) => break,
             Err(error) => {
                 tracing::warn!(error = %format!("{error:#}"), "cannot acknowledge results; they will be read again");
-                if backoff.wait(&mut stop).await {
+                if pause(&mut backoff, &mut stop).await {
                     break;
                 }
             }
@@ -188,14 +189,14 @@ async fn store_batch(
             }
         }
     }
-    let mut backoff = Backoff::default();
+    let mut backoff = Backoff::up_to(MAX_BACKOFF);
     loop {
         match insert(database, rows.iter().map(|(_, table, row)| (*table, row)), &telemetry.metrics).await {
             Ok(()) => break,
             Err(error) if is_transient(&error) => {
                 telemetry.ops.set_ready(false);
                 tracing::warn!(error = %error, rows = rows.len(), "database unavailable; the batch waits");
-                if backoff.wait(stop).await {
+                if pause(&mut backoff, stop).await {
                     return Ok(false);
                 }
             }
@@ -285,47 +286,10 @@ async fn insert<'a>(
     Ok(())
 }
 
-/// Errors that say the database is not there (or not now), rather than that the row is wrong.
-fn is_transient(error: &sqlx::Error) -> bool {
-    match error {
-        sqlx::Error::Database(db) if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() => {
-            // SQLITE_BUSY (5) and SQLITE_LOCKED (6), with their extended codes: another
-            // process holds the file's write lock for longer than the busy timeout.
-            db.code()
-                .and_then(|code| code.parse::<i32>().ok())
-                .is_some_and(|code| matches!(code & 0xff, 5 | 6))
-        }
-        sqlx::Error::Database(db) => {
-            // SQLSTATE classes 08 (connection), 53 (resources), 57 (operator intervention,
-            // e.g. shutdown), 40 (serialisation/deadlock).
-            db.code().is_some_and(|code| ["08", "53", "57", "40"].iter().any(|class| code.starts_with(class)))
-        }
-        sqlx::Error::Io(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::Protocol(_) => true,
-        _ => false,
-    }
-}
-
-/// Exponential waits from 100 ms to [`MAX_BACKOFF`].
-#[derive(Debug)]
-struct Backoff(Duration);
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Self(Duration::from_millis(100))
-    }
-}
-
-impl Backoff {
-    /// Waits; returns true if asked to stop meanwhile.
-    async fn wait(&mut self, stop: &mut watch::Receiver<bool>) -> bool {
-        let delay = self.0;
-        self.0 = (self.0 * 2).min(MAX_BACKOFF);
-        tokio::select! {
-            () = tokio::time::sleep(delay) => *stop.borrow(),
-            _ = stop.changed() => true,
-        }
+/// Waits out one step of `backoff`; returns true if asked to stop meanwhile.
+async fn pause(backoff: &mut Backoff, stop: &mut watch::Receiver<bool>) -> bool {
+    tokio::select! {
+        () = tokio::time::sleep(backoff.next_delay()) => *stop.borrow(),
+        _ = stop.changed() => true,
     }
 }

@@ -2,7 +2,7 @@
 //! metrics on `/metrics`, liveness on `/healthz` (the process answers) and readiness on
 //! `/readyz` (it has its connections and takes work).
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -17,9 +17,60 @@ use prometheus_client::registry::Registry;
 
 #[derive(Debug, Clone, Args)]
 pub struct OpsArgs {
-    /// Where /metrics, /healthz and /readyz are served; port 0 takes a free port (logged).
-    #[arg(long, env = "METRICS_ADDR", default_value = "0.0.0.0:9090")]
-    pub metrics_addr: SocketAddr,
+    /// Where /metrics, /healthz and /readyz are served (port 0: any free port). Unset: port
+    /// 9090 on every interface, or the next free one when several processes share a host
+    /// (logged).
+    #[arg(long, env = "METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+}
+
+/// The operator's port when `METRICS_ADDR` is unset (the Kubernetes manifests probe it).
+pub const DEFAULT_METRICS_PORT: u16 = 9090;
+/// How many ports after [`DEFAULT_METRICS_PORT`] an unconfigured process tries: one per
+/// worker or collector on a host, with room to spare.
+const DEFAULT_PORTS_TRIED: u16 = 100;
+
+impl OpsArgs {
+    /// Any free port on the loopback interface: nothing exposed, nothing clashes.
+    pub fn loopback_any_port() -> Self {
+        Self { metrics_addr: Some(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))) }
+    }
+
+    /// A listener on the configured address (it must be free), or on the first free default
+    /// port.
+    async fn listen(&self) -> std::io::Result<tokio::net::TcpListener> {
+        if let Some(addr) = self.metrics_addr {
+            return tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+                std::io::Error::new(e.kind(), format!("cannot listen on METRICS_ADDR {addr}: {e}"))
+            });
+        }
+        let default = SocketAddr::from((Ipv4Addr::UNSPECIFIED, DEFAULT_METRICS_PORT));
+        for port in DEFAULT_METRICS_PORT..DEFAULT_METRICS_PORT + DEFAULT_PORTS_TRIED {
+            let addr = SocketAddr::from((Ipv4Addr::UNSPECIFIED, port));
+            match tokio::net::TcpListener::bind(addr).await {
+                Ok(listener) => {
+                    if port != DEFAULT_METRICS_PORT {
+                        tracing::warn!(%default, %addr, "default metrics port taken, serving on the next free one");
+                    }
+                    return Ok(listener);
+                }
+                Err(error) if error.kind() == std::io::ErrorKind::AddrInUse => {}
+                Err(error) => {
+                    return Err(std::io::Error::new(
+                        error.kind(),
+                        format!("cannot listen on {addr}: {error}"),
+                    ));
+                }
+            }
+        }
+        Err(std::io::Error::new(
+            std::io::ErrorKind::AddrInUse,
+            format!(
+                "ports {DEFAULT_METRICS_PORT} to {} are all taken: set METRICS_ADDR",
+                DEFAULT_METRICS_PORT + DEFAULT_PORTS_TRIED - 1
+            ),
+        ))
+    }
 }
 
 /// The process's side of the operator's view: it says when it is ready.
@@ -35,11 +86,10 @@ struct Served {
 }
 
 impl Ops {
-    /// Starts serving the registry's metrics (not ready yet). Fails if the address is taken.
+    /// Starts serving the registry's metrics (not ready yet). Fails if the configured address
+    /// is taken.
     pub async fn serve(registry: Registry, args: &OpsArgs) -> std::io::Result<Self> {
-        let listener = tokio::net::TcpListener::bind(args.metrics_addr).await.map_err(|e| {
-            std::io::Error::new(e.kind(), format!("cannot listen on METRICS_ADDR {}: {e}", args.metrics_addr))
-        })?;
+        let listener = args.listen().await?;
         let addr = listener.local_addr()?;
         let ready = Arc::new(AtomicBool::new(false));
         let served = Served { registry: Arc::new(registry), ready: ready.clone() };

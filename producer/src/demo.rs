@@ -7,7 +7,6 @@
 //! `producer ingest`, `train --wait` and `forecast --wait`: only the backends differ from a
 //! cluster's.
 
-use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -70,7 +69,7 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
 
     let fleet = Fleet::start(&services, args.workers);
     let run = async {
-        let wait = || WaitArgs { wait: true, timeout_secs: args.timeout_secs };
+        let wait = || WaitArgs::until(args.timeout_secs);
         let train = TrainArgs {
             pairs: args.pairs.clone(),
             services: services.clone(),
@@ -131,7 +130,7 @@ struct Fleet {
 impl Fleet {
     fn start(services: &Services, workers: usize) -> Self {
         // Operators' endpoints on free loopback ports: nothing is exposed, nothing clashes.
-        let ops = || OpsArgs { metrics_addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)) };
+        let ops = OpsArgs::loopback_any_port;
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         let collector = collector::RunArgs {
             database: services.database.clone(),

@@ -121,7 +121,7 @@ pub(crate) async fn run(args: ScheduleArgs) -> anyhow::Result<ExitCode> {
 async fn fire(firing: Firing, args: &ScheduleArgs) -> anyhow::Result<ExitCode> {
     let services = args.services.clone();
     let every_pair = PairArgs::default;
-    let no_wait = WaitArgs { wait: false, timeout_secs: 0 };
+    let no_wait = WaitArgs::none();
     match firing {
         Firing::Train => {
             trigger::train(TrainArgs {

@@ -238,7 +238,7 @@ pub(crate) async fn ping(args: PingArgs) -> anyhow::Result<ExitCode> {
         println!("run {}: {} pings enqueued", trigger.run_id, args.count);
         return Ok(ExitCode::SUCCESS);
     }
-    let done = wait::count(&trigger.database, trigger.run_id, args.count, &args.wait).await?;
+    let done = wait::count(&trigger.database, &trigger.queue, trigger.run_id, args.count, &args.wait).await?;
     let seconds = started.elapsed().as_secs_f64();
     println!(
         "run {}: {done}/{} pings through queue, workers, collector and database in {seconds:.2} s ({:.0} jobs/s)",

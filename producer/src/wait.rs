@@ -8,8 +8,9 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::Args;
+use fleet::backoff::Backoff;
 use fleet::database::Database;
-use fleet::queue::Queue;
+use fleet::queue::{Queue, QueueError};
 use shared::job::Pair;
 use uuid::Uuid;
 
@@ -27,6 +28,24 @@ pub(crate) struct WaitArgs {
     /// Give up waiting after this many seconds.
     #[arg(long, default_value_t = 7200)]
     pub timeout_secs: u64,
+    /// When no job has finished for this many seconds, check that a worker is alive on the
+    /// queue and say so if none is.
+    #[arg(long, default_value_t = WaitArgs::NO_PROGRESS_WARNING_SECS)]
+    pub no_progress_warning_secs: u64,
+}
+
+impl WaitArgs {
+    const NO_PROGRESS_WARNING_SECS: u64 = 60;
+
+    /// Following a run for up to `timeout_secs`, with the other defaults.
+    pub(crate) fn until(timeout_secs: u64) -> Self {
+        Self { wait: true, timeout_secs, no_progress_warning_secs: Self::NO_PROGRESS_WARNING_SECS }
+    }
+
+    /// Not following the run.
+    pub(crate) fn none() -> Self {
+        Self { wait: false, ..Self::until(0) }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -49,6 +68,13 @@ enum Rows {
 }
 
 impl Rows {
+    fn empty(kind: RunKind) -> Self {
+        match kind {
+            RunKind::Train => Self::Train(HashMap::new()),
+            RunKind::Forecast => Self::Forecast(HashMap::new()),
+        }
+    }
+
     async fn read(database: &Database, kind: RunKind, job_ids: &[Uuid]) -> anyhow::Result<Self> {
         Ok(match kind {
             RunKind::Train => Self::Train(by_job(db::train_rows(database, job_ids).await?, |r| &r.job_id)),
@@ -79,59 +105,229 @@ pub(crate) async fn follow(
     expected: &[Expected],
     args: &WaitArgs,
 ) -> anyhow::Result<ExitCode> {
-    let started = Instant::now();
+    let mut watch = Watch::new(queue, expected.len(), args);
     let mut last_dead_check = Instant::now();
     let mut dead: Vec<Uuid> = Vec::new();
-    let mut progress = Progress::new(expected.len());
     let job_ids: Vec<Uuid> = expected.iter().map(|e| e.job_id).collect();
-    let rows = loop {
-        let rows = Rows::read(database, kind, &job_ids).await?;
+    let mut rows = Rows::empty(kind);
+    loop {
+        match Rows::read(database, kind, &job_ids).await {
+            Ok(read) => {
+                watch.up(Service::Database);
+                rows = read;
+            }
+            Err(error) => watch.down(Service::Database, error)?,
+        }
         let missing: Vec<Uuid> =
             expected.iter().map(|e| e.job_id).filter(|id| !rows.has(id) && !dead.contains(id)).collect();
-        progress.show(expected.len() - missing.len());
-        if missing.is_empty() || started.elapsed() > Duration::from_secs(args.timeout_secs) {
-            break rows;
+        watch.progress(expected.len() - missing.len()).await?;
+        if missing.is_empty() || watch.timed_out() {
+            break;
         }
         if last_dead_check.elapsed() > DEAD_CHECK {
-            for id in missing {
-                if queue.is_dead(id).await? {
-                    dead.push(id);
+            match dead_among(queue, missing).await {
+                Ok(found) => {
+                    watch.up(Service::Queue);
+                    dead.extend(found);
                 }
+                Err(error) => watch.down(Service::Queue, error.into())?,
             }
             last_dead_check = Instant::now();
         }
-        tokio::time::sleep(POLL).await;
-    };
-    progress.finish();
+        tokio::time::sleep(watch.pause(POLL)).await;
+    }
+    watch.finish();
     let reported = expected.iter().filter(|e| rows.has(&e.job_id)).count();
     let (table, all_ok) = summary(expected, &rows, &dead);
     print!("{table}");
     println!(
         "run {run_id}: {reported} of {} jobs reported in {:.1} s",
         expected.len(),
-        started.elapsed().as_secs_f64()
+        watch.started.elapsed().as_secs_f64()
     );
     Ok(if all_ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// The jobs among `missing` that the queue gave up on.
+async fn dead_among(queue: &Queue, missing: Vec<Uuid>) -> Result<Vec<Uuid>, QueueError> {
+    let mut dead = Vec::new();
+    for id in missing {
+        if queue.is_dead(id).await? {
+            dead.push(id);
+        }
+    }
+    Ok(dead)
 }
 
 /// Waits for `count` ping rows of a run; returns how many arrived.
 pub(crate) async fn count(
     database: &Database,
+    queue: &Queue,
     run_id: Uuid,
     count: usize,
     args: &WaitArgs,
 ) -> anyhow::Result<usize> {
-    let started = Instant::now();
-    let mut progress = Progress::new(count);
+    let mut watch = Watch::new(queue, count, args);
+    let mut done = 0;
     loop {
-        let done = db::pings(database, run_id).await?;
-        progress.show(done);
-        if done >= count || started.elapsed() > Duration::from_secs(args.timeout_secs) {
-            progress.finish();
+        match db::pings(database, run_id).await {
+            Ok(pings) => {
+                watch.up(Service::Database);
+                done = pings;
+            }
+            Err(error) => watch.down(Service::Database, error)?,
+        }
+        watch.progress(done).await?;
+        if done >= count || watch.timed_out() {
+            watch.finish();
             return Ok(done);
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(watch.pause(Duration::from_millis(50))).await;
     }
+}
+
+/// What a wait reads from, each of which may go away for a while.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Service {
+    Database,
+    Queue,
+}
+
+impl Service {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Database => "the database (DATABASE_URL)",
+            Self::Queue => "the queue",
+        }
+    }
+}
+
+/// A run being followed: its clock, the progress shown, outages of the services it reads
+/// and whether any worker is there to make progress.
+///
+/// An outage is waited out like the collector waits one out (retries with backoff, said
+/// once when it starts and once when it ends); only the run's timeout ends the wait, since
+/// the results keep coming once the service is back. An error that is not an outage (a
+/// refused statement) ends it at once.
+struct Watch<'q> {
+    queue: &'q Queue,
+    started: Instant,
+    timeout: Duration,
+    progress: Progress,
+    down: Vec<Service>,
+    backoff: Backoff,
+    /// Jobs done when the count last changed, and when.
+    last_done: (usize, Instant),
+    /// How long nothing may finish before the wait looks for a live worker.
+    no_progress_warning: Duration,
+    /// Whether the wait already said that no worker is there.
+    said_no_worker: bool,
+}
+
+/// Longest pause between two reads while a service is down.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+impl<'q> Watch<'q> {
+    fn new(queue: &'q Queue, total: usize, args: &WaitArgs) -> Self {
+        let now = Instant::now();
+        Self {
+            queue,
+            started: now,
+            timeout: Duration::from_secs(args.timeout_secs),
+            progress: Progress::new(total),
+            down: Vec::new(),
+            backoff: Backoff::up_to(MAX_BACKOFF),
+            last_done: (0, now),
+            no_progress_warning: Duration::from_secs(args.no_progress_warning_secs),
+            said_no_worker: false,
+        }
+    }
+
+    fn timed_out(&self) -> bool {
+        self.started.elapsed() > self.timeout
+    }
+
+    /// Shows `done`; when nothing finished for a while, says so if no worker is alive on the
+    /// queue.
+    async fn progress(&mut self, done: usize) -> anyhow::Result<()> {
+        self.progress.show(done);
+        if done != self.last_done.0 {
+            self.last_done = (done, Instant::now());
+            self.said_no_worker = false;
+            return Ok(());
+        }
+        if self.said_no_worker || self.last_done.1.elapsed() < self.no_progress_warning {
+            return Ok(());
+        }
+        match self.queue.workers_alive().await {
+            Ok(0) => {
+                self.progress.interrupt();
+                tracing::warn!(
+                    queue = self.queue.name(),
+                    waited_secs = self.last_done.1.elapsed().as_secs(),
+                    "no job has finished and no worker is alive on this queue: is one running (same REDIS_URL or QUEUE_URL, and QUEUE_PREFIX)?"
+                );
+                self.said_no_worker = true;
+                self.up(Service::Queue);
+            }
+            Ok(_) => self.up(Service::Queue),
+            Err(error) => self.down(Service::Queue, error.into())?,
+        }
+        Ok(())
+    }
+
+    /// `service` answered: the end of its outage, if it had one.
+    fn up(&mut self, service: Service) {
+        if let Some(index) = self.down.iter().position(|s| *s == service) {
+            self.down.remove(index);
+            self.progress.interrupt();
+            tracing::info!(service = service.name(), "back; the wait goes on");
+            if self.down.is_empty() {
+                self.backoff = Backoff::up_to(MAX_BACKOFF);
+            }
+        }
+    }
+
+    /// `service` failed: an outage to wait out, or the end of the wait if the error is not
+    /// one that passes.
+    fn down(&mut self, service: Service, error: anyhow::Error) -> anyhow::Result<()> {
+        if !is_outage(&error) {
+            return Err(error.context(format!("cannot follow the run in {}", service.name())));
+        }
+        if !self.down.contains(&service) {
+            self.down.push(service);
+            self.progress.interrupt();
+            tracing::warn!(
+                service = service.name(),
+                error = format!("{error:#}"),
+                timeout_secs = self.timeout.saturating_sub(self.started.elapsed()).as_secs(),
+                "unreachable; waiting for it until the timeout (the fleet keeps working)"
+            );
+        }
+        Ok(())
+    }
+
+    /// How long to sleep before the next read: `normal`, or the backoff while a service is
+    /// down.
+    fn pause(&mut self, normal: Duration) -> Duration {
+        if self.down.is_empty() { normal } else { self.backoff.next_delay() }
+    }
+
+    fn finish(&self) {
+        self.progress.finish();
+        for service in &self.down {
+            tracing::warn!(service = service.name(), "still unreachable when the wait ended");
+        }
+    }
+}
+
+/// Whether an error says a server is not there (or not now), rather than that the request
+/// was wrong.
+fn is_outage(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause.downcast_ref::<sqlx::Error>().is_some_and(fleet::database::is_transient)
+            || cause.downcast_ref::<QueueError>().is_some_and(QueueError::is_retryable)
+    })
 }
 
 /// The table, and whether every job succeeded (or was up to date).
@@ -252,6 +448,11 @@ impl Progress {
     }
 
     fn finish(&self) {
+        self.interrupt();
+    }
+
+    /// Ends the bar's line, so that a log line does not run into it.
+    fn interrupt(&self) {
         if self.terminal {
             let mut stderr = std::io::stderr();
             let _ = writeln!(stderr);

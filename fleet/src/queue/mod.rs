@@ -133,6 +133,22 @@ impl Queue {
         }
     }
 
+    /// Workers on this queue whose last heartbeat is recent enough for them to count as alive
+    /// (the rule that re-queues a dead worker's jobs).
+    pub async fn workers_alive(&self) -> Result<usize, QueueError> {
+        let alive_since = chrono::Utc::now().timestamp()
+            - i64::try_from(self.redis_keys.orphaned_duration().as_secs()).unwrap_or(i64::MAX);
+        match &self.backend {
+            Backend::Redis(conn) => Ok(redis::cmd("ZCOUNT")
+                .arg(self.redis_keys.workers_set())
+                .arg(alive_since)
+                .arg("+inf")
+                .query_async(&mut conn.clone())
+                .await?),
+            Backend::Sqlite(pool) => sqlite::workers_alive(pool, &self.name(), alive_since).await,
+        }
+    }
+
     /// Frees a failed job's idempotency key, so that the next trigger of the same work runs.
     pub async fn release(&self, idempotency_key: &str) -> Result<(), QueueError> {
         match &self.backend {
