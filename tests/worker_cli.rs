@@ -15,7 +15,8 @@ fn train_file_evaluates_and_predict_forecasts_on_hourly_eurusd() {
     let artifact = dir.path().join("eurusd");
     let data = data_dir().join("EURUSD-1h-2017.csv");
 
-    let output = run(worker(&["train-file", "--json", "--out"]).arg(&artifact).arg(&data));
+    // 100 trees instead of 200: walk-forward (on by default) fits three more ensembles.
+    let output = run(worker(&["train-file", "--json", "--trees", "100", "--out"]).arg(&artifact).arg(&data));
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let evaluation: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     for model in ["random_forest", "gradient_boosting", "ensemble"] {
@@ -39,6 +40,29 @@ fn train_file_evaluates_and_predict_forecasts_on_hourly_eurusd() {
     assert_eq!(samples["bars"], 6_225);
     assert_eq!(samples["purged_rows"], 5, "h1 labels look 5 bars ahead");
     assert!(evaluation["verdict"]["summary"].as_str().unwrap().starts_with("ensemble accuracy"));
+    // The quant's view: the signal traded against buy-and-hold, calibration, the scores.
+    let backtest = &evaluation["backtest"];
+    let bars_per_year = backtest["bars_per_year"].as_f64().unwrap();
+    assert!((5_000.0..7_000.0).contains(&bars_per_year), "FX trades ~24 x 5 hours a week: {bars_per_year}");
+    for strategy in ["long_short", "long_only", "buy_and_hold", "majority", "persistence"] {
+        assert_eq!(backtest[strategy]["bars"], samples["validation_rows"], "{strategy}");
+        assert!(backtest[strategy]["max_drawdown"].as_f64().unwrap() >= 0.0, "{strategy}");
+        assert!(!backtest[strategy]["equity_curve"].as_array().unwrap().is_empty(), "{strategy}");
+    }
+    assert_eq!(evaluation["calibration"]["classes"].as_array().unwrap().len(), 3);
+    assert!(evaluation["calibration"]["ece"].as_f64().unwrap() >= 0.0);
+    let scores = &evaluation["scores"];
+    for score in ["backtest", "walk_forward"] {
+        let value = scores[score]["value"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&value), "{score}: {value}");
+    }
+    assert!(scores["live"].is_null(), "no live score before any forecast is realised");
+    assert_eq!(evaluation["composite"]["missing"], serde_json::json!(["live"]));
+    assert_eq!(
+        evaluation["walk_forward"]["folds"].as_array().unwrap().len(),
+        3,
+        "walk-forward is on by default"
+    );
 
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(artifact.join("manifest.json")).unwrap()).unwrap();

@@ -86,9 +86,17 @@ pub struct DatabaseArgs {
 /// take the timeframe's defaults.
 #[derive(Debug, Clone, Args)]
 pub struct TrainingArgs {
-    /// Also evaluate on this many expanding walk-forward folds.
-    #[arg(long)]
-    pub walk_forward: Option<usize>,
+    /// Also evaluate on this many expanding, purged walk-forward folds (0: none).
+    #[arg(long, default_value_t = 3)]
+    pub walk_forward: usize,
+    /// How the two models make the ensemble: `vote` (the original's ridge-weighted votes,
+    /// weights fitted on validation) or `proba` (weighted class probabilities, the weight
+    /// fitted inside the training period).
+    #[arg(long, default_value = "vote")]
+    pub ensemble: shared::model::ensemble::EnsembleRule,
+    /// What the backtest of the signal charges per unit of turnover, in basis points.
+    #[arg(long, default_value_t = shared::model::backtest::DEFAULT_COST_BPS)]
+    pub cost_bps: f64,
     /// Bars ahead for the label (default: the timeframe's).
     #[arg(long)]
     pub horizon: Option<usize>,
@@ -122,7 +130,9 @@ impl TrainingArgs {
         config.labels.horizon = self.horizon.unwrap_or(config.labels.horizon);
         config.labels.threshold = self.threshold.unwrap_or(config.labels.threshold);
         config.train_fraction = self.train_fraction;
-        config.walk_forward_folds = self.walk_forward;
+        config.walk_forward_folds = (self.walk_forward > 0).then_some(self.walk_forward);
+        config.cost_bps = self.cost_bps;
+        config.ensemble = self.ensemble;
         config.forest.trees = self.trees;
         config.forest.max_depth = self.max_depth;
         config.boosting.rounds = self.rounds;

@@ -108,6 +108,12 @@ fn on_a_random_walk_the_ensemble_does_not_beat_the_majority_baseline() {
     );
     assert!(!e.verdict.beats_majority && !e.verdict.beats_persistence, "{}", e.verdict.summary);
     assert!(e.samples.purged_rows >= 1, "the purge dropped the rows whose label sees validation");
+    let traded = &e.backtest.as_ref().unwrap().long_short;
+    assert!(
+        traded.probabilistic_sharpe.is_none_or(|psr| psr < 0.95),
+        "trading noise is not distinguishable from luck: {traded:?}"
+    );
+    assert!(e.scores.unwrap().backtest.value < 0.05, "no skill over the baseline: {:?}", e.scores);
 }
 
 #[test]
@@ -121,6 +127,14 @@ fn on_a_planted_signal_the_ensemble_beats_both_baselines_clearly() {
     let ensemble = e.ensemble.validation.accuracy.value;
     assert!(ensemble > e.baselines.majority.accuracy.high + 0.05, "{}", e.verdict.summary);
     assert!(ensemble > e.baselines.persistence.accuracy.high + 0.05, "{}", e.verdict.summary);
+    let backtest = e.backtest.as_ref().unwrap();
+    let psr = backtest.long_short.probabilistic_sharpe.unwrap();
+    assert!(psr > 0.95, "trading the planted signal is not luck: PSR {psr}");
+    assert!(backtest.long_short.sharpe > backtest.buy_and_hold.sharpe, "{backtest:?}");
+    assert_eq!(backtest.long_short.bars, e.samples.validation_rows, "one backtest bar per validation row");
+    let calibration = e.calibration.as_ref().unwrap();
+    assert_eq!(calibration.rows, e.samples.validation_rows);
+    assert!(e.scores.unwrap().backtest.value > 0.05, "{:?}", e.scores);
 }
 
 #[test]
@@ -145,6 +159,12 @@ fn walk_forward_reports_every_fold_and_the_pool() {
     let pooled_rows: usize = walk.folds.iter().map(|f| f.validation_rows).sum();
     assert_eq!(walk.pooled.validation_rows, pooled_rows);
     assert!(walk.folds.windows(2).all(|w| w[0].train_rows < w[1].train_rows));
+    let pooled_backtest = walk.pooled.backtest.as_ref().unwrap();
+    assert_eq!(pooled_backtest.long_short.bars, pooled_rows, "the pooled folds are backtested as one");
+    let scores = trained.artifact.manifest.evaluation.scores.unwrap();
+    assert!(scores.walk_forward.is_some() && scores.live.is_none());
+    let composite = trained.artifact.manifest.evaluation.composite.as_ref().unwrap();
+    assert_eq!(composite.missing, ["live"], "no live score is made up");
 }
 
 #[test]

@@ -5,7 +5,10 @@ use std::fmt::Write;
 use shared::ingest::BarSeries;
 use shared::labels::Direction;
 use shared::model::artifact::Manifest;
+use shared::model::backtest::Backtest;
+use shared::model::calibration::Calibration;
 use shared::model::metrics::{Metrics, Proportion};
+use shared::model::scores::{Composite, Score, Scores};
 use shared::model::{Forecast, ModelReport};
 
 fn interval(p: &Proportion) -> String {
@@ -124,8 +127,116 @@ pub(crate) fn evaluation(manifest: &Manifest) -> String {
             interval(&pooled.persistence.accuracy)
         );
     }
+    if let Some(backtest) = &e.backtest {
+        backtest_table(&mut out, backtest, e.baselines.majority_class);
+    }
+    if let (Some(scores), Some(composite)) = (&e.scores, &e.composite) {
+        scores_lines(&mut out, scores, composite);
+    }
+    if let Some(calibration) = &e.calibration {
+        calibration_lines(&mut out, calibration);
+    }
     let _ = writeln!(out, "verdict: {}", e.verdict.summary);
     out
+}
+
+fn percent(value: f64) -> String {
+    format!("{:+.1}%", value * 100.0)
+}
+
+fn backtest_table(out: &mut String, backtest: &Backtest, majority_class: Direction) {
+    let _ = writeln!(
+        out,
+        "\nbacktest on the validation rows (a position per bar from its signal, held one bar; {} bps per unit traded; {:.0} bars a year):",
+        backtest.cost_bps, backtest.bars_per_year
+    );
+    let _ = writeln!(
+        out,
+        "  {:<22} {:>8} {:>8} {:>7} {:>7} {:>7} {:>8} {:>8} {:>6} {:>5} {:>6}",
+        "strategy",
+        "total",
+        "annual",
+        "sharpe",
+        "sortino",
+        "max dd",
+        "exposure",
+        "turnover",
+        "trades",
+        "hit",
+        "PSR"
+    );
+    let majority = format!("majority ({})", majority_class.as_str());
+    for (name, p) in [
+        ("ensemble long-short", &backtest.long_short),
+        ("ensemble long-only", &backtest.long_only),
+        ("buy and hold", &backtest.buy_and_hold),
+        (majority.as_str(), &backtest.majority),
+        ("persistence", &backtest.persistence),
+    ] {
+        let _ = writeln!(
+            out,
+            "  {name:<22} {:>8} {:>8} {:>7} {:>7} {:>7} {:>8.3} {:>8.0} {:>6} {:>5} {:>6}",
+            percent(p.total_return),
+            percent(p.annualized_return),
+            p.sharpe.map_or_else(|| "-".to_owned(), |v| format!("{v:.2}")),
+            p.sortino.map_or_else(|| "-".to_owned(), |v| format!("{v:.2}")),
+            percent(-p.max_drawdown),
+            p.exposure,
+            p.turnover,
+            p.trades,
+            p.hit_rate.map_or_else(|| "-".to_owned(), |v| format!("{v:.2}")),
+            optional(p.probabilistic_sharpe),
+        );
+    }
+}
+
+fn scores_lines(out: &mut String, scores: &Scores, composite: &Composite) {
+    let describe = |score: Option<&Score>, missing: &str| {
+        score.map_or_else(
+            || missing.to_owned(),
+            |s| format!("{:.3} (accuracy {:.3} vs majority {:.3})", s.value, s.accuracy.value, s.majority),
+        )
+    };
+    let _ = writeln!(
+        out,
+        "\nscores (skill over the majority baseline, 0 = no better): backtest {}, walk-forward {}, live {}",
+        describe(Some(&scores.backtest), "-"),
+        describe(scores.walk_forward.as_ref(), "off"),
+        describe(scores.live.as_ref(), "not yet (no realised forecasts)"),
+    );
+    let missing = if composite.missing.is_empty() {
+        String::new()
+    } else {
+        format!(", without {}", composite.missing.join(", "))
+    };
+    let drift = match composite.drift {
+        Some(true) => "drift: live is more than 0.15 from the backtest",
+        Some(false) => "drift: none",
+        None => "drift: no live score yet",
+    };
+    let _ = writeln!(out, "composite {:.3} (weights 0.40 / 0.35 / 0.25{missing}); {drift}", composite.value);
+}
+
+fn calibration_lines(out: &mut String, calibration: &Calibration) {
+    let _ = writeln!(
+        out,
+        "calibration of the ensemble's probabilities ({} rows, {} bins): class-wise ECE {:.3}",
+        calibration.rows,
+        shared::model::calibration::BINS,
+        calibration.ece
+    );
+    for class in &calibration.classes {
+        let _ = writeln!(
+            out,
+            "  {:<8} ECE {:.3}  brier {:.3} (reliability {:.3}, resolution {:.3}, uncertainty {:.3})",
+            class.class.as_str(),
+            class.ece,
+            class.brier,
+            class.reliability,
+            class.resolution,
+            class.uncertainty
+        );
+    }
 }
 
 /// One forecast.

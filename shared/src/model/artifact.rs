@@ -14,13 +14,15 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::boosting::Boosting;
+use super::ensemble::EnsembleRule;
 use super::forest::Forest;
 use super::{Evaluation, TrainConfig};
 use crate::bar::{Bar, Symbol, Timeframe};
 use crate::labels::LabelConfig;
 
-/// The payload format this build writes and the newest it reads.
-pub const ARTIFACT_FORMAT_VERSION: u32 = 1;
+/// The payload format this build writes and the newest it reads. Format 1 (no ensemble rule:
+/// always the vote) is still read.
+pub const ARTIFACT_FORMAT_VERSION: u32 = 2;
 
 const MAGIC: &[u8; 4] = b"BFM\0";
 
@@ -79,9 +81,37 @@ pub struct Model {
     pub feature_names: Vec<String>,
     pub labels: LabelConfig,
     pub score_threshold: f64,
+    pub ensemble: EnsembleRule,
     pub weights: [f64; 2],
     pub(super) forest: Forest,
     pub(super) boosting: Boosting,
+}
+
+/// Format 1's payload: format 2's without the ensemble rule, which was the vote.
+#[derive(Deserialize)]
+struct ModelV1 {
+    feature_schema_version: u32,
+    feature_names: Vec<String>,
+    labels: LabelConfig,
+    score_threshold: f64,
+    weights: [f64; 2],
+    forest: Forest,
+    boosting: Boosting,
+}
+
+impl From<ModelV1> for Model {
+    fn from(v1: ModelV1) -> Self {
+        Self {
+            feature_schema_version: v1.feature_schema_version,
+            feature_names: v1.feature_names,
+            labels: v1.labels,
+            score_threshold: v1.score_threshold,
+            ensemble: EnsembleRule::Vote,
+            weights: v1.weights,
+            forest: v1.forest,
+            boosting: v1.boosting,
+        }
+    }
 }
 
 /// A manifest with its decoded model.
@@ -179,11 +209,55 @@ impl Artifact {
                 manifest: manifest.format_version,
             });
         }
-        let mut body = Vec::new();
-        flate2::read::GzDecoder::new(&bytes.payload[MAGIC.len() + 4..])
-            .read_to_end(&mut body)
-            .map_err(|e| ArtifactError::Payload(e.to_string()))?;
-        let model: Model = postcard::from_bytes(&body).map_err(|e| ArtifactError::Payload(e.to_string()))?;
+        let model = decode_model(version, &bytes.payload)?;
         Ok(Self { manifest, model })
+    }
+}
+
+/// The model in a payload of `version` (its header already checked).
+fn decode_model(version: u32, payload: &[u8]) -> Result<Model, ArtifactError> {
+    let mut body = Vec::new();
+    flate2::read::GzDecoder::new(&payload[MAGIC.len() + 4..])
+        .read_to_end(&mut body)
+        .map_err(|e| ArtifactError::Payload(e.to_string()))?;
+    match version {
+        1 => postcard::from_bytes::<ModelV1>(&body).map(Model::from),
+        _ => postcard::from_bytes::<Model>(&body),
+    }
+    .map_err(|e| ArtifactError::Payload(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::boosting::BoostingParams;
+    use crate::model::forest::ForestParams;
+
+    /// A payload as format 1 wrote it: postcard lays a struct out as the tuple of its fields,
+    /// so the tuple of format 2's fields less the ensemble rule is format 1's body.
+    #[test]
+    fn a_format_1_payload_is_still_read_as_the_vote() {
+        let (features, labels) = crate::model::separable_rows();
+        let forest_params = ForestParams { trees: 5, ..ForestParams::default() };
+        let boosting_params = BoostingParams { rounds: 5, ..BoostingParams::default() };
+        let forest = Forest::fit(&features, &labels, 2, &forest_params, 1).unwrap();
+        let boosting = Boosting::fit(&features, &labels, 2, &boosting_params, 1).unwrap();
+        let label_config = LabelConfig { horizon: 5, threshold: 0.01 };
+        let names = vec!["a".to_owned(), "b".to_owned()];
+        let body =
+            postcard::to_allocvec(&(3u32, &names, label_config, 0.33f64, [0.4f64, 0.6], &forest, &boosting))
+                .unwrap();
+        let mut payload = MAGIC.to_vec();
+        payload.extend_from_slice(&1u32.to_le_bytes());
+        let mut gzip = flate2::write::GzEncoder::new(payload, flate2::Compression::default());
+        std::io::Write::write_all(&mut gzip, &body).unwrap();
+        let payload = gzip.finish().unwrap();
+        assert_eq!(payload_version(&payload).unwrap(), 1);
+        let model = decode_model(1, &payload).unwrap();
+        assert_eq!(model.ensemble, EnsembleRule::Vote);
+        assert_eq!(
+            (model.weights, model.score_threshold, model.feature_schema_version),
+            ([0.4, 0.6], 0.33, 3)
+        );
     }
 }

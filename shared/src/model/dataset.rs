@@ -21,6 +21,9 @@ pub struct Dataset {
     /// Index of the row's bar in the input bars; the purge works on it.
     pub bar_index: Vec<usize>,
     pub timestamps: Vec<DateTime<Utc>>,
+    /// The return from the row's close to the next bar's, which a position taken on the
+    /// row's signal earns (the backtest's; 0 for the last bar, which has none).
+    pub next_return: Vec<f64>,
 }
 
 /// Row-major feature values of the given training columns, and which rows are ready.
@@ -50,6 +53,7 @@ impl Dataset {
             persistence: Vec::new(),
             bar_index: Vec::new(),
             timestamps: Vec::new(),
+            next_return: Vec::new(),
         };
         for (t, bar) in bars.iter().enumerate() {
             let (Some(label), true, Some(past)) = (future[t], ready[t], t.checked_sub(labels.horizon)) else {
@@ -60,6 +64,7 @@ impl Dataset {
             dataset.persistence.push(labels.classify(closes[t] / closes[past] - 1.0));
             dataset.bar_index.push(t);
             dataset.timestamps.push(bar.ts);
+            dataset.next_return.push(closes.get(t + 1).map_or(0.0, |next| next / closes[t] - 1.0));
         }
         Ok(dataset)
     }
@@ -90,6 +95,7 @@ impl Dataset {
             persistence: indices.iter().map(|&i| self.persistence[i]).collect(),
             bar_index: indices.iter().map(|&i| self.bar_index[i]).collect(),
             timestamps: indices.iter().map(|&i| self.timestamps[i]).collect(),
+            next_return: indices.iter().map(|&i| self.next_return[i]).collect(),
         }
     }
 
@@ -169,6 +175,7 @@ mod tests {
             labels: vec![Direction::Neutral; n],
             persistence: vec![Direction::Neutral; n],
             timestamps: vec![DateTime::UNIX_EPOCH; n],
+            next_return: vec![0.0; n],
             bar_index,
         }
     }

@@ -71,6 +71,73 @@ pub fn vote(model_probabilities: [&[f64; 3]; 2], weights: [f64; 2], threshold: f
     EnsembleVote { direction, score, probabilities, confidence: probabilities[direction.index()] }
 }
 
+/// How the two models' predictions make the ensemble's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EnsembleRule {
+    /// The original pipeline's: ridge weights on the models' -1/0/+1 votes, fitted on the
+    /// validation rows, and a ±[`TrainConfig::score_threshold`](super::TrainConfig) cut.
+    #[default]
+    Vote,
+    /// A weighted average of the models' class probabilities, the weight fitted by log-loss
+    /// on out-of-sample predictions inside the training period: the validation rows never
+    /// touch it.
+    Proba,
+}
+
+impl std::str::FromStr for EnsembleRule {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        match name {
+            "vote" => Ok(Self::Vote),
+            "proba" => Ok(Self::Proba),
+            other => Err(format!("unknown ensemble rule {other:?}; expected vote or proba")),
+        }
+    }
+}
+
+/// Steps of the forest's weight the probability ensemble tries, from 0 to 1.
+const WEIGHT_STEPS: u32 = 100;
+
+/// The probability ensemble's weights: the forest's w in 0, 0.01, .., 1 (the boosting's
+/// 1 - w) whose blend has the lowest log-loss on `truth`; the first of equals, so the result
+/// is deterministic.
+pub fn proba_weights(truth: &[Direction], forest: &[[f64; 3]], boosting: &[[f64; 3]]) -> [f64; 2] {
+    let log_loss = |w: f64| -> f64 {
+        truth
+            .iter()
+            .zip(forest.iter().zip(boosting))
+            .map(|(t, (f, b))| -(w * f[t.index()] + (1.0 - w) * b[t.index()]).clamp(1e-15, 1.0).ln())
+            .sum()
+    };
+    let mut best = (f64::INFINITY, 0.5);
+    for step in 0..=WEIGHT_STEPS {
+        let w = f64::from(step) / f64::from(WEIGHT_STEPS);
+        let loss = log_loss(w);
+        if loss < best.0 {
+            best = (loss, w);
+        }
+    }
+    [best.1, 1.0 - best.1]
+}
+
+/// The probability ensemble's decision for one row: the most probable class of the
+/// weighted average, with its probability as the confidence; the score is
+/// P(bullish) - P(bearish).
+pub fn blend(model_probabilities: [&[f64; 3]; 2], weights: [f64; 2]) -> EnsembleVote {
+    let probabilities: [f64; 3] = std::array::from_fn(|i| {
+        model_probabilities[0][i] * weights[0] + model_probabilities[1][i] * weights[1]
+    });
+    let direction = argmax(&probabilities);
+    EnsembleVote {
+        direction,
+        score: probabilities[Direction::Bullish.index()] - probabilities[Direction::Bearish.index()],
+        probabilities,
+        confidence: probabilities[direction.index()],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,5 +169,18 @@ mod tests {
         assert!((split.confidence - (0.3 * 0.2 + 0.7 * 0.6)).abs() < 1e-12);
         assert_eq!(vote([&bullish, &neutral], [0.4, 0.6], 0.33).direction, Bullish);
         assert_eq!(argmax(&[0.4, 0.4, 0.2]), Bearish);
+    }
+
+    #[test]
+    fn the_probability_ensemble_weighs_the_model_with_the_better_log_loss() {
+        let truth = [Bullish, Bearish, Neutral, Bullish];
+        let sharp: Vec<[f64; 3]> =
+            truth.iter().map(|t| std::array::from_fn(|i| if i == t.index() { 0.8 } else { 0.1 })).collect();
+        let flat = vec![[1.0 / 3.0; 3]; 4];
+        assert_eq!(proba_weights(&truth, &sharp, &flat), [1.0, 0.0]);
+        assert_eq!(proba_weights(&truth, &flat, &sharp), [0.0, 1.0]);
+        let blended = blend([&[0.2, 0.3, 0.5], &[0.6, 0.3, 0.1]], [0.5, 0.5]);
+        assert_eq!(blended.direction, Bearish, "0.4 bearish beats 0.3 both other ways");
+        assert!((blended.confidence - 0.4).abs() < 1e-12 && (blended.score + 0.1).abs() < 1e-12);
     }
 }

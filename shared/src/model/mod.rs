@@ -9,15 +9,23 @@
 //! 2. [`forest`] and [`boosting`] fit on the training rows.
 //! 3. [`ensemble`] weighs them by ridge regression on the validation rows.
 //! 4. Every model, the ensemble and two baselines are scored on validation the same way
-//!    ([`metrics`]); optional walk-forward folds repeat 2-4 on expanding windows.
+//!    ([`metrics`]); the signals are backtested against buy-and-hold ([`backtest`]), the
+//!    ensemble's probabilities checked for calibration ([`calibration`]), and the scores
+//!    and their composite derived ([`scores`]); optional walk-forward folds repeat 2-4 on
+//!    expanding windows.
 //! 5. [`artifact`] packs it all.
 
 pub mod artifact;
+pub mod backtest;
 pub mod boosting;
+pub mod calibration;
+pub mod consensus;
 pub mod dataset;
 pub mod ensemble;
 pub mod forest;
 pub mod metrics;
+pub mod scores;
+pub mod stats;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -29,11 +37,14 @@ use crate::labels::{Direction, LabelConfig};
 use artifact::{
     ARTIFACT_FORMAT_VERSION, Artifact, ArtifactBytes, ArtifactError, DataSummary, Manifest, Model,
 };
+use backtest::{Backtest, DEFAULT_COST_BPS, Market};
 use boosting::{Boosting, BoostingParams};
+use calibration::Calibration;
 use dataset::{Dataset, Split};
-use ensemble::{EnsembleVote, argmax, ridge_weights, vote};
+use ensemble::{EnsembleRule, EnsembleVote, argmax, blend, proba_weights, ridge_weights, vote};
 use forest::{Forest, ForestParams};
 use metrics::{Metrics, Proportion};
+use scores::{Composite, CompositeRule, Score, Scores};
 
 /// 300 rows of two features whose first one is the class: any model must learn it.
 #[cfg(test)]
@@ -89,14 +100,26 @@ pub struct TrainConfig {
     pub walk_forward_folds: Option<usize>,
     pub forest: ForestParams,
     pub boosting: BoostingParams,
-    /// Ridge penalty of the ensemble weights.
+    /// How the two models' predictions make the ensemble's (manifests older than the choice
+    /// used the vote).
+    #[serde(default)]
+    pub ensemble: EnsembleRule,
+    /// Ridge penalty of the vote's weights.
     pub ridge_alpha: f64,
     /// Ensemble score beyond which a direction is BULLISH or BEARISH.
     pub score_threshold: f64,
+    /// What the backtest charges per unit of turnover, in basis points.
+    #[serde(default = "default_cost_bps")]
+    pub cost_bps: f64,
     pub seed: u64,
     /// Training threads; 0 for one per core. Not part of the result.
     #[serde(skip)]
     pub threads: usize,
+}
+
+/// The cost of manifests written before the backtest existed (never charged there).
+fn default_cost_bps() -> f64 {
+    DEFAULT_COST_BPS
 }
 
 impl TrainConfig {
@@ -108,8 +131,10 @@ impl TrainConfig {
             walk_forward_folds: None,
             forest: ForestParams::default(),
             boosting: BoostingParams::default(),
+            ensemble: EnsembleRule::Vote,
             ridge_alpha: 1.0,
             score_threshold: 0.33,
+            cost_bps: DEFAULT_COST_BPS,
             seed: 42,
             threads: 0,
         }
@@ -170,6 +195,10 @@ pub struct FoldReport {
     pub ensemble: Metrics,
     pub majority: Metrics,
     pub persistence: Metrics,
+    /// The ensemble's and the baselines' signals traded on the validation rows (absent from
+    /// manifests older than the backtest).
+    #[serde(default)]
+    pub backtest: Option<Backtest>,
 }
 
 /// Walk-forward folds and their validation rows pooled.
@@ -190,6 +219,20 @@ pub struct Evaluation {
     pub samples: Samples,
     pub verdict: Verdict,
     pub walk_forward: Option<WalkForward>,
+    /// The holdout's signals traded, against buy-and-hold and the baselines. This and the
+    /// fields below are absent from manifests older than them.
+    #[serde(default)]
+    pub backtest: Option<Backtest>,
+    /// Whether the ensemble's validation probabilities can be believed.
+    #[serde(default)]
+    pub calibration: Option<Calibration>,
+    /// Skill over the majority baseline: holdout (backtest) and pooled walk-forward; the
+    /// live score comes later, from realised forecasts.
+    #[serde(default)]
+    pub scores: Option<Scores>,
+    /// The scores' composite with the original's weights, over the scores there are.
+    #[serde(default)]
+    pub composite: Option<Composite>,
 }
 
 /// A forecast for the bar after the last one given.
@@ -234,6 +277,20 @@ struct Scored {
 }
 
 impl Scored {
+    fn combine(
+        forest: Vec<[f64; 3]>,
+        boosting: Vec<[f64; 3]>,
+        weights: [f64; 2],
+        config: &TrainConfig,
+    ) -> Self {
+        let ensemble = forest
+            .iter()
+            .zip(&boosting)
+            .map(|(f, b)| decide(config.ensemble, [f, b], weights, config.score_threshold))
+            .collect();
+        Self { forest, boosting, ensemble }
+    }
+
     fn hard(probabilities: &[[f64; 3]]) -> Vec<Direction> {
         probabilities.iter().map(argmax).collect()
     }
@@ -249,24 +306,40 @@ impl Scored {
     }
 }
 
-fn predict_rows(
-    forest: &Forest,
-    boosting: &Boosting,
+/// The ensemble's decision for one row under `rule`.
+fn decide(
+    rule: EnsembleRule,
+    probabilities: [&[f64; 3]; 2],
     weights: [f64; 2],
     threshold: f64,
-    data: &Dataset,
-) -> Result<Scored, ModelError> {
-    let matrix = forest::dense(&data.features, data.len(), data.n_features())?;
-    let forest_p = forest.predict_proba(&matrix, data.len())?;
-    let boosting_p = boosting.predict_proba(&data.features, data.len(), data.n_features())?;
-    let ensemble = forest_p.iter().zip(&boosting_p).map(|(f, b)| vote([f, b], weights, threshold)).collect();
-    Ok(Scored { forest: forest_p, boosting: boosting_p, ensemble })
+) -> EnsembleVote {
+    match rule {
+        EnsembleRule::Vote => vote(probabilities, weights, threshold),
+        EnsembleRule::Proba => blend(probabilities, weights),
+    }
 }
 
-/// Fits both models on the split's training rows and weighs them on its validation rows.
-fn fit_split(dataset: &Dataset, split: &Split, config: &TrainConfig) -> Result<(Fitted, Scored), ModelError> {
-    let train = dataset.select(&split.train);
-    let validation = dataset.select(&split.validation);
+/// Both models' probabilities for every row of `data`.
+fn model_probabilities(
+    forest: &Forest,
+    boosting: &Boosting,
+    data: &Dataset,
+) -> Result<(Vec<[f64; 3]>, Vec<[f64; 3]>), ModelError> {
+    let matrix = forest::dense(&data.features, data.len(), data.n_features())?;
+    Ok((
+        forest.predict_proba(&matrix, data.len())?,
+        boosting.predict_proba(&data.features, data.len(), data.n_features())?,
+    ))
+}
+
+/// Both models' and the ensemble's predictions for `data`.
+fn predict_rows(fitted: &Fitted, config: &TrainConfig, data: &Dataset) -> Result<Scored, ModelError> {
+    let (forest, boosting) = model_probabilities(&fitted.forest, &fitted.boosting, data)?;
+    Ok(Scored::combine(forest, boosting, fitted.weights, config))
+}
+
+/// Both models fitted on `train`.
+fn fit_models(train: &Dataset, config: &TrainConfig) -> Result<(Forest, Boosting), ModelError> {
     let counts = train.class_counts();
     if let [only] = Direction::ALL.into_iter().filter(|d| counts[d.index()] > 0).collect::<Vec<_>>()[..] {
         return Err(ModelError::SingleClass(only.as_str()));
@@ -275,13 +348,34 @@ fn fit_split(dataset: &Dataset, split: &Split, config: &TrainConfig) -> Result<(
         Forest::fit(&train.features, &train.labels, train.n_features(), &config.forest, config.seed)?;
     let boosting =
         Boosting::fit(&train.features, &train.labels, train.n_features(), &config.boosting, config.seed)?;
-    let unweighted = predict_rows(&forest, &boosting, [0.5, 0.5], config.score_threshold, &validation)?;
-    let weights = ridge_weights(
-        &validation.labels,
-        [&Scored::hard(&unweighted.forest), &Scored::hard(&unweighted.boosting)],
-        config.ridge_alpha,
-    );
-    let scored = predict_rows(&forest, &boosting, weights, config.score_threshold, &validation)?;
+    Ok((forest, boosting))
+}
+
+/// Fits both models on the split's training rows, weighs them, and predicts its validation
+/// rows. The vote's weights are fitted on the validation rows (the original's rule, with its
+/// optimism); the probability ensemble's on an inner purged split of the training rows, whose
+/// models are fitted for that alone.
+fn fit_split(dataset: &Dataset, split: &Split, config: &TrainConfig) -> Result<(Fitted, Scored), ModelError> {
+    let train = dataset.select(&split.train);
+    let validation = dataset.select(&split.validation);
+    let (forest, boosting) = fit_models(&train, config)?;
+    let (forest_p, boosting_p) = model_probabilities(&forest, &boosting, &validation)?;
+    let weights = match config.ensemble {
+        EnsembleRule::Vote => ridge_weights(
+            &validation.labels,
+            [&Scored::hard(&forest_p), &Scored::hard(&boosting_p)],
+            config.ridge_alpha,
+        ),
+        EnsembleRule::Proba => {
+            let inner = dataset::holdout(&train, config.train_fraction, config.labels.horizon);
+            let (inner_train, inner_validation) =
+                (train.select(&inner.train), train.select(&inner.validation));
+            let (inner_forest, inner_boosting) = fit_models(&inner_train, config)?;
+            let (f, b) = model_probabilities(&inner_forest, &inner_boosting, &inner_validation)?;
+            proba_weights(&inner_validation.labels, &f, &b)
+        }
+    };
+    let scored = Scored::combine(forest_p, boosting_p, weights, config);
     Ok((Fitted { forest, boosting, weights }, scored))
 }
 
@@ -304,6 +398,17 @@ struct Predictions {
     majority: Vec<Direction>,
     persistence: Vec<Direction>,
     scored: Scored,
+    /// Each row's time and next-bar return, for the backtest.
+    times: Vec<DateTime<Utc>>,
+    returns: Vec<f64>,
+}
+
+/// What a backtest needs besides the predictions: the instrument's bars per year and the
+/// cost of trading.
+#[derive(Debug, Clone, Copy)]
+struct Trading {
+    bars_per_year: f64,
+    cost_bps: f64,
 }
 
 impl Predictions {
@@ -314,6 +419,8 @@ impl Predictions {
             majority: vec![majority_class(&train_labels); split.validation.len()],
             persistence: split.validation.iter().map(|&i| dataset.persistence[i]).collect(),
             scored,
+            times: split.validation.iter().map(|&i| dataset.timestamps[i]).collect(),
+            returns: split.validation.iter().map(|&i| dataset.next_return[i]).collect(),
         }
     }
 
@@ -324,9 +431,32 @@ impl Predictions {
         self.scored.forest.extend(other.scored.forest);
         self.scored.boosting.extend(other.scored.boosting);
         self.scored.ensemble.extend(other.scored.ensemble);
+        self.times.extend(other.times);
+        self.returns.extend(other.returns);
     }
 
-    fn report(&self, train_rows: usize, weights: Option<[f64; 2]>) -> FoldReport {
+    fn ensemble_directions(&self) -> Vec<Direction> {
+        self.scored.ensemble.iter().map(|v| v.direction).collect()
+    }
+
+    fn backtest(&self, trading: Trading) -> Backtest {
+        let market =
+            Market { times: &self.times, returns: &self.returns, bars_per_year: trading.bars_per_year };
+        Backtest::of_signals(
+            &market,
+            &self.ensemble_directions(),
+            &self.majority,
+            &self.persistence,
+            trading.cost_bps,
+        )
+    }
+
+    fn calibration(&self) -> Calibration {
+        let probabilities: Vec<[f64; 3]> = self.scored.ensemble.iter().map(|v| v.probabilities).collect();
+        Calibration::compute(&self.truth, &probabilities)
+    }
+
+    fn report(&self, train_rows: usize, weights: Option<[f64; 2]>, trading: Trading) -> FoldReport {
         let [random_forest, gradient_boosting, ensemble] = self.scored.metrics(&self.truth);
         FoldReport {
             train_rows,
@@ -337,24 +467,31 @@ impl Predictions {
             ensemble,
             majority: Metrics::compute(&self.truth, &self.majority, None),
             persistence: Metrics::compute(&self.truth, &self.persistence, None),
+            backtest: Some(self.backtest(trading)),
         }
     }
 }
 
-fn walk_forward(dataset: &Dataset, folds: usize, config: &TrainConfig) -> Result<WalkForward, ModelError> {
+fn walk_forward(
+    dataset: &Dataset,
+    folds: usize,
+    config: &TrainConfig,
+    trading: Trading,
+) -> Result<WalkForward, ModelError> {
     let mut reports = Vec::with_capacity(folds);
     let mut pooled: Option<Predictions> = None;
     for split in dataset::walk_forward(dataset, folds, config.labels.horizon) {
         let (fitted, scored) = fit_split(dataset, &split, config)?;
         let predictions = Predictions::of_split(dataset, &split, scored);
-        reports.push(predictions.report(split.train.len(), Some(fitted.weights)));
+        reports.push(predictions.report(split.train.len(), Some(fitted.weights), trading));
         match &mut pooled {
             Some(all) => all.append(predictions),
             None => pooled = Some(predictions),
         }
     }
-    let pooled =
-        pooled.map(|p| p.report(0, None)).ok_or(ModelError::NotEnoughRows { rows: 0, needed: MIN_ROWS })?;
+    let pooled = pooled
+        .map(|p| p.report(0, None, trading))
+        .ok_or(ModelError::NotEnoughRows { rows: 0, needed: MIN_ROWS })?;
     Ok(WalkForward { folds: reports, pooled })
 }
 
@@ -415,17 +552,35 @@ fn train_on_pool(
     if dataset.len() < MIN_ROWS {
         return Err(ModelError::NotEnoughRows { rows: dataset.len(), needed: MIN_ROWS });
     }
+    let times: Vec<DateTime<Utc>> = series.bars.iter().map(|b| b.ts).collect();
+    // Bars per year from the instrument's own calendar; a series too short to tell trades
+    // like equities.
+    let trading = Trading {
+        bars_per_year: backtest::bars_per_year(&times).unwrap_or(252.0),
+        cost_bps: config.cost_bps,
+    };
     let split = dataset::holdout(&dataset, config.train_fraction, config.labels.horizon);
     let (fitted, scored) = fit_split(&dataset, &split, config)?;
-    let holdout =
-        Predictions::of_split(&dataset, &split, scored).report(split.train.len(), Some(fitted.weights));
+    let predictions = Predictions::of_split(&dataset, &split, scored);
+    let calibration = predictions.calibration();
+    let holdout = predictions.report(split.train.len(), Some(fitted.weights), trading);
 
     let train = dataset.select(&split.train);
-    let on_train =
-        predict_rows(&fitted.forest, &fitted.boosting, fitted.weights, config.score_threshold, &train)?;
+    let on_train = predict_rows(&fitted, config, &train)?;
     let [rf_train, gb_train, ensemble_train] = on_train.metrics(&train.labels);
     let verdict =
         verdict(&holdout.ensemble.accuracy, &holdout.majority.accuracy, &holdout.persistence.accuracy);
+    let walk_forward = config
+        .walk_forward_folds
+        .filter(|k| *k > 0)
+        .map(|k| walk_forward(&dataset, k, config, trading))
+        .transpose()?;
+    let skill = |report: &FoldReport| Score::skill(report.ensemble.accuracy, report.majority.accuracy.value);
+    let scores = Scores {
+        backtest: skill(&holdout),
+        walk_forward: walk_forward.as_ref().map(|w| skill(&w.pooled)),
+        live: None,
+    };
     let evaluation = Evaluation {
         random_forest: model_report(holdout.random_forest, &rf_train),
         gradient_boosting: model_report(holdout.gradient_boosting, &gb_train),
@@ -446,7 +601,11 @@ fn train_on_pool(
             validation_classes: dataset.select(&split.validation).class_counts(),
         },
         verdict,
-        walk_forward: config.walk_forward_folds.map(|k| walk_forward(&dataset, k, config)).transpose()?,
+        backtest: holdout.backtest,
+        walk_forward,
+        calibration: Some(calibration),
+        composite: Some(scores.composite(&CompositeRule::default())),
+        scores: Some(scores),
     };
 
     let feature_names: Vec<String> = dataset.feature_names.iter().map(|n| (*n).to_owned()).collect();
@@ -455,6 +614,7 @@ fn train_on_pool(
         feature_names: feature_names.clone(),
         labels: config.labels,
         score_threshold: config.score_threshold,
+        ensemble: config.ensemble,
         weights: fitted.weights,
         forest: fitted.forest,
         boosting: fitted.boosting,
@@ -512,7 +672,7 @@ pub fn predict(model: &Model, bars: &[Bar]) -> Result<Forecast, ModelError> {
     let matrix = forest::dense(&row, 1, row.len())?;
     let forest_p = model.forest.predict_proba(&matrix, 1)?[0];
     let boosting_p = model.boosting.predict_proba(&row, 1, row.len())?[0];
-    let decision = vote([&forest_p, &boosting_p], model.weights, model.score_threshold);
+    let decision = decide(model.ensemble, [&forest_p, &boosting_p], model.weights, model.score_threshold);
     Ok(Forecast {
         bar_ts: bars[last].ts,
         horizon: model.labels.horizon,
@@ -525,4 +685,54 @@ pub fn predict(model: &Model, bars: &[Bar]) -> Result<Forecast, ModelError> {
         gradient_boosting: argmax(&boosting_p),
         weights: model.weights,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Rows whose first feature is the class for most rows and noise for the rest, so the
+    /// two models disagree somewhere and the weights have something to choose.
+    fn noisy_dataset() -> Dataset {
+        let (features, labels) = separable_rows();
+        let n = labels.len();
+        let features: Vec<f64> = features
+            .chunks(2)
+            .enumerate()
+            .flat_map(
+                |(i, row)| {
+                    if i % 4 == 0 { [f64::from((i * 5 % 3) as u32), row[1]] } else { [row[0], row[1]] }
+                },
+            )
+            .collect();
+        Dataset {
+            feature_names: vec!["signal", "noise"],
+            features,
+            persistence: labels.clone(),
+            labels,
+            bar_index: (0..n).collect(),
+            timestamps: vec![DateTime::UNIX_EPOCH; n],
+            next_return: vec![0.0; n],
+        }
+    }
+
+    #[test]
+    fn the_probability_ensembles_weights_never_see_the_validation_labels() {
+        let mut config = TrainConfig::for_timeframe(crate::Timeframe::D1);
+        config.ensemble = EnsembleRule::Proba;
+        config.forest.trees = 10;
+        config.boosting.rounds = 10;
+        config.threads = 1;
+        let dataset = noisy_dataset();
+        let split = dataset::holdout(&dataset, 0.7, 1);
+        let (fitted, _) = fit_split(&dataset, &split, &config).unwrap();
+        let mut shuffled = dataset.clone();
+        for (row, other) in split.validation.iter().zip(split.validation.iter().rev()) {
+            shuffled.labels[*row] = dataset.labels[*other];
+        }
+        shuffled.labels[split.validation[0]] = Direction::Bearish;
+        assert_ne!(shuffled.labels, dataset.labels, "the validation labels changed");
+        let (refitted, _) = fit_split(&shuffled, &split, &config).unwrap();
+        assert_eq!(fitted.weights, refitted.weights, "no validation label touches the weights");
+    }
 }
