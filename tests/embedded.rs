@@ -10,7 +10,8 @@ use tests::{EmbeddedEnv, TestFleet, data_dir, eventually};
 use uuid::Uuid;
 
 /// Small models: these tests check the plumbing, not the ensemble's quality.
-const QUICK_TRAINING: [&str; 4] = ["--trees", "40", "--rounds", "20"];
+/// No walk-forward folds (on by default): they would triple the training for nothing here.
+const QUICK_TRAINING: [&str; 6] = ["--trees", "40", "--rounds", "20", "--walk-forward", "0"];
 
 fn stdout(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
@@ -178,7 +179,8 @@ fn drift_is_scored_alerted_and_retrained_once(env: &EmbeddedEnv) {
          from (select ts from ohlc_bars where symbol = 'AAPL' and timeframe = 'd1'
                order by ts desc limit 25 offset 10)",
     );
-    let evaluate = ["evaluate", "--drift-window-days=100000", "--trees=40", "--rounds=20"];
+    let evaluate =
+        ["evaluate", "--drift-window-days=100000", "--trees=40", "--rounds=20", "--walk-forward=0"];
     let output = env.run_ok("producer", &evaluate);
     let printed = stdout(&output);
     assert!(printed.contains("25 forecasts scored") && printed.contains("1 drift alerts"), "{printed}");

@@ -12,7 +12,8 @@ use tests::{FleetEnv, Process, TcpProxy, TestFleet, data_dir, eventually};
 use uuid::Uuid;
 
 /// Small models: these tests check the fleet's plumbing, not the ensemble's quality.
-const QUICK_TRAINING: [&str; 4] = ["--trees", "40", "--rounds", "20"];
+/// No walk-forward folds (on by default): they would triple the training for nothing here.
+const QUICK_TRAINING: [&str; 6] = ["--trees", "40", "--rounds", "20", "--walk-forward", "0"];
 const PAIRS: &str = "--symbols=AAPL,MSFT,IBM,GOOG,EURUSD";
 
 fn store(env: &FleetEnv) -> ArtifactStore {
@@ -169,7 +170,8 @@ fn drift_is_scored_alerted_and_retrained_once(env: &FleetEnv) {
          from (select ts from ohlc_bars where symbol = 'AAPL' and timeframe = 'd1'
                order by ts desc offset 10 limit 25) past",
     );
-    let evaluate = ["evaluate", "--drift-window-days=100000", "--trees=40", "--rounds=20"];
+    let evaluate =
+        ["evaluate", "--drift-window-days=100000", "--trees=40", "--rounds=20", "--walk-forward=0"];
     let output = env.run_ok("producer", &evaluate);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("25 forecasts scored") && stdout.contains("1 drift alerts"), "{stdout}");
@@ -220,7 +222,15 @@ fn a_killed_worker_job_is_finished_by_another_within_30_seconds() {
     first.wait_for_log("worker started", Duration::from_secs(60));
     // 13 years of AAPL with a small model: a few seconds, long enough to be killed in the
     // middle, short enough for the 30 s deadline in a debug build.
-    let train = ["train", "--symbols=AAPL", "--wait", "--timeout-secs=120", "--trees=20", "--rounds=10"];
+    let train = [
+        "train",
+        "--symbols=AAPL",
+        "--wait",
+        "--timeout-secs=120",
+        "--trees=20",
+        "--rounds=10",
+        "--walk-forward=0",
+    ];
     let mut trigger = env.command("producer", &train);
     let producer = std::thread::spawn(move || tests::run(&mut trigger));
     // Training takes seconds after "job started": the kill lands in the middle of it.
@@ -248,7 +258,15 @@ fn sigterm_lets_the_in_flight_job_finish_and_every_binary_exits_cleanly() {
     let mut collector = env.spawn("collector", &["run"]);
     let mut worker = env.spawn("worker", &["run", "--concurrency", "1"]);
     worker.wait_for_log("worker started", Duration::from_secs(60));
-    let train = ["train", "--symbols=AAPL", "--wait", "--timeout-secs=120", "--trees=20", "--rounds=10"];
+    let train = [
+        "train",
+        "--symbols=AAPL",
+        "--wait",
+        "--timeout-secs=120",
+        "--trees=20",
+        "--rounds=10",
+        "--walk-forward=0",
+    ];
     let mut trigger = env.command("producer", &train);
     let producer = std::thread::spawn(move || tests::run(&mut trigger));
     worker.wait_for_log("job started", Duration::from_secs(60));
@@ -308,7 +326,10 @@ fn a_forecast_refuses_an_expired_model_and_says_to_retrain() {
     ingest(&env);
     let _collector = env.spawn("collector", &["run"]);
     let mut worker = env.spawn("worker", &["run", "--concurrency", "1"]);
-    env.run_ok("producer", &["train", "--symbols=AAPL", "--wait", "--trees=20", "--rounds=10"]);
+    env.run_ok(
+        "producer",
+        &["train", "--symbols=AAPL", "--wait", "--trees=20", "--rounds=10", "--walk-forward=0"],
+    );
     worker.signal("TERM");
     worker.wait_exit(Duration::from_secs(30)).expect("the worker stops");
 
