@@ -319,12 +319,15 @@ fn decide(
     }
 }
 
+/// One class-probability vector per row, in [`Direction::ALL`] order.
+type RowProbabilities = Vec<[f64; 3]>;
+
 /// Both models' probabilities for every row of `data`.
 fn model_probabilities(
     forest: &Forest,
     boosting: &Boosting,
     data: &Dataset,
-) -> Result<(Vec<[f64; 3]>, Vec<[f64; 3]>), ModelError> {
+) -> Result<(RowProbabilities, RowProbabilities), ModelError> {
     let matrix = forest::dense(&data.features, data.len(), data.n_features())?;
     Ok((
         forest.predict_proba(&matrix, data.len())?,
