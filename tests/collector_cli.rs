@@ -1,11 +1,13 @@
 //! `collector migrate` against the real Postgres: the schema is applied, re-applying changes
 //! nothing, and row-level security keeps readers from writing.
 
-use tests::{ScratchDatabase, command, psql, run};
+use tests::{ScratchDatabase, command, psql, query, run};
 
 #[test]
 fn migrate_applies_the_schema_idempotently_with_row_level_security() {
     let database = ScratchDatabase::create("migrate");
+    // Missing, as on a new server: the README's `collector migrate` creates it first.
+    query("postgres", &format!("drop database {}", database.name));
     for _ in 0..2 {
         let output = run(command("collector", &["migrate"]).env("DATABASE_URL", database.url()));
         assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));

@@ -51,8 +51,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// `collector migrate`: applies the schema to the database `args` names.
+/// `collector migrate`: creates the database `args` names if it is missing, and applies the
+/// schema to it.
 pub async fn migrate(args: &DatabaseArgs) -> anyhow::Result<()> {
+    if Database::create_if_missing(args).await? {
+        tracing::info!("database created");
+    }
     let database = Database::connect(args).await?;
     let applied = apply_migrations(&database).await?;
     tracing::info!(migrations = applied, "database schema up to date");

@@ -55,6 +55,21 @@ impl Database {
         Ok(Self::Sqlite(pool))
     }
 
+    /// Creates the Postgres database `args` names if it does not exist yet (SQLite files are
+    /// created on connect); returns whether it did. Needs the CREATEDB privilege only then.
+    pub async fn create_if_missing(args: &DatabaseArgs) -> Result<bool, DatabaseError> {
+        use sqlx::migrate::MigrateDatabase;
+        let url = args.database_url.as_str();
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Ok(false);
+        }
+        if sqlx::Postgres::database_exists(url).await.map_err(DatabaseError::Connect)? {
+            return Ok(false);
+        }
+        sqlx::Postgres::create_database(url).await.map_err(DatabaseError::Connect)?;
+        Ok(true)
+    }
+
     pub async fn close(&self) {
         match self {
             Self::Postgres(pool) => pool.close().await,
