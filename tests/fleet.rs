@@ -14,6 +14,17 @@ use uuid::Uuid;
 /// Small models: these tests check the fleet's plumbing, not the ensemble's quality.
 /// No walk-forward folds (on by default): they would triple the training for nothing here.
 const QUICK_TRAINING: [&str; 6] = ["--trees", "40", "--rounds", "20", "--walk-forward", "0"];
+/// One AAPL training job of a few seconds in a debug build: long enough to be interrupted in
+/// the middle, short enough for the tests' deadlines.
+const AAPL_TRAINING_OF_SECONDS: [&str; 7] = [
+    "train",
+    "--symbols=AAPL",
+    "--wait",
+    "--timeout-secs=120",
+    "--trees=20",
+    "--rounds=10",
+    "--walk-forward=0",
+];
 const PAIRS: &str = "--symbols=AAPL,MSFT,IBM,GOOG,EURUSD";
 
 fn store(env: &FleetEnv) -> ArtifactStore {
@@ -222,16 +233,7 @@ fn a_killed_worker_job_is_finished_by_another_within_30_seconds() {
     first.wait_for_log("worker started", Duration::from_secs(60));
     // 13 years of AAPL with a small model: a few seconds, long enough to be killed in the
     // middle, short enough for the 30 s deadline in a debug build.
-    let train = [
-        "train",
-        "--symbols=AAPL",
-        "--wait",
-        "--timeout-secs=120",
-        "--trees=20",
-        "--rounds=10",
-        "--walk-forward=0",
-    ];
-    let mut trigger = env.command("producer", &train);
+    let mut trigger = env.command("producer", &AAPL_TRAINING_OF_SECONDS);
     let producer = std::thread::spawn(move || tests::run(&mut trigger));
     // Training takes seconds after "job started": the kill lands in the middle of it.
     first.wait_for_log("job started", Duration::from_secs(60));
@@ -258,16 +260,7 @@ fn sigterm_lets_the_in_flight_job_finish_and_every_binary_exits_cleanly() {
     let mut collector = env.spawn("collector", &["run"]);
     let mut worker = env.spawn("worker", &["run", "--concurrency", "1"]);
     worker.wait_for_log("worker started", Duration::from_secs(60));
-    let train = [
-        "train",
-        "--symbols=AAPL",
-        "--wait",
-        "--timeout-secs=120",
-        "--trees=20",
-        "--rounds=10",
-        "--walk-forward=0",
-    ];
-    let mut trigger = env.command("producer", &train);
+    let mut trigger = env.command("producer", &AAPL_TRAINING_OF_SECONDS);
     let producer = std::thread::spawn(move || tests::run(&mut trigger));
     worker.wait_for_log("job started", Duration::from_secs(60));
     worker.signal("TERM");
