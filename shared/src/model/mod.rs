@@ -291,12 +291,16 @@ impl Scored {
         Self { forest, boosting, ensemble }
     }
 
+    fn ensemble_directions(&self) -> Vec<Direction> {
+        self.ensemble.iter().map(|v| v.direction).collect()
+    }
+
     fn hard(probabilities: &[[f64; 3]]) -> Vec<Direction> {
         probabilities.iter().map(argmax).collect()
     }
 
     fn metrics(&self, truth: &[Direction]) -> [Metrics; 3] {
-        let ensemble_directions: Vec<Direction> = self.ensemble.iter().map(|v| v.direction).collect();
+        let ensemble_directions = self.ensemble_directions();
         let ensemble_probabilities: Vec<[f64; 3]> = self.ensemble.iter().map(|v| v.probabilities).collect();
         [
             Metrics::compute(truth, &Self::hard(&self.forest), Some(&self.forest)),
@@ -438,16 +442,12 @@ impl Predictions {
         self.returns.extend(other.returns);
     }
 
-    fn ensemble_directions(&self) -> Vec<Direction> {
-        self.scored.ensemble.iter().map(|v| v.direction).collect()
-    }
-
     fn backtest(&self, trading: Trading) -> Backtest {
         let market =
             Market { times: &self.times, returns: &self.returns, bars_per_year: trading.bars_per_year };
         Backtest::of_signals(
             &market,
-            &self.ensemble_directions(),
+            &self.scored.ensemble_directions(),
             &self.majority,
             &self.persistence,
             trading.cost_bps,
