@@ -99,6 +99,17 @@ fn the_binaries_run_as_a_fleet_on_sqlite_files_and_a_folder() {
         "each run with its metrics and evaluation"
     );
     assert_eq!(
+        env.count(
+            "select count(*) from training_runs where ensemble_rule = 'vote' and threshold_rule = 'fixed' \
+             and label_threshold > 0 and buy_hold_sharpe is not null and composite between 0 and 1 \
+             and calibration_ece between 0 and 1 \
+             and json_array_length(evaluation -> '$.backtest.long_short.equity_curve') > 1"
+        ),
+        2,
+        "the summary columns of every run"
+    );
+    assert!(stdout(&trained).contains("DSR (N)"), "{}", stdout(&trained));
+    assert_eq!(
         env.count("select count(distinct worker_id) from training_runs"),
         2,
         "both workers took a job"
@@ -188,6 +199,18 @@ fn drift_is_scored_alerted_and_retrained_once(env: &EmbeddedEnv) {
         || env.count("select count(*) from forecast_outcomes where not correct and realized = 'NEUTRAL'");
     assert!(eventually(Duration::from_secs(60), || scored() == 25), "outcomes: {}", scored());
     assert!(eventually(Duration::from_secs(60), || env.count("select count(*) from drift_alerts") == 1));
+    assert!(printed.contains("1 live scores"), "{printed}");
+    assert!(eventually(Duration::from_secs(60), || env.count("select count(*) from live_scores") == 1));
+    assert_eq!(
+        env.count(
+            "select count(*) from live_scores where symbol = 'AAPL' and evaluated = 25 and live_accuracy = 0 \
+             and live_score = 0 and composite_drift is not null \
+             and abs(live_total_return - buy_hold_total_return) < 1e-12 and scores ->> '$.live.accuracy.n' = 25"
+        ),
+        1,
+        "always BULLISH is always long: the live backtest is buy-and-hold"
+    );
+    assert_eq!(env.count("select count(*) from forecast_outcomes where next_return is not null"), 25);
     assert_eq!(
         env.count(
             "select count(*) from drift_alerts where symbol = 'AAPL' and evaluated = 25 and live_accuracy = 0 \

@@ -92,6 +92,18 @@ fn producer_workers_collector_train_and_forecast_every_pair_once() {
         "5|2|t",
         "five runs, spread over both workers, each with its artifact and metrics"
     );
+    assert!(summary.contains("DSR (N)") && summary.contains("COMPOSITE"), "{summary}");
+    assert_eq!(
+        env.query(
+            "select bool_and(ensemble_rule = 'vote' and threshold_rule = 'fixed' and label_threshold > 0 \
+             and buy_hold_sharpe is not null and backtest_total_return is not null and composite between 0 and 1 \
+             and backtest_score between 0 and 1 and calibration_ece between 0 and 1 and walk_forward_accuracy is null \
+             and jsonb_array_length(evaluation -> 'backtest' -> 'long_short' -> 'equity_curve') > 1) \
+             from training_runs where status = 'succeeded'"
+        ),
+        "t",
+        "the summary columns of every run (walk-forward is off here)"
+    );
 
     let models = list(&env, "models");
     for pair in ["AAPL/d1", "MSFT/d1", "IBM/d1", "GOOG/d1", "EURUSD/h1"] {
@@ -191,6 +203,18 @@ fn drift_is_scored_alerted_and_retrained_once(env: &FleetEnv) {
     };
     assert!(eventually(Duration::from_secs(60), || scored() == "25|25"), "outcomes: {}", scored());
     assert!(eventually(Duration::from_secs(60), || env.query("select count(*) from drift_alerts") == "1"));
+    assert!(stdout.contains("1 live scores"), "{stdout}");
+    assert!(eventually(Duration::from_secs(60), || env.query("select count(*) from live_scores") == "1"));
+    // Always BULLISH is always long: the live backtest is buy-and-hold over the same bars.
+    assert_eq!(
+        env.query(
+            "select symbol, evaluated, live_accuracy, live_score, composite_drift is not null, \
+             abs(live_total_return - buy_hold_total_return) < 1e-12, (scores -> 'live' -> 'accuracy' ->> 'n')::int = 25 \
+             from live_scores"
+        ),
+        "AAPL|25|0|0|t|t|t"
+    );
+    assert_eq!(env.query("select count(*) from forecast_outcomes where next_return is not null"), "25");
     assert_eq!(
         env.query(
             "select symbol, evaluated, live_accuracy, validation_accuracy > 0.15, retrain_job_id is not null \

@@ -5,7 +5,8 @@
 use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
-use shared::job::{ForecastStatus, JobResult, Outcome, TrainStatus};
+use shared::job::{ForecastStatus, JobResult, LiveScore, Outcome, TrainStatus};
+use shared::model::Evaluation;
 use shared::model::metrics::Metrics;
 
 /// The table a result goes to.
@@ -15,12 +16,19 @@ pub(crate) enum Table {
     Forecasts,
     ForecastOutcomes,
     DriftAlerts,
+    LiveScores,
     Pings,
 }
 
 impl Table {
-    pub(crate) const ALL: [Table; 5] =
-        [Table::TrainingRuns, Table::Forecasts, Table::ForecastOutcomes, Table::DriftAlerts, Table::Pings];
+    pub(crate) const ALL: [Table; 6] = [
+        Table::TrainingRuns,
+        Table::Forecasts,
+        Table::ForecastOutcomes,
+        Table::DriftAlerts,
+        Table::LiveScores,
+        Table::Pings,
+    ];
 
     pub(crate) fn name(self) -> &'static str {
         match self {
@@ -28,6 +36,7 @@ impl Table {
             Self::Forecasts => "ml_forecasts",
             Self::ForecastOutcomes => "forecast_outcomes",
             Self::DriftAlerts => "drift_alerts",
+            Self::LiveScores => "live_scores",
             Self::Pings => "pings",
         }
     }
@@ -50,6 +59,10 @@ impl Table {
             }
             Self::DriftAlerts => {
                 "insert into drift_alerts select * from jsonb_populate_recordset(null::drift_alerts, $1) \
+                 on conflict (job_id) do nothing"
+            }
+            Self::LiveScores => {
+                "insert into live_scores select * from jsonb_populate_recordset(null::live_scores, $1) \
                  on conflict (job_id) do nothing"
             }
             Self::Pings => {
@@ -136,6 +149,7 @@ pub(crate) fn row(result: &JobResult) -> (Table, Value) {
                 "realized": outcome.realized,
                 "correct": outcome.predicted == outcome.realized,
                 "realized_return": outcome.realized_return,
+                "next_return": outcome.next_return,
                 "realized_at": outcome.realized_at,
                 "evaluated_at": result.finished_at,
             }),
@@ -157,6 +171,7 @@ pub(crate) fn row(result: &JobResult) -> (Table, Value) {
                 "raised_at": result.finished_at,
             }),
         ),
+        Outcome::LiveScore(live) => (Table::LiveScores, live_score(result, live)),
         Outcome::Ping => (
             Table::Pings,
             json!({
@@ -169,6 +184,54 @@ pub(crate) fn row(result: &JobResult) -> (Table, Value) {
     }
 }
 
+fn live_score(result: &JobResult, live: &LiveScore) -> Value {
+    let backtest = live.backtest.as_ref();
+    json!({
+        "job_id": result.job_id,
+        "run_id": result.run_id,
+        "symbol": live.pair.symbol,
+        "timeframe": live.pair.timeframe,
+        "artifact_version": live.artifact_version,
+        "evaluated": live.evaluated,
+        "live_accuracy": live.live_accuracy,
+        "majority_accuracy": live.majority_accuracy,
+        "live_score": live.scores.live.as_ref().map(|s| s.value),
+        "backtest_score": live.scores.backtest.value,
+        "composite": live.composite.value,
+        "composite_drift": live.composite.drift,
+        "live_sharpe": backtest.and_then(|b| b.long_short.sharpe),
+        "live_total_return": backtest.map(|b| b.long_short.total_return),
+        "buy_hold_total_return": backtest.map(|b| b.buy_and_hold.total_return),
+        "scores": live.scores,
+        "backtest": live.backtest,
+        "evaluated_at": result.finished_at,
+    })
+}
+
+/// The summary columns of a succeeded run's evaluation (docs/metrics.md defines them).
+fn evaluation_columns(evaluation: &Evaluation) -> Value {
+    let rules = evaluation.rules.as_ref();
+    let pooled = evaluation.walk_forward.as_ref().map(|w| &w.pooled);
+    let backtest = evaluation.backtest.as_ref();
+    let scores = evaluation.scores.as_ref();
+    json!({
+        "ensemble_rule": rules.map(|r| r.ensemble.as_str()),
+        "threshold_rule": rules.map(|r| r.threshold_rule.as_str()),
+        "label_threshold": rules.map(|r| r.labels.threshold),
+        "walk_forward_accuracy": pooled.map(|p| p.ensemble.accuracy.value),
+        "walk_forward_majority_accuracy": pooled.map(|p| p.majority.accuracy.value),
+        "backtest_total_return": backtest.map(|b| b.long_short.total_return),
+        "backtest_sharpe": backtest.and_then(|b| b.long_short.sharpe),
+        "probabilistic_sharpe": backtest.and_then(|b| b.long_short.probabilistic_sharpe),
+        "buy_hold_total_return": backtest.map(|b| b.buy_and_hold.total_return),
+        "buy_hold_sharpe": backtest.and_then(|b| b.buy_and_hold.sharpe),
+        "backtest_score": scores.map(|s| s.backtest.value),
+        "walk_forward_score": scores.and_then(|s| s.walk_forward.as_ref()).map(|s| s.value),
+        "composite": evaluation.composite.as_ref().map(|c| c.value),
+        "calibration_ece": evaluation.calibration.as_ref().map(|c| c.ece),
+    })
+}
+
 fn train_status(status: &TrainStatus) -> Value {
     match status {
         TrainStatus::Failed { error } => json!({ "status": "failed", "error": error }),
@@ -178,7 +241,7 @@ fn train_status(status: &TrainStatus) -> Value {
         TrainStatus::Succeeded { artifact, evaluation, promoted, promotion_note } => {
             let accuracy = |metrics: &Metrics| metrics.accuracy.value;
             let ensemble = &evaluation.ensemble.validation;
-            json!({
+            let row = json!({
                 "status": "succeeded",
                 "artifact_uri": artifact.uri,
                 "artifact_version": artifact.version,
@@ -200,7 +263,8 @@ fn train_status(status: &TrainStatus) -> Value {
                 "rf_weight": evaluation.weights[0],
                 "gb_weight": evaluation.weights[1],
                 "evaluation": evaluation,
-            })
+            });
+            merge(row, evaluation_columns(evaluation))
         }
     }
 }

@@ -2,6 +2,7 @@
 //! ecosystem's names. Secrets are read, never printed (`hide_env_values`).
 
 use clap::Args;
+use shared::labels::ThresholdRule;
 
 /// Where artifacts and snapshots live.
 #[derive(Debug, Clone, Args)]
@@ -100,9 +101,10 @@ pub struct TrainingArgs {
     /// Bars ahead for the label (default: the timeframe's).
     #[arg(long)]
     pub horizon: Option<usize>,
-    /// Return threshold for BULLISH/BEARISH, e.g. 0.009 (default: the timeframe's).
+    /// Return threshold for BULLISH/BEARISH, e.g. 0.009 (default: the timeframe's), or
+    /// `auto`: chosen on the training rows so that a third of them are NEUTRAL.
     #[arg(long)]
-    pub threshold: Option<f64>,
+    pub threshold: Option<LabelThreshold>,
     /// Share of the rows, oldest first, that train.
     #[arg(long, default_value_t = 0.7)]
     pub train_fraction: f64,
@@ -123,12 +125,37 @@ pub struct TrainingArgs {
     pub seed: u64,
 }
 
+/// `--threshold`: a return, or `auto`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum LabelThreshold {
+    Fixed(f64),
+    Auto,
+}
+
+impl std::str::FromStr for LabelThreshold {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        if text == "auto" {
+            return Ok(Self::Auto);
+        }
+        match text.parse::<f64>() {
+            Ok(threshold) if threshold.is_finite() && threshold >= 0.0 => Ok(Self::Fixed(threshold)),
+            _ => Err(format!("{text:?} is neither a return of 0 or more (e.g. 0.009) nor auto")),
+        }
+    }
+}
+
 impl TrainingArgs {
     /// The configuration for a timeframe (threads left at "one per core").
     pub fn config_for(&self, timeframe: shared::Timeframe) -> shared::model::TrainConfig {
         let mut config = shared::model::TrainConfig::for_timeframe(timeframe);
         config.labels.horizon = self.horizon.unwrap_or(config.labels.horizon);
-        config.labels.threshold = self.threshold.unwrap_or(config.labels.threshold);
+        match self.threshold {
+            Some(LabelThreshold::Fixed(threshold)) => config.labels.threshold = threshold,
+            Some(LabelThreshold::Auto) => config.threshold_rule = ThresholdRule::Balanced,
+            None => {}
+        }
         config.train_fraction = self.train_fraction;
         config.walk_forward_folds = (self.walk_forward > 0).then_some(self.walk_forward);
         config.cost_bps = self.cost_bps;

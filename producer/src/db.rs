@@ -10,10 +10,14 @@ use chrono::{DateTime, Utc};
 use fleet::database::{Database, sqlite_time};
 use shared::ingest::BarSeries;
 use shared::job::Pair;
+use shared::model::stats::Moments;
 use shared::{Bar, Symbol, Timeframe};
 use uuid::Uuid;
 
-use crate::evaluate::{DueForecast, Scored};
+use shared::labels::Direction;
+use shared::model::scores::Scores;
+
+use crate::evaluate::{DueForecast, ModelRecord, Scored, Signal};
 
 /// Bars per insert statement: large enough to be fast, small enough for one round trip.
 const INSERT_CHUNK: usize = 5_000;
@@ -212,6 +216,14 @@ pub(crate) struct TrainRow {
     pub error: Option<String>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: DateTime<Utc>,
+    /// The holdout backtest's annualised Sharpe ratios: the signal long-short, and buy-and-hold.
+    pub backtest_sharpe: Option<f64>,
+    pub buy_hold_sharpe: Option<f64>,
+    pub composite: Option<f64>,
+    /// The signal's per-bar return moments, for its deflated Sharpe ratio.
+    pub return_moments: Option<sqlx::types::Json<Moments>>,
+    /// Succeeded runs of the pair up to this one: the deflated Sharpe ratio's trials.
+    pub trials: i64,
 }
 
 /// A forecast's row, as the run's summary shows it.
@@ -254,7 +266,12 @@ macro_rules! of_jobs {
 pub(crate) async fn train_rows(database: &Database, job_ids: &[Uuid]) -> anyhow::Result<Vec<TrainRow>> {
     const COLUMNS: &str = "job_id, status, promoted, promotion_note, ensemble_accuracy, ensemble_accuracy_low,
                            ensemble_accuracy_high, majority_accuracy, beats_baselines, artifact_version, error,
-                           started_at, finished_at";
+                           started_at, finished_at, backtest_sharpe, buy_hold_sharpe, composite,
+                           evaluation -> 'backtest' -> 'long_short' -> 'return_moments' as return_moments,
+                           (select count(*) from training_runs earlier
+                            where earlier.symbol = training_runs.symbol and earlier.timeframe = training_runs.timeframe
+                              and earlier.status = 'succeeded' and earlier.finished_at <= training_runs.finished_at)
+                           as trials";
     of_jobs!(database, COLUMNS, "training_runs", job_ids)
 }
 
@@ -286,6 +303,7 @@ struct DueRow {
     direction: String,
     label_threshold: Option<f64>,
     close_at: f64,
+    close_next: Option<f64>,
     realized_at: DateTime<Utc>,
     close_after: f64,
 }
@@ -295,6 +313,9 @@ struct DueRow {
 pub(crate) async fn due_forecasts(database: &Database) -> anyhow::Result<Vec<DueForecast>> {
     const SELECT: &str = "select f.job_id, f.symbol, f.timeframe, f.artifact_version, f.bar_ts, f.horizon,
                                  f.direction, f.label_threshold, at_bar.close as close_at,
+                                 (select b.close from ohlc_bars b
+                                  where b.symbol = f.symbol and b.timeframe = f.timeframe and b.ts > f.bar_ts
+                                  order by b.ts limit 1) as close_next,
                                  later.ts as realized_at, later.close as close_after
                           from ml_forecasts f
                           join ohlc_bars at_bar
@@ -333,6 +354,7 @@ pub(crate) async fn due_forecasts(database: &Database) -> anyhow::Result<Vec<Due
                 predicted: row.direction.parse().map_err(anyhow::Error::msg)?,
                 threshold: row.label_threshold,
                 close_at: row.close_at,
+                close_next: row.close_next,
                 close_after: row.close_after,
                 realized_at: row.realized_at,
             })
@@ -347,7 +369,9 @@ struct ScoredRow {
     timeframe: String,
     artifact_version: Option<String>,
     bar_ts: DateTime<Utc>,
-    correct: bool,
+    predicted: String,
+    realized: String,
+    next_return: Option<f64>,
 }
 
 /// Scored forecasts made at or after `since` (bar time).
@@ -355,7 +379,9 @@ pub(crate) async fn scored_forecasts(
     database: &Database,
     since: DateTime<Utc>,
 ) -> anyhow::Result<Vec<Scored>> {
-    const SCORED: &str = "select forecast_job_id, symbol, timeframe, artifact_version, bar_ts, correct
+    const SCORED: &str =
+        "select forecast_job_id, symbol, timeframe, artifact_version, bar_ts, predicted, realized,
+                                 next_return
                           from forecast_outcomes where bar_ts >= $1";
     let rows: Vec<ScoredRow> = match database {
         Database::Postgres(pool) => sqlx::query_as(SCORED).bind(since).fetch_all(pool).await,
@@ -369,7 +395,9 @@ pub(crate) async fn scored_forecasts(
                 forecast_job_id: row.forecast_job_id,
                 artifact_version: row.artifact_version,
                 bar_ts: row.bar_ts,
-                correct: row.correct,
+                predicted: row.predicted.parse().map_err(anyhow::Error::msg)?,
+                realized: row.realized.parse().map_err(anyhow::Error::msg)?,
+                next_return: row.next_return,
             })
         })
         .collect()
@@ -386,16 +414,80 @@ pub(crate) async fn drift_alerted(database: &Database) -> anyhow::Result<Vec<(Pa
         .collect()
 }
 
-/// The validation accuracy a model was trained with, from its training run.
-pub(crate) async fn validation_accuracy(
-    database: &Database,
-    artifact_version: &str,
-) -> anyhow::Result<Option<f64>> {
-    const ACCURACY: &str = "select ensemble_accuracy from training_runs
-                            where artifact_version = $1 and status = 'succeeded' order by finished_at limit 1";
-    let accuracy: Option<Option<f64>> = on_either!(database, |pool| {
-        sqlx::query_scalar(ACCURACY).bind(artifact_version).fetch_optional(pool).await
+/// A JSON value of the evaluation column: SQL null where the run has no evaluation, JSON null
+/// where the evaluation predates the field.
+type EvaluationField<T> = Option<sqlx::types::Json<Option<T>>>;
+
+#[derive(sqlx::FromRow)]
+struct RecordRow {
+    ensemble_accuracy: Option<f64>,
+    majority_class: EvaluationField<Direction>,
+    scores: EvaluationField<Scores>,
+    bars_per_year: EvaluationField<f64>,
+    cost_bps: EvaluationField<f64>,
+}
+
+/// What a model's training run recorded, from its row.
+pub(crate) async fn model_record(database: &Database, artifact_version: &str) -> anyhow::Result<ModelRecord> {
+    const RECORD: &str = "select ensemble_accuracy,
+                                 evaluation -> 'baselines' -> 'majority_class' as majority_class,
+                                 evaluation -> 'scores' as scores,
+                                 evaluation -> 'backtest' -> 'bars_per_year' as bars_per_year,
+                                 evaluation -> 'backtest' -> 'cost_bps' as cost_bps
+                          from training_runs
+                          where artifact_version = $1 and status = 'succeeded' order by finished_at limit 1";
+    let row: Option<RecordRow> = on_either!(database, |pool| {
+        sqlx::query_as(RECORD).bind(artifact_version).fetch_optional(pool).await
     })
     .with_context(|| format!("cannot read the training run of model {artifact_version}"))?;
-    Ok(accuracy.flatten())
+    fn field<T>(value: EvaluationField<T>) -> Option<T> {
+        value.and_then(|json| json.0)
+    }
+    Ok(row.map_or_else(ModelRecord::default, |row| ModelRecord {
+        validation_accuracy: row.ensemble_accuracy,
+        majority_class: field(row.majority_class),
+        scores: field(row.scores),
+        bars_per_year: field(row.bars_per_year),
+        cost_bps: field(row.cost_bps),
+    }))
+}
+
+#[derive(sqlx::FromRow)]
+struct ForecastSignalRow {
+    symbol: String,
+    timeframe: String,
+    bar_ts: DateTime<Utc>,
+    horizon: i32,
+    direction: String,
+    prob_bearish: f64,
+    prob_neutral: f64,
+    prob_bullish: f64,
+}
+
+/// Trained models' forecasts made at or after `since` (bar time), oldest first.
+pub(crate) async fn forecast_signals(
+    database: &Database,
+    since: DateTime<Utc>,
+) -> anyhow::Result<Vec<Signal>> {
+    const SIGNALS: &str =
+        "select symbol, timeframe, bar_ts, horizon, direction, prob_bearish, prob_neutral, prob_bullish
+                           from ml_forecasts
+                           where is_trained_ensemble and direction is not null and bar_ts >= $1
+                           order by bar_ts";
+    let rows: Vec<ForecastSignalRow> = match database {
+        Database::Postgres(pool) => sqlx::query_as(SIGNALS).bind(since).fetch_all(pool).await,
+        Database::Sqlite(pool) => sqlx::query_as(SIGNALS).bind(sqlite_time(since)).fetch_all(pool).await,
+    }
+    .context("cannot read ml_forecasts")?;
+    rows.into_iter()
+        .map(|row| {
+            Ok(Signal {
+                pair: PairRow { symbol: row.symbol, timeframe: row.timeframe }.pair()?,
+                bar_ts: row.bar_ts,
+                horizon: usize::try_from(row.horizon)?,
+                direction: row.direction.parse().map_err(anyhow::Error::msg)?,
+                probabilities: [row.prob_bearish, row.prob_neutral, row.prob_bullish],
+            })
+        })
+        .collect()
 }

@@ -14,7 +14,9 @@ use cron::Schedule;
 use fleet::config::TrainingArgs;
 use fleet::lifecycle::DriftArgs;
 
-use crate::evaluate::{self, EvaluateArgs};
+use shared::model::consensus;
+
+use crate::evaluate::{self, CompositeArgs, EvaluateArgs};
 use crate::trigger::{self, ForecastArgs, PairArgs, Services, TrainArgs};
 use crate::wait::WaitArgs;
 
@@ -55,6 +57,11 @@ pub(crate) struct ScheduleArgs {
     training: TrainingArgs,
     #[command(flatten)]
     drift: DriftArgs,
+    #[command(flatten)]
+    composite: CompositeArgs,
+    /// How `evaluate` reconciles each symbol's timeframes: duration, majority or performance.
+    #[arg(long, env = "CONSENSUS_RULE", default_value = "duration")]
+    consensus_rule: consensus::Rule,
 }
 
 /// What a schedule fires.
@@ -138,7 +145,14 @@ async fn fire(firing: Firing, args: &ScheduleArgs) -> anyhow::Result<ExitCode> {
                 .await
         }
         Firing::Evaluate => {
-            evaluate::run(EvaluateArgs { services, drift: args.drift, training: args.training.clone() }).await
+            evaluate::run(EvaluateArgs {
+                services,
+                drift: args.drift,
+                composite: args.composite.clone(),
+                consensus_rule: args.consensus_rule,
+                training: args.training.clone(),
+            })
+            .await
         }
     }
 }

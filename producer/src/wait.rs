@@ -12,6 +12,7 @@ use fleet::backoff::Backoff;
 use fleet::database::Database;
 use fleet::queue::{Queue, QueueError};
 use shared::job::Pair;
+use shared::model::backtest::deflated_sharpe;
 use uuid::Uuid;
 
 use crate::db::{self, ForecastRow, TrainRow};
@@ -338,8 +339,18 @@ fn summary(expected: &[Expected], rows: &Rows, dead: &[Uuid]) -> (String, bool) 
         Rows::Train(_) => {
             let _ = writeln!(
                 table,
-                "{:<10} {:<4} {:<11} {:<26} {:<9} {:<10} {:>8}",
-                "SYMBOL", "TF", "STATUS", "ENSEMBLE [95% CI]", "MAJORITY", "BASELINES", "SECONDS"
+                "{:<10} {:<4} {:<11} {:<26} {:<9} {:<10} {:>6} {:>6} {:>10} {:>9} {:>8}",
+                "SYMBOL",
+                "TF",
+                "STATUS",
+                "ENSEMBLE [95% CI]",
+                "MAJORITY",
+                "BASELINES",
+                "SHARPE",
+                "B&H",
+                "DSR (N)",
+                "COMPOSITE",
+                "SECONDS"
             );
         }
         Rows::Forecast(_) => {
@@ -395,7 +406,21 @@ fn train_line(row: &TrainRow) -> String {
     let note = row.promotion_note.as_deref().unwrap_or_default();
     let seconds =
         row.started_at.map_or_else(String::new, |s| format!("{:.1}", (row.finished_at - s).as_seconds_f64()));
-    format!("{status:<11} {ensemble:<26} {majority:<9} {baselines:<10} {seconds:>8}  {note}")
+    let number =
+        |value: Option<f64>, digits: usize| value.map_or_else(String::new, |v| format!("{v:.digits$}"));
+    // The pair's every succeeded model is a trial: the more tried, the higher the bar.
+    let trials = usize::try_from(row.trials).unwrap_or(1).max(1);
+    let deflated = row
+        .return_moments
+        .as_ref()
+        .and_then(|moments| deflated_sharpe(&moments.0, trials, None))
+        .map_or_else(String::new, |dsr| format!("{dsr:.2} ({trials})"));
+    format!(
+        "{status:<11} {ensemble:<26} {majority:<9} {baselines:<10} {:>6} {:>6} {deflated:>10} {:>9} {seconds:>8}  {note}",
+        number(row.backtest_sharpe, 2),
+        number(row.buy_hold_sharpe, 2),
+        number(row.composite, 3),
+    )
 }
 
 /// A forecast's columns after the pair.

@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::labels::Direction;
+use crate::model::backtest::Backtest;
+use crate::model::scores::{Composite, Scores};
 use crate::model::{Evaluation, TrainConfig};
 use crate::{Symbol, Timeframe};
 
@@ -154,6 +156,8 @@ pub enum Outcome {
     ForecastOutcome(ForecastOutcome),
     /// Live accuracy fell too far below validation accuracy.
     DriftAlert(DriftAlert),
+    /// A pair's current model judged on its realised forecasts.
+    LiveScore(Box<LiveScore>),
     Ping,
 }
 
@@ -172,6 +176,30 @@ pub struct ForecastOutcome {
     pub realized_return: f64,
     /// The bar `horizon` bars after `bar_ts`.
     pub realized_at: DateTime<Utc>,
+    /// `close[next bar] / close[bar_ts] - 1`: what a position taken on the forecast earns
+    /// in the live backtest (`None` from producers older than the field).
+    #[serde(default)]
+    pub next_return: Option<f64>,
+}
+
+/// A pair's current model on its realised forecasts in the evaluation window, beside the
+/// scores it was trained with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LiveScore {
+    pub pair: Pair,
+    pub artifact_version: Option<String>,
+    /// Realised forecasts of the model in the window.
+    pub evaluated: usize,
+    /// The training run's backtest and walk-forward scores with the live one; the live score
+    /// is `None` below the minimum of forecasts, rather than a number from too few.
+    pub scores: Scores,
+    pub composite: Composite,
+    /// The live accuracy and its majority baseline, even below the minimum.
+    pub live_accuracy: f64,
+    pub majority_accuracy: f64,
+    /// The realised signals traded (each forecast's position held to the next bar); `None`
+    /// when no outcome carries a next-bar return.
+    pub backtest: Option<Backtest>,
 }
 
 /// A pair whose model stopped working as validated, and the retraining job it triggered.

@@ -64,6 +64,43 @@ impl std::str::FromStr for Direction {
     }
 }
 
+/// Where the label threshold comes from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ThresholdRule {
+    /// [`LabelConfig::threshold`] as given: the timeframe's default or the user's.
+    #[default]
+    Fixed,
+    /// Chosen on each split's training rows so that a third of them are NEUTRAL
+    /// ([`balanced_threshold`]); the validation rows and everything after them never
+    /// touch it.
+    Balanced,
+}
+
+impl ThresholdRule {
+    pub fn is_fixed(&self) -> bool {
+        *self == Self::Fixed
+    }
+
+    /// The name in results tables; `auto` on the command line is `balanced`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Fixed => "fixed",
+            Self::Balanced => "balanced",
+        }
+    }
+}
+
+/// The threshold that makes a third of these forward returns NEUTRAL: the 1/3 quantile of
+/// their absolute values (the smallest value with at least a third of them at or below it).
+/// 0 for no returns.
+pub fn balanced_threshold(forward_returns: impl IntoIterator<Item = f64>) -> f64 {
+    let mut magnitudes: Vec<f64> = forward_returns.into_iter().map(f64::abs).collect();
+    magnitudes.sort_by(f64::total_cmp);
+    let Some(last) = magnitudes.len().checked_sub(1) else { return 0.0 };
+    magnitudes[last.min(magnitudes.len().div_ceil(3).saturating_sub(1))]
+}
+
 /// How far ahead a label looks and how large a move must be to count.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct LabelConfig {
@@ -150,6 +187,19 @@ mod tests {
         assert_eq!((h1.horizon, h1.threshold), (5, 0.003));
         let m15 = LabelConfig::for_timeframe(Timeframe::M15);
         assert_eq!((m15.horizon, m15.threshold), (5, 0.002));
+    }
+
+    #[test]
+    fn a_balanced_threshold_makes_a_third_of_the_rows_neutral() {
+        let returns: Vec<f64> =
+            (1..=9).map(|i| f64::from(i) * if i % 2 == 0 { 0.001 } else { -0.001 }).collect();
+        let threshold = balanced_threshold(returns.iter().copied());
+        assert!((threshold - 0.003).abs() < 1e-15, "{threshold}");
+        let config = LabelConfig { horizon: 1, threshold };
+        let neutral = returns.iter().filter(|r| config.classify(**r) == Direction::Neutral).count();
+        assert_eq!(neutral, 3, "|r| <= 0.003: three of nine");
+        assert_eq!(balanced_threshold([]), 0.0);
+        assert_eq!(balanced_threshold([-0.02]), 0.02);
     }
 
     #[test]

@@ -5,7 +5,7 @@ mod common;
 
 use chrono::{DateTime, Duration, Utc};
 use shared::ingest::BarSeries;
-use shared::labels::LabelConfig;
+use shared::labels::{LabelConfig, ThresholdRule};
 use shared::model::artifact::{ARTIFACT_FORMAT_VERSION, Artifact, ArtifactBytes, ArtifactError, sha256_hex};
 use shared::model::{self, ModelError, TrainConfig};
 use shared::{Bar, Symbol, Timeframe};
@@ -243,4 +243,54 @@ fn real_daily_bars_train_and_predict() {
     );
     let forecast = model::predict(&trained.artifact.model, &series.bars).unwrap();
     assert_eq!(forecast.bar_ts.format("%F").to_string(), "2018-08-29");
+}
+
+/// The `auto` threshold is the features' causality check applied to the label rule: bars
+/// after the training rows (validation, and anything later) never move it; a training bar
+/// does. A third of the training rows come out NEUTRAL, whatever the instrument's scale.
+#[test]
+fn balanced_thresholds_come_from_the_training_rows_only() {
+    let series = mean_reverting(1_500, 3);
+    let config = TrainConfig {
+        threshold_rule: ThresholdRule::Balanced,
+        walk_forward_folds: Some(2),
+        ..small_config()
+    };
+    let created = at("2026-01-01T00:00:00Z");
+    let threshold_of = |series: &BarSeries| {
+        let manifest = model::train(series, &config, created).unwrap().artifact.manifest;
+        let folds = manifest
+            .evaluation
+            .walk_forward
+            .as_ref()
+            .unwrap()
+            .folds
+            .iter()
+            .map(|f| f.threshold)
+            .collect::<Vec<_>>();
+        (manifest.labels.threshold, folds, manifest.evaluation.samples.train_classes)
+    };
+    let (threshold, folds, train_classes) = threshold_of(&series);
+    assert_ne!(threshold, config.labels.threshold, "the threshold is chosen, not the default");
+    let train_rows: usize = train_classes.iter().sum();
+    let neutral_share = train_classes[1] as f64 / train_rows as f64;
+    assert!((neutral_share - 1.0 / 3.0).abs() < 0.01, "{train_classes:?}");
+
+    // The last fifth of the bars lie in the holdout's validation rows and in the last fold's.
+    let mut later_changed = series.clone();
+    let cut = series.bars.len() * 4 / 5;
+    for bar in &mut later_changed.bars[cut..] {
+        (bar.open, bar.high, bar.low, bar.close) =
+            (bar.open * 1.5, bar.high * 1.5, bar.low * 1.5, bar.close * 1.5);
+    }
+    let (same, same_folds, _) = threshold_of(&later_changed);
+    assert_eq!(same.to_bits(), threshold.to_bits(), "a validation bar moved the threshold");
+    assert_eq!(same_folds[0], folds[0], "a bar after the first fold's rows moved its threshold");
+
+    let mut earlier_changed = series.clone();
+    for bar in &mut earlier_changed.bars[300..310] {
+        (bar.open, bar.high, bar.low, bar.close) =
+            (bar.open * 1.1, bar.high * 1.1, bar.low * 1.1, bar.close * 1.1);
+    }
+    assert_ne!(threshold_of(&earlier_changed).0, threshold, "training bars choose the threshold");
 }

@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use shared::ingest::BarSeries;
-use shared::labels::Direction;
+use shared::labels::{Direction, ThresholdRule};
 use shared::model::artifact::Manifest;
 use shared::model::backtest::Backtest;
 use shared::model::calibration::Calibration;
@@ -65,7 +65,7 @@ pub(crate) fn evaluation(manifest: &Manifest) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{} {} | artifact {} | {} bars {} .. {} | horizon {} bars, threshold {}",
+        "{} {} | artifact {} | {} bars {} .. {} | horizon {} bars, threshold {}{} | ensemble {}",
         manifest.symbol,
         manifest.timeframe,
         manifest.version,
@@ -73,7 +73,12 @@ pub(crate) fn evaluation(manifest: &Manifest) -> String {
         manifest.data.first_bar.format("%Y-%m-%d %H:%M"),
         manifest.data.last_bar.format("%Y-%m-%d %H:%M"),
         manifest.labels.horizon,
-        manifest.labels.threshold
+        manifest.labels.threshold,
+        match manifest.config.threshold_rule {
+            ThresholdRule::Fixed => "",
+            ThresholdRule::Balanced => " (auto: a third of the training rows NEUTRAL)",
+        },
+        manifest.config.ensemble.as_str()
     );
     let _ = writeln!(
         out,
@@ -108,10 +113,14 @@ pub(crate) fn evaluation(manifest: &Manifest) -> String {
         for (i, fold) in walk_forward.folds.iter().enumerate() {
             let _ = writeln!(
                 out,
-                "  fold {} train {:>5} validation {:>5}: ensemble {}  majority {}  persistence {}",
+                "  fold {} train {:>5} validation {:>5}{}: ensemble {}  majority {}  persistence {}",
                 i + 1,
                 fold.train_rows,
                 fold.validation_rows,
+                match (manifest.config.threshold_rule, fold.threshold) {
+                    (ThresholdRule::Balanced, Some(threshold)) => format!(" threshold {threshold:.5}"),
+                    _ => String::new(),
+                },
                 interval(&fold.ensemble.accuracy),
                 interval(&fold.majority.accuracy),
                 interval(&fold.persistence.accuracy)
@@ -166,13 +175,14 @@ fn backtest_table(out: &mut String, backtest: &Backtest, majority_class: Directi
         "PSR"
     );
     let majority = format!("majority ({})", majority_class.as_str());
-    for (name, p) in [
-        ("ensemble long-short", &backtest.long_short),
-        ("ensemble long-only", &backtest.long_only),
-        ("buy and hold", &backtest.buy_and_hold),
-        (majority.as_str(), &backtest.majority),
-        ("persistence", &backtest.persistence),
-    ] {
+    let strategies = [
+        ("ensemble long-short", Some(&backtest.long_short)),
+        ("ensemble long-only", Some(&backtest.long_only)),
+        ("buy and hold", Some(&backtest.buy_and_hold)),
+        (majority.as_str(), Some(&backtest.majority)),
+        ("persistence", backtest.persistence.as_ref()),
+    ];
+    for (name, p) in strategies.into_iter().filter_map(|(name, p)| Some((name, p?))) {
         let _ = writeln!(
             out,
             "  {name:<22} {:>8} {:>8} {:>7} {:>7} {:>7} {:>8.3} {:>8.0} {:>6} {:>5} {:>6}",

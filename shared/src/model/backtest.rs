@@ -110,9 +110,10 @@ pub struct Backtest {
     pub long_only: Performance,
     /// Long on every bar.
     pub buy_and_hold: Performance,
-    /// The baselines' signals, long and short.
+    /// The baselines' signals, long and short; persistence is `None` for the live backtest,
+    /// whose forecasts carry no past return.
     pub majority: Performance,
-    pub persistence: Performance,
+    pub persistence: Option<Performance>,
 }
 
 impl Backtest {
@@ -121,7 +122,7 @@ impl Backtest {
         market: &Market<'_>,
         model: &[Direction],
         majority: &[Direction],
-        persistence: &[Direction],
+        persistence: Option<&[Direction]>,
         cost_bps: f64,
     ) -> Self {
         let book = |directions: &[Direction], book: Book| -> Vec<f64> {
@@ -134,7 +135,7 @@ impl Backtest {
             long_only: run(&book(model, Book::LongOnly), market, cost_bps),
             buy_and_hold: run(&vec![1.0; market.returns.len()], market, cost_bps),
             majority: run(&book(majority, Book::LongShort), market, cost_bps),
-            persistence: run(&book(persistence, Book::LongShort), market, cost_bps),
+            persistence: persistence.map(|p| run(&book(p, Book::LongShort), market, cost_bps)),
         }
     }
 }

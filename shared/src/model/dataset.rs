@@ -24,6 +24,10 @@ pub struct Dataset {
     /// The return from the row's close to the next bar's, which a position taken on the
     /// row's signal earns (the backtest's; 0 for the last bar, which has none).
     pub next_return: Vec<f64>,
+    /// The `horizon`-bar return ahead of the row, which its label classifies.
+    pub forward_return: Vec<f64>,
+    /// The last completed `horizon`-bar return, which its persistence label classifies.
+    pub past_return: Vec<f64>,
 }
 
 /// Row-major feature values of the given training columns, and which rows are ready.
@@ -45,7 +49,7 @@ impl Dataset {
         let feature_names: Vec<&'static str> = features::training_features().collect();
         let (columns, ready) = feature_rows(bars, &feature_names)?;
         let closes: Vec<f64> = bars.iter().map(|b| b.close).collect();
-        let future = labels.labels(&closes);
+        let future = labels.forward_returns(&closes);
         let mut dataset = Self {
             features: Vec::with_capacity(bars.len() * feature_names.len()),
             feature_names,
@@ -54,14 +58,20 @@ impl Dataset {
             bar_index: Vec::new(),
             timestamps: Vec::new(),
             next_return: Vec::new(),
+            forward_return: Vec::new(),
+            past_return: Vec::new(),
         };
         for (t, bar) in bars.iter().enumerate() {
-            let (Some(label), true, Some(past)) = (future[t], ready[t], t.checked_sub(labels.horizon)) else {
+            let (Some(forward), true, Some(past)) = (future[t], ready[t], t.checked_sub(labels.horizon))
+            else {
                 continue;
             };
+            let past_return = closes[t] / closes[past] - 1.0;
             dataset.features.extend(columns.iter().map(|c| c[t]));
-            dataset.labels.push(label);
-            dataset.persistence.push(labels.classify(closes[t] / closes[past] - 1.0));
+            dataset.labels.push(labels.classify(forward));
+            dataset.persistence.push(labels.classify(past_return));
+            dataset.forward_return.push(forward);
+            dataset.past_return.push(past_return);
             dataset.bar_index.push(t);
             dataset.timestamps.push(bar.ts);
             dataset.next_return.push(closes.get(t + 1).map_or(0.0, |next| next / closes[t] - 1.0));
@@ -96,6 +106,17 @@ impl Dataset {
             bar_index: indices.iter().map(|&i| self.bar_index[i]).collect(),
             timestamps: indices.iter().map(|&i| self.timestamps[i]).collect(),
             next_return: indices.iter().map(|&i| self.next_return[i]).collect(),
+            forward_return: indices.iter().map(|&i| self.forward_return[i]).collect(),
+            past_return: indices.iter().map(|&i| self.past_return[i]).collect(),
+        }
+    }
+
+    /// The same rows with their labels and persistence labels under another threshold.
+    pub fn relabelled(&self, labels: &LabelConfig) -> Self {
+        Self {
+            labels: self.forward_return.iter().map(|r| labels.classify(*r)).collect(),
+            persistence: self.past_return.iter().map(|r| labels.classify(*r)).collect(),
+            ..self.clone()
         }
     }
 
@@ -176,6 +197,8 @@ mod tests {
             persistence: vec![Direction::Neutral; n],
             timestamps: vec![DateTime::UNIX_EPOCH; n],
             next_return: vec![0.0; n],
+            forward_return: vec![0.0; n],
+            past_return: vec![0.0; n],
             bar_index,
         }
     }

@@ -85,15 +85,26 @@ pub enum EnsembleRule {
     Proba,
 }
 
+impl EnsembleRule {
+    pub const ALL: [Self; 2] = [Self::Vote, Self::Proba];
+
+    /// The name on the command line and in manifests.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Vote => "vote",
+            Self::Proba => "proba",
+        }
+    }
+}
+
 impl std::str::FromStr for EnsembleRule {
     type Err = String;
 
     fn from_str(name: &str) -> Result<Self, Self::Err> {
-        match name {
-            "vote" => Ok(Self::Vote),
-            "proba" => Ok(Self::Proba),
-            other => Err(format!("unknown ensemble rule {other:?}; expected vote or proba")),
-        }
+        Self::ALL
+            .into_iter()
+            .find(|rule| rule.as_str() == name)
+            .ok_or_else(|| format!("unknown ensemble rule {name:?}; expected vote or proba"))
     }
 }
 

@@ -27,13 +27,15 @@ pub mod metrics;
 pub mod scores;
 pub mod stats;
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::bar::Bar;
 use crate::features::{FEATURE_SCHEMA_VERSION, TRAINING_WARM_UP, training_features};
 use crate::ingest::BarSeries;
-use crate::labels::{Direction, LabelConfig};
+use crate::labels::{Direction, LabelConfig, ThresholdRule, balanced_threshold};
 use artifact::{
     ARTIFACT_FORMAT_VERSION, Artifact, ArtifactBytes, ArtifactError, DataSummary, Manifest, Model,
 };
@@ -93,7 +95,13 @@ impl ModelError {
 /// Everything that decides what a training run produces. Serialised into the manifest.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
+    /// The label rule; under [`ThresholdRule::Balanced`] its threshold is a placeholder and
+    /// the manifest's `labels` hold the one chosen.
     pub labels: LabelConfig,
+    /// Where the label threshold comes from. Left out of the serialised config when fixed,
+    /// so configurations older than the choice keep their hash.
+    #[serde(default, skip_serializing_if = "ThresholdRule::is_fixed")]
+    pub threshold_rule: ThresholdRule,
     /// Share of the rows, oldest first, that train; the rest validate.
     pub train_fraction: f64,
     /// Expanding walk-forward folds to evaluate on, besides the holdout; `None` for none.
@@ -127,6 +135,7 @@ impl TrainConfig {
     pub fn for_timeframe(timeframe: crate::Timeframe) -> Self {
         Self {
             labels: LabelConfig::for_timeframe(timeframe),
+            threshold_rule: ThresholdRule::Fixed,
             train_fraction: 0.7,
             walk_forward_folds: None,
             forest: ForestParams::default(),
@@ -187,6 +196,10 @@ pub struct Verdict {
 pub struct FoldReport {
     /// 0 for the pooled report.
     pub train_rows: usize,
+    /// The label threshold of the fold's rows (`None` for the pooled report, whose folds
+    /// may each have chosen another, and in manifests older than the field).
+    #[serde(default)]
+    pub threshold: Option<f64>,
     pub validation_rows: usize,
     /// `None` for the pooled report, whose rows come from models with different weights.
     pub weights: Option<[f64; 2]>,
@@ -233,6 +246,19 @@ pub struct Evaluation {
     /// The scores' composite with the original's weights, over the scores there are.
     #[serde(default)]
     pub composite: Option<Composite>,
+    /// The rules the numbers were made under.
+    #[serde(default)]
+    pub rules: Option<Rules>,
+}
+
+/// How the labels and the ensemble's decisions were made, for readers of an evaluation
+/// without its manifest (the results tables).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Rules {
+    /// The holdout's label rule, with the threshold chosen under `auto`.
+    pub labels: LabelConfig,
+    pub threshold_rule: ThresholdRule,
+    pub ensemble: EnsembleRule,
 }
 
 /// A forecast for the bar after the last one given.
@@ -386,6 +412,24 @@ fn fit_split(dataset: &Dataset, split: &Split, config: &TrainConfig) -> Result<(
     Ok((Fitted { forest, boosting, weights }, scored))
 }
 
+/// The label rule of a split: the configured one, or with the threshold its training rows
+/// balance; and the dataset labelled by it. Under a fixed threshold the dataset is the one
+/// given.
+fn label_split<'a>(
+    dataset: &'a Dataset,
+    split: &Split,
+    config: &TrainConfig,
+) -> (Cow<'a, Dataset>, LabelConfig) {
+    match config.threshold_rule {
+        ThresholdRule::Fixed => (Cow::Borrowed(dataset), config.labels),
+        ThresholdRule::Balanced => {
+            let threshold = balanced_threshold(split.train.iter().map(|&i| dataset.forward_return[i]));
+            let labels = LabelConfig { threshold, ..config.labels };
+            (Cow::Owned(dataset.relabelled(&labels)), labels)
+        }
+    }
+}
+
 /// The commonest label; ties go to NEUTRAL, the least committal guess, then the earlier class.
 fn majority_class(labels: &[Direction]) -> Direction {
     let mut counts = [0usize; 3];
@@ -449,7 +493,7 @@ impl Predictions {
             &market,
             &self.scored.ensemble_directions(),
             &self.majority,
-            &self.persistence,
+            Some(&self.persistence),
             trading.cost_bps,
         )
     }
@@ -459,12 +503,13 @@ impl Predictions {
         Calibration::compute(&self.truth, &probabilities)
     }
 
-    fn report(&self, train_rows: usize, weights: Option<[f64; 2]>, trading: Trading) -> FoldReport {
+    fn report(&self, fold: Option<(&Split, &Fitted, &LabelConfig)>, trading: Trading) -> FoldReport {
         let [random_forest, gradient_boosting, ensemble] = self.scored.metrics(&self.truth);
         FoldReport {
-            train_rows,
+            train_rows: fold.map_or(0, |(split, ..)| split.train.len()),
+            threshold: fold.map(|(.., labels)| labels.threshold),
+            weights: fold.map(|(_, fitted, _)| fitted.weights),
             validation_rows: self.truth.len(),
-            weights,
             random_forest,
             gradient_boosting,
             ensemble,
@@ -484,16 +529,17 @@ fn walk_forward(
     let mut reports = Vec::with_capacity(folds);
     let mut pooled: Option<Predictions> = None;
     for split in dataset::walk_forward(dataset, folds, config.labels.horizon) {
-        let (fitted, scored) = fit_split(dataset, &split, config)?;
-        let predictions = Predictions::of_split(dataset, &split, scored);
-        reports.push(predictions.report(split.train.len(), Some(fitted.weights), trading));
+        let (dataset, labels) = label_split(dataset, &split, config);
+        let (fitted, scored) = fit_split(&dataset, &split, config)?;
+        let predictions = Predictions::of_split(&dataset, &split, scored);
+        reports.push(predictions.report(Some((&split, &fitted, &labels)), trading));
         match &mut pooled {
             Some(all) => all.append(predictions),
             None => pooled = Some(predictions),
         }
     }
     let pooled = pooled
-        .map(|p| p.report(0, None, trading))
+        .map(|p| p.report(None, trading))
         .ok_or(ModelError::NotEnoughRows { rows: 0, needed: MIN_ROWS })?;
     Ok(WalkForward { folds: reports, pooled })
 }
@@ -563,12 +609,14 @@ fn train_on_pool(
         cost_bps: config.cost_bps,
     };
     let split = dataset::holdout(&dataset, config.train_fraction, config.labels.horizon);
-    let (fitted, scored) = fit_split(&dataset, &split, config)?;
-    let predictions = Predictions::of_split(&dataset, &split, scored);
+    // Walk-forward folds choose their own thresholds from the dataset as built.
+    let (holdout_dataset, labels) = label_split(&dataset, &split, config);
+    let (fitted, scored) = fit_split(&holdout_dataset, &split, config)?;
+    let predictions = Predictions::of_split(&holdout_dataset, &split, scored);
     let calibration = predictions.calibration();
-    let holdout = predictions.report(split.train.len(), Some(fitted.weights), trading);
+    let holdout = predictions.report(Some((&split, &fitted, &labels)), trading);
 
-    let train = dataset.select(&split.train);
+    let train = holdout_dataset.select(&split.train);
     let on_train = predict_rows(&fitted, config, &train)?;
     let [rf_train, gb_train, ensemble_train] = on_train.metrics(&train.labels);
     let verdict =
@@ -601,7 +649,7 @@ fn train_on_pool(
             purged_rows: split.purged,
             validation_rows: split.validation.len(),
             train_classes: train.class_counts(),
-            validation_classes: dataset.select(&split.validation).class_counts(),
+            validation_classes: holdout_dataset.select(&split.validation).class_counts(),
         },
         verdict,
         backtest: holdout.backtest,
@@ -609,13 +657,14 @@ fn train_on_pool(
         calibration: Some(calibration),
         composite: Some(scores.composite(&CompositeRule::default())),
         scores: Some(scores),
+        rules: Some(Rules { labels, threshold_rule: config.threshold_rule, ensemble: config.ensemble }),
     };
 
     let feature_names: Vec<String> = dataset.feature_names.iter().map(|n| (*n).to_owned()).collect();
     let model = Model {
         feature_schema_version: FEATURE_SCHEMA_VERSION,
         feature_names: feature_names.clone(),
-        labels: config.labels,
+        labels,
         score_threshold: config.score_threshold,
         ensemble: config.ensemble,
         weights: fitted.weights,
@@ -632,7 +681,7 @@ fn train_on_pool(
         timeframe: series.timeframe,
         feature_schema_version: FEATURE_SCHEMA_VERSION,
         feature_names,
-        labels: config.labels,
+        labels,
         config: config.clone(),
         weights: fitted.weights,
         evaluation,
@@ -716,6 +765,8 @@ mod tests {
             bar_index: (0..n).collect(),
             timestamps: vec![DateTime::UNIX_EPOCH; n],
             next_return: vec![0.0; n],
+            forward_return: vec![0.0; n],
+            past_return: vec![0.0; n],
         }
     }
 
