@@ -473,6 +473,7 @@ pub(crate) async fn forecast_signals(
         "select symbol, timeframe, bar_ts, horizon, direction, prob_bearish, prob_neutral, prob_bullish
                            from ml_forecasts
                            where is_trained_ensemble and direction is not null and bar_ts >= $1
+                             and prob_bearish is not null and prob_neutral is not null and prob_bullish is not null
                            order by bar_ts";
     let rows: Vec<ForecastSignalRow> = match database {
         Database::Postgres(pool) => sqlx::query_as(SIGNALS).bind(since).fetch_all(pool).await,
