@@ -100,7 +100,7 @@ fn the_binaries_run_as_a_fleet_on_sqlite_files_and_a_folder() {
     );
     assert_eq!(
         env.count(
-            "select count(*) from training_runs where ensemble_rule = 'vote' and threshold_rule = 'fixed' \
+            "select count(*) from training_runs where ensemble_rule = 'proba' and threshold_rule = 'fixed' \
              and label_threshold > 0 and buy_hold_sharpe is not null and composite between 0 and 1 \
              and calibration_ece between 0 and 1 \
              and json_array_length(evaluation -> '$.backtest.long_short.equity_curve') > 1"

@@ -95,7 +95,7 @@ fn producer_workers_collector_train_and_forecast_every_pair_once() {
     assert!(summary.contains("DSR (N)") && summary.contains("COMPOSITE"), "{summary}");
     assert_eq!(
         env.query(
-            "select bool_and(ensemble_rule = 'vote' and threshold_rule = 'fixed' and label_threshold > 0 \
+            "select bool_and(ensemble_rule = 'proba' and threshold_rule = 'fixed' and label_threshold > 0 \
              and buy_hold_sharpe is not null and backtest_total_return is not null and composite between 0 and 1 \
              and backtest_score between 0 and 1 and calibration_ece between 0 and 1 and walk_forward_accuracy is null \
              and jsonb_array_length(evaluation -> 'backtest' -> 'long_short' -> 'equity_curve') > 1) \

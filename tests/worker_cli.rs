@@ -15,8 +15,11 @@ fn train_file_evaluates_and_predict_forecasts_on_hourly_eurusd() {
     let artifact = dir.path().join("eurusd");
     let data = data_dir().join("EURUSD-1h-2017.csv");
 
-    // 100 trees instead of 200: walk-forward (on by default) fits three more ensembles.
-    let output = run(worker(&["train-file", "--json", "--trees", "100", "--out"]).arg(&artifact).arg(&data));
+    // 100 trees instead of 200 and two walk-forward folds instead of three: each fold fits
+    // two more ensembles (the probability ensemble's weight comes from an inner split).
+    let output = run(worker(&["train-file", "--json", "--trees", "100", "--walk-forward", "2", "--out"])
+        .arg(&artifact)
+        .arg(&data));
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let evaluation: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     for model in ["random_forest", "gradient_boosting", "ensemble"] {
@@ -57,11 +60,17 @@ fn train_file_evaluates_and_predict_forecasts_on_hourly_eurusd() {
         assert!((0.0..=1.0).contains(&value), "{score}: {value}");
     }
     assert!(scores["live"].is_null(), "no live score before any forecast is realised");
+    let rules = &evaluation["rules"];
+    assert_eq!(
+        (rules["ensemble"].as_str(), rules["threshold_rule"].as_str()),
+        (Some("proba"), Some("fixed"))
+    );
+    assert_eq!(rules["labels"]["threshold"], 0.003, "h1's default threshold");
     assert_eq!(evaluation["composite"]["missing"], serde_json::json!(["live"]));
     assert_eq!(
         evaluation["walk_forward"]["folds"].as_array().unwrap().len(),
-        3,
-        "walk-forward is on by default"
+        2,
+        "two walk-forward folds, as asked"
     );
 
     let manifest: serde_json::Value =
@@ -93,7 +102,14 @@ fn train_file_evaluates_and_predict_forecasts_on_hourly_eurusd() {
 #[test]
 fn train_file_prints_the_evaluation_table() {
     let data = data_dir().join("GOOGL-daily-2009-2018.csv");
-    let output = run(worker(&["train-file"]).arg(&data));
+    let not_a_threshold = run(worker(&["train-file", "--threshold", "often"]).arg(&data));
+    assert_eq!(not_a_threshold.status.code(), Some(2));
+    let error = String::from_utf8_lossy(&not_a_threshold.stderr);
+    assert!(error.contains("--threshold") && error.contains("nor auto"), "{error}");
+
+    let output =
+        run(worker(&["train-file", "--threshold", "auto", "--ensemble", "vote", "--walk-forward", "1"])
+            .arg(&data));
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let table = String::from_utf8_lossy(&output.stdout);
     for line in [
@@ -107,6 +123,15 @@ fn train_file_prints_the_evaluation_table() {
         assert!(table.contains(line), "{line:?} in\n{table}");
     }
     assert!(table.starts_with("GOOGL d1 | artifact "), "{table}");
+    assert!(
+        table
+            .lines()
+            .next()
+            .unwrap()
+            .ends_with("(auto: a third of the training rows NEUTRAL) | ensemble vote"),
+        "{table}"
+    );
+    assert!(table.contains("  fold 1 train ") && table.contains(" threshold 0."), "{table}");
 }
 
 #[test]

@@ -90,10 +90,10 @@ pub struct TrainingArgs {
     /// Also evaluate on this many expanding, purged walk-forward folds (0: none).
     #[arg(long, default_value_t = 3)]
     pub walk_forward: usize,
-    /// How the two models make the ensemble: `vote` (the original's ridge-weighted votes,
-    /// weights fitted on validation) or `proba` (weighted class probabilities, the weight
-    /// fitted inside the training period).
-    #[arg(long, default_value = "vote")]
+    /// How the two models make the ensemble: `proba` (weighted class probabilities, the
+    /// weight fitted inside the training period; chosen by measurement, docs/metrics.md) or
+    /// `vote` (the original's ridge-weighted votes, weights fitted on validation).
+    #[arg(long, default_value = "proba")]
     pub ensemble: shared::model::ensemble::EnsembleRule,
     /// What the backtest of the signal charges per unit of turnover, in basis points.
     #[arg(long, default_value_t = shared::model::backtest::DEFAULT_COST_BPS)]
@@ -166,5 +166,38 @@ impl TrainingArgs {
         config.boosting.learning_rate = self.learning_rate;
         config.seed = self.seed;
         config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+    use shared::model::ensemble::EnsembleRule;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        training: TrainingArgs,
+    }
+
+    fn config(args: &[&str]) -> shared::model::TrainConfig {
+        let cli = Cli::try_parse_from(std::iter::once("train").chain(args.iter().copied())).unwrap();
+        cli.training.config_for(shared::Timeframe::H1)
+    }
+
+    #[test]
+    fn the_defaults_are_the_measured_ones_and_auto_chooses_the_threshold() {
+        let defaults = config(&[]);
+        assert_eq!(defaults.ensemble, EnsembleRule::Proba, "chosen by measurement: docs/metrics.md");
+        assert_eq!(defaults.walk_forward_folds, Some(3));
+        assert_eq!((defaults.threshold_rule, defaults.labels.threshold), (ThresholdRule::Fixed, 0.003));
+        assert_eq!(config(&["--threshold", "auto"]).threshold_rule, ThresholdRule::Balanced);
+        let fixed = config(&["--threshold", "0.004", "--ensemble", "vote", "--walk-forward", "0"]);
+        assert_eq!((fixed.threshold_rule, fixed.labels.threshold), (ThresholdRule::Fixed, 0.004));
+        assert_eq!((fixed.ensemble, fixed.walk_forward_folds), (EnsembleRule::Vote, None));
+        let refused = Cli::try_parse_from(["train", "--threshold=-0.1"]).unwrap_err().to_string();
+        assert!(refused.contains("nor auto"), "{refused}");
     }
 }
