@@ -287,7 +287,7 @@ fn balanced_thresholds_come_from_the_training_rows_only() {
     assert_eq!(same.to_bits(), threshold.to_bits(), "a validation bar moved the threshold");
     assert_eq!(same_folds[0], folds[0], "a bar after the first fold's rows moved its threshold");
 
-    let mut earlier_changed = series.clone();
+    let mut earlier_changed = series;
     for bar in &mut earlier_changed.bars[300..310] {
         (bar.open, bar.high, bar.low, bar.close) =
             (bar.open * 1.1, bar.high * 1.1, bar.low * 1.1, bar.close * 1.1);
