@@ -20,7 +20,7 @@ fn migrate_applies_the_schema_idempotently_with_row_level_security() {
     );
     assert_eq!(
         String::from_utf8_lossy(&tables.stdout).trim(),
-        "drift_alerts,forecast_outcomes,ml_forecasts,ohlc_bars,pings,symbols,training_runs"
+        "drift_alerts,forecast_outcomes,live_scores,ml_forecasts,ohlc_bars,pings,symbols,training_runs"
     );
 
     let as_reader =
