@@ -5,9 +5,7 @@ use std::time::Duration;
 
 use fleet::config::QueueArgs;
 use fleet::queue::Queue;
-use shared::job::{JOB_SCHEMA_VERSION, Job, JobKind};
 use tests::{EmbeddedEnv, TestFleet, data_dir, eventually};
-use uuid::Uuid;
 
 /// Small models: these tests check the plumbing, not the ensemble's quality.
 /// No walk-forward folds (on by default): they would triple the training for nothing here.
@@ -128,14 +126,15 @@ fn the_binaries_run_as_a_fleet_on_sqlite_files_and_a_folder() {
     assert!(stdout(&pinged).contains("50/50 pings"), "{}", stdout(&pinged));
 
     // A job no worker can read goes to the dead jobs, and the workers carry on.
-    let mut poison = Job::new(Uuid::new_v4(), JobKind::Ping, None);
-    poison.schema_version = JOB_SCHEMA_VERSION + 1;
+    let poison = tests::poison_jobs();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let queue = runtime.block_on(Queue::connect(&QueueArgs::sqlite(&env.queue_file(), "boltfleet"))).unwrap();
-    runtime.block_on(queue.push(std::slice::from_ref(&poison))).unwrap();
-    let dead =
-        eventually(Duration::from_secs(30), || runtime.block_on(queue.is_dead(poison.job_id)).unwrap());
-    assert!(dead, "the poison job is dead");
+    runtime.block_on(queue.push_raw(&poison)).unwrap();
+    for job in &poison {
+        let dead =
+            eventually(Duration::from_secs(30), || runtime.block_on(queue.is_dead(job.job_id)).unwrap());
+        assert!(dead, "the poison job {:?} is dead", String::from_utf8_lossy(&job.payload));
+    }
     let again = env.run_ok("producer", &["ping", "--count", "5", "--wait", "--timeout-secs", "60"]);
     assert!(stdout(&again).contains("5/5 pings"), "{}", stdout(&again));
 

@@ -7,9 +7,7 @@ use std::time::{Duration, Instant};
 use fleet::config::StoreArgs;
 use fleet::queue::Queue;
 use fleet::store::ArtifactStore;
-use shared::job::{JOB_SCHEMA_VERSION, Job, JobKind};
 use tests::{FleetEnv, Process, TcpProxy, TestFleet, data_dir, eventually};
-use uuid::Uuid;
 
 /// Small models: these tests check the fleet's plumbing, not the ensemble's quality.
 /// No walk-forward folds (on by default): they would triple the training for nothing here.
@@ -466,16 +464,24 @@ fn a_poison_job_goes_to_the_dead_set_and_the_worker_carries_on() {
     let worker = env.spawn("worker", &["run"]);
     worker.wait_for_log("worker started", Duration::from_secs(60));
 
-    let mut poison = Job::new(Uuid::new_v4(), JobKind::Ping, None);
-    poison.schema_version = JOB_SCHEMA_VERSION + 1;
+    let poison = tests::poison_jobs();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let queue = runtime.block_on(Queue::connect(&env.queue_args())).unwrap();
-    runtime.block_on(queue.push(std::slice::from_ref(&poison))).unwrap();
+    runtime.block_on(queue.push_raw(&poison)).unwrap();
 
-    let dead =
-        eventually(Duration::from_secs(30), || runtime.block_on(queue.is_dead(poison.job_id)).unwrap());
-    assert!(dead, "the job is in the dead set; worker log:\n{}", worker.log().join("\n"));
+    for job in &poison {
+        let dead =
+            eventually(Duration::from_secs(30), || runtime.block_on(queue.is_dead(job.job_id)).unwrap());
+        assert!(
+            dead,
+            "{:?} is in the dead set; worker log:\n{}",
+            String::from_utf8_lossy(&job.payload),
+            worker.log().join("\n")
+        );
+    }
     worker.wait_for_log("schema version", Duration::from_secs(5));
+    worker.wait_for_log("job payload of 10 bytes is not JSON", Duration::from_secs(5));
+    worker.wait_for_log("job payload of 0 bytes is not JSON", Duration::from_secs(5));
     let output = env.run_ok("producer", &["ping", "--count", "5", "--wait", "--timeout-secs", "60"]);
     assert!(String::from_utf8_lossy(&output.stdout).contains("5/5 pings"), "the same worker still works");
 }

@@ -473,3 +473,17 @@ pub fn eventually(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
     }
     check()
 }
+
+/// Jobs no worker can run, as a careless or hostile producer could enqueue them: a future
+/// schema version, bytes that are not JSON, an empty payload. Each must end in the dead set
+/// with its reason while the workers go on.
+pub fn poison_jobs() -> Vec<fleet::queue::RawJob> {
+    let mut future = shared::job::Job::new(uuid::Uuid::new_v4(), shared::job::JobKind::Ping, None);
+    future.schema_version = shared::job::JOB_SCHEMA_VERSION + 1;
+    let raw = |payload: &[u8]| fleet::queue::RawJob {
+        job_id: uuid::Uuid::new_v4(),
+        payload: payload.to_vec(),
+        idempotency_key: None,
+    };
+    vec![fleet::queue::RawJob::of(&future), raw(b"not json {"), raw(b"")]
+}

@@ -6,6 +6,7 @@
 mod artifact_dir;
 mod metrics;
 mod offline;
+mod payload;
 mod serve;
 mod table;
 

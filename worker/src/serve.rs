@@ -32,6 +32,7 @@ use shared::model::{self, Evaluation, ModelError, TrainConfig};
 use tracing::Instrument;
 
 use crate::metrics::{Kind, KindOutcome, WorkerMetrics};
+use crate::payload::{LenientJson, Payload};
 
 /// Attempts of a job that keeps failing for a reason that may pass, before it is reported
 /// failed. apalis-redis re-schedules a failed job `attempt` seconds later.
@@ -143,7 +144,7 @@ pub async fn serve(
         ($storage:expr) => {
             Monitor::new().register(move |restarts| {
                 WorkerBuilder::new(name(restarts))
-                    .backend($storage.poll_with_interval(queue::POLL_INTERVAL))
+                    .backend($storage.with_codec(LenientJson).poll_with_interval(queue::POLL_INTERVAL))
                     .concurrency(concurrency)
                     .data(fleet.clone())
                     .build(handle)
@@ -153,11 +154,11 @@ pub async fn serve(
     let monitor = match queue.backend().clone() {
         Backend::Redis(conn) => {
             let config = queue::jobs_config(queue.prefix(), concurrency);
-            monitor_on!(RedisStorage::<serde_json::Value>::new(conn.clone()).with_config(config.clone()))
+            monitor_on!(RedisStorage::<Payload>::new(conn.clone()).with_config(config.clone()))
         }
         Backend::Sqlite(pool) => {
             let config = queue.sqlite_config(concurrency);
-            monitor_on!(SqliteStorage::<serde_json::Value>::new(&pool).with_config(config.clone()))
+            monitor_on!(SqliteStorage::<Payload>::new(&pool).with_config(config.clone()))
         }
     };
     let outcome = run_until(monitor, shutdown, Duration::from_secs(args.shutdown_timeout_secs)).await;
@@ -222,13 +223,9 @@ fn worker_id() -> String {
     format!("{}-{}-{}", fleet::host_name(), std::process::id(), &random[..8])
 }
 
-/// The apalis handler. The payload arrives as JSON and is decoded here, so that an unreadable
-/// one is a clear error in the dead set rather than an opaque decoding failure.
-async fn handle(
-    payload: serde_json::Value,
-    fleet: Data<Arc<Fleet>>,
-    attempt: Attempt,
-) -> Result<(), BoxDynError> {
+/// The apalis handler. The payload arrives as JSON (or not) and is decoded here, so that an
+/// unreadable one is a clear error in the dead set rather than a failure that stops the pool.
+async fn handle(payload: Payload, fleet: Data<Arc<Fleet>>, attempt: Attempt) -> Result<(), BoxDynError> {
     let job = decode(payload).map_err(|error| {
         tracing::error!(error, "unreadable job sent to the dead set");
         AbortError::new(error)
@@ -268,7 +265,13 @@ enum Published {
     Failure,
 }
 
-fn decode(payload: serde_json::Value) -> Result<Job, String> {
+fn decode(payload: Payload) -> Result<Job, String> {
+    let payload = match payload {
+        Payload::Json(value) => value,
+        Payload::NotJson { bytes, error } => {
+            return Err(format!("job payload of {bytes} bytes is not JSON: {error}"));
+        }
+    };
     let version = payload.get("schema_version").and_then(serde_json::Value::as_u64);
     if version != Some(u64::from(JOB_SCHEMA_VERSION)) {
         return Err(format!(

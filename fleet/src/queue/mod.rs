@@ -54,6 +54,25 @@ impl QueueError {
     }
 }
 
+/// A job as the queue stores it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawJob {
+    pub job_id: Uuid,
+    /// The job's JSON, or anything else a producer wrote.
+    pub payload: Vec<u8>,
+    pub idempotency_key: Option<String>,
+}
+
+impl RawJob {
+    pub fn of(job: &Job) -> Self {
+        Self {
+            job_id: job.job_id,
+            payload: serde_json::to_vec(job).expect("a job serialises"),
+            idempotency_key: job.idempotency_key.clone(),
+        }
+    }
+}
+
 /// Where the jobs are.
 #[derive(Debug, Clone)]
 pub enum Backend {
@@ -116,6 +135,12 @@ impl Queue {
     /// Enqueues jobs. Returns how many were: a job whose idempotency key is already claimed
     /// is not.
     pub async fn push(&self, jobs: &[Job]) -> Result<usize, QueueError> {
+        self.push_raw(&jobs.iter().map(RawJob::of).collect::<Vec<_>>()).await
+    }
+
+    /// Enqueues payloads as they are, whatever they hold: what [`Queue::push`] does once the
+    /// jobs are encoded, and how the fault tests put bytes no worker can read on the queue.
+    pub async fn push_raw(&self, jobs: &[RawJob]) -> Result<usize, QueueError> {
         match &self.backend {
             Backend::Redis(conn) => push_redis(&mut conn.clone(), &self.redis_keys, jobs).await,
             Backend::Sqlite(pool) => sqlite::push(pool, &self.name(), jobs).await,
@@ -232,7 +257,7 @@ pub fn jobs_config(prefix: &str, batch_size: usize) -> Config {
 async fn push_redis(
     conn: &mut ConnectionManager,
     config: &Config,
-    jobs: &[Job],
+    jobs: &[RawJob],
 ) -> Result<usize, QueueError> {
     static PUSH: LazyLock<redis::Script> =
         LazyLock::new(|| redis::Script::new(include_str!("../../lua/push.lua")));
@@ -248,10 +273,9 @@ async fn push_redis(
             .key(config.idempotency_key_set())
             .arg(config.idempotency_ttl.map_or(0, |ttl| ttl.as_secs()));
         for job in chunk {
-            let payload = serde_json::to_vec(job).expect("a job serialises");
             invocation
                 .arg(task_id(job.job_id))
-                .arg(payload)
+                .arg(&job.payload)
                 .arg(job.idempotency_key.as_deref().unwrap_or(""));
         }
         let count: usize = invocation.invoke_async(conn).await?;

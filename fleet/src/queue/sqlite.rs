@@ -6,9 +6,8 @@
 //! `Failed` below its `max_attempts` is fetched again.
 
 use apalis_sqlite::{SqlitePool, SqliteStorage};
-use shared::job::Job;
 
-use super::{QueueError, task_id};
+use super::{QueueError, RawJob, task_id};
 
 /// The results outbox: what the Redis results stream is for a Redis queue (`results.rs`).
 const OUTBOX_SCHEMA: &str = "
@@ -37,18 +36,17 @@ pub(super) async fn connect(url: &str) -> Result<SqlitePool, QueueError> {
     Ok(pool)
 }
 
-pub(super) async fn push(pool: &SqlitePool, queue: &str, jobs: &[Job]) -> Result<usize, QueueError> {
+pub(super) async fn push(pool: &SqlitePool, queue: &str, jobs: &[RawJob]) -> Result<usize, QueueError> {
     let mut transaction = pool.begin().await?;
     let mut enqueued = 0;
     for job in jobs {
-        let payload = serde_json::to_vec(job).expect("a job serialises");
         // `or ignore`: a taken idempotency key (or a job id already queued) enqueues nothing.
         enqueued += sqlx::query(
             "insert or ignore into Jobs
                  (job, id, job_type, status, attempts, max_attempts, run_at, priority, metadata, idempotency_key)
              values (?1, ?2, ?3, 'Pending', 0, 25, strftime('%s', 'now'), 0, '{}', ?4)",
         )
-        .bind(payload)
+        .bind(&job.payload)
         .bind(task_id(job.job_id))
         .bind(queue)
         .bind(job.idempotency_key.as_deref())
