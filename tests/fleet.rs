@@ -275,6 +275,56 @@ fn a_killed_worker_job_is_finished_by_another_within_30_seconds() {
     );
 }
 
+/// A worker whose every slot is busy still beats: with both cores training, no job is
+/// re-queued from a live worker and started twice. (apalis skips the heartbeat while jobs it
+/// fetched wait for a slot; a batch bigger than the free slots left one waiting while FB's
+/// quick job made room for GOOG and IBM behind AAPL's long one, the heartbeat stopped, and
+/// the other worker re-ran AAPL, GOOG and IBM.)
+#[test]
+fn a_busy_worker_keeps_its_jobs_and_no_job_starts_twice() {
+    let env = FleetEnv::new("busy");
+    ingest(&env);
+    let _collector = env.spawn("collector", &["run"]);
+    let busy = env.spawn("worker", &["run", "--concurrency", "2", "--train-threads", "1"]);
+    busy.wait_for_log("worker started", Duration::from_secs(60));
+    let train = [
+        "train",
+        "--symbols=AAPL,FB,GOOG,IBM,MSFT",
+        "--wait",
+        "--timeout-secs=600",
+        "--trees=60",
+        "--rounds=30",
+        "--walk-forward=1",
+    ];
+    let mut trigger = env.command("producer", &train);
+    let producer = std::thread::spawn(move || tests::run(&mut trigger));
+    assert!(
+        eventually(Duration::from_secs(60), || busy
+            .log()
+            .iter()
+            .filter(|l| l.contains("job started"))
+            .count()
+            >= 2),
+        "the busy worker takes two jobs"
+    );
+    let other = env.spawn("worker", &["run", "--concurrency", "1", "--train-threads", "1"]);
+
+    let output = producer.join().expect("producer thread");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
+    let started: usize =
+        [&busy, &other].iter().map(|w| w.log().iter().filter(|l| l.contains("job started")).count()).sum();
+    assert_eq!(
+        started,
+        5,
+        "five jobs, each started once; busy worker:\n{}\nother worker:\n{}",
+        busy.log().join("\n"),
+        other.log().join("\n")
+    );
+    for worker in [&busy, &other] {
+        assert!(!worker.log().iter().any(|l| l.contains("not registered")), "{}", worker.log().join("\n"));
+    }
+}
+
 #[test]
 fn sigterm_lets_the_in_flight_job_finish_and_every_binary_exits_cleanly() {
     let env = FleetEnv::new("sigterm");

@@ -153,11 +153,11 @@ pub async fn serve(
     }
     let monitor = match queue.backend().clone() {
         Backend::Redis(conn) => {
-            let config = queue::jobs_config(queue.prefix(), concurrency);
+            let config = queue::jobs_config(queue.prefix());
             monitor_on!(RedisStorage::<Payload>::new(conn.clone()).with_config(config.clone()))
         }
         Backend::Sqlite(pool) => {
-            let config = queue.sqlite_config(concurrency);
+            let config = queue.sqlite_config();
             monitor_on!(SqliteStorage::<Payload>::new(&pool).with_config(config.clone()))
         }
     };

@@ -7,6 +7,9 @@
 //! - Heartbeats every [`HEARTBEAT`], and [`MISSED_HEARTBEATS`] missed ones make a worker dead:
 //!   a killed worker's jobs are back in the queue in about 10 s, not apalis's default 300 s.
 //! - A job pushed with an idempotency key that is already claimed is not enqueued again.
+//! - Workers fetch one job at a time ([`FETCH_BATCH`]): apalis skips a worker's heartbeat
+//!   while jobs it fetched wait for a free slot, so a batch larger than the free slots let a
+//!   busy worker's heartbeat lapse and its jobs run twice elsewhere.
 //!
 //! Redis only: jobs are pushed onto the active list by our own script (`lua/push.lua` says
 //! why), task leases are off (see [`jobs_config`]), and the connection answers within
@@ -33,6 +36,14 @@ pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long an idempotency key keeps a job from being enqueued twice. Keys of failed jobs
 /// are released by the worker, so a failure can be retried at once.
 pub const IDEMPOTENCY_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+/// Jobs a worker fetches at once. apalis-core's persistence beats only when it has no
+/// fetched job left to hand out (`State::Ready`); a fetched job waits for a free slot, which
+/// with every slot training can take longer than [`MISSED_HEARTBEATS`] heartbeats, and the
+/// other workers then re-queue all of the worker's jobs. One at a time, the fetched job always
+/// goes straight to the slot that asked for it. The cost is a fetch per job (the fleet's
+/// overhead in docs/benchmarks.md); the gain besides is that a busy worker never sits on
+/// jobs an idle one could run.
+pub const FETCH_BATCH: usize = 1;
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
@@ -98,11 +109,7 @@ impl Queue {
             // clap's argument group requires one of them.
             (None, None) => unreachable!("QueueBackendArgs requires REDIS_URL or QUEUE_URL"),
         };
-        Ok(Self {
-            backend,
-            prefix: args.queue_prefix.clone(),
-            redis_keys: jobs_config(&args.queue_prefix, 1),
-        })
+        Ok(Self { backend, prefix: args.queue_prefix.clone(), redis_keys: jobs_config(&args.queue_prefix) })
     }
 
     pub fn backend(&self) -> &Backend {
@@ -118,11 +125,11 @@ impl Queue {
         format!("{}:jobs", self.prefix)
     }
 
-    /// The apalis-sqlite settings of a worker taking `batch_size` jobs at once.
-    pub fn sqlite_config(&self, batch_size: usize) -> apalis_sqlite::Config {
+    /// The apalis-sqlite settings of a worker.
+    pub fn sqlite_config(&self) -> apalis_sqlite::Config {
         apalis_sqlite::Config::default()
             .queue(self.name())
-            .batch_size(batch_size.max(1))
+            .batch_size(FETCH_BATCH)
             .heartbeat_interval(HEARTBEAT)
             .missed_heartbeats(MISSED_HEARTBEATS)
     }
@@ -237,12 +244,11 @@ async fn connect_redis(url: &str) -> Result<ConnectionManager, QueueError> {
     Ok(client.get_connection_manager_with_config(config).await?)
 }
 
-/// The apalis-redis settings of the jobs queue. `batch_size` is how many jobs a worker takes
-/// at once: no more than it runs at once, or jobs wait behind a busy worker while others idle.
-pub fn jobs_config(prefix: &str, batch_size: usize) -> Config {
+/// The apalis-redis settings of the jobs queue.
+pub fn jobs_config(prefix: &str) -> Config {
     Config::default()
         .queue(format!("{prefix}:jobs"))
-        .batch_size(batch_size.max(1))
+        .batch_size(FETCH_BATCH)
         .heartbeat_interval(HEARTBEAT)
         .missed_heartbeats(MISSED_HEARTBEATS)
         .idempotency_ttl(Some(IDEMPOTENCY_TTL))
