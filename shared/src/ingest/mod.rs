@@ -330,8 +330,10 @@ fn number(row: &RawRow, index: usize, field: &'static str) -> Result<f64, RowPro
     Ok(value)
 }
 
+/// Cells that say "no value". `NaN` is not one of them: it parses, and is refused as not
+/// finite, which is what it is.
 fn is_missing(raw: &str) -> bool {
-    matches!(raw.to_ascii_lowercase().as_str(), "" | "null" | "nan" | "na" | "n/a" | "none" | "-")
+    matches!(raw.to_ascii_lowercase().as_str(), "" | "null" | "na" | "n/a" | "none" | "-")
 }
 
 fn positive(value: f64, field: &'static str) -> Result<f64, RowProblem> {

@@ -121,19 +121,43 @@ fn read_csv_rows(
         .trim(csv::Trim::All)
         .from_reader(from_header.as_bytes());
     let mut rows = Vec::new();
+    let mut lines = LineCounter { text: from_header.as_bytes(), scanned: 0, newlines: header_line - 1 };
     for record in reader.records() {
         let record = record.map_err(|e| IngestError::Csv {
             path: path.to_owned(),
-            line: e.position().map_or(0, |p| p.line() + header_line - 1),
+            line: e.position().map_or(0, |p| lines.line_at(p.byte())),
             detail: e.to_string(),
         })?;
         if record.iter().all(str::is_empty) {
             continue;
         }
-        let line = record.position().map_or(0, |p| p.line() + header_line - 1);
+        let line = record.position().map_or(0, |p| lines.line_at(p.byte()));
         rows.push(RawRow { line, cells: record.iter().map(str::to_owned).collect() });
     }
     Ok(rows)
+}
+
+/// 1-based file lines of byte offsets, counted once over the text as the reader moves on.
+/// Not the csv crate's line numbers: after a CRLF it reports the next record one line early
+/// (the record starts at the `\n` it has not consumed yet).
+struct LineCounter<'a> {
+    text: &'a [u8],
+    scanned: usize,
+    /// Newlines before `scanned`, plus the lines before the text.
+    newlines: u64,
+}
+
+impl LineCounter<'_> {
+    /// The line of the record that starts at `byte` (offsets only grow).
+    fn line_at(&mut self, byte: u64) -> u64 {
+        let mut start = usize::try_from(byte).unwrap_or(usize::MAX).clamp(self.scanned, self.text.len());
+        while matches!(self.text.get(start), Some(b'\r' | b'\n')) {
+            start += 1;
+        }
+        self.newlines += self.text[self.scanned..start].iter().filter(|b| **b == b'\n').count() as u64;
+        self.scanned = start;
+        self.newlines + 1
+    }
 }
 
 /// Parquet columns become text so that one validation path serves every format; timestamps

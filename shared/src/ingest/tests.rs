@@ -53,6 +53,7 @@ const BAD_ROWS: &str = "time,open,high,low,close,volume
 2024-01-02 17:00,10,11,9,abc,100
 2024-01-02 10:00,10,11,9,10,100
 garbage,10,11,9,10,100
+2024-01-02 17:30,10,11,9,NaN,100
 2024-01-02 18:00,10,11,9,10,100
 ";
 
@@ -60,21 +61,24 @@ garbage,10,11,9,10,100
 fn bad_rows_are_skipped_and_reported_with_their_lines() {
     // Two good rows eight hours apart would detect no timeframe: name it.
     let options = IngestOptions { timeframe: Some(Timeframe::H1), ..Default::default() };
-    let ingested = ingest("X.csv", BAD_ROWS, &options).unwrap();
-    let report = &ingested.report.series[0];
-    assert_eq!((report.rows_read, report.rows_kept, report.rows_skipped), (11, 2, 9));
-    let reasons: BTreeMap<&str, (u64, u64)> =
-        report.skipped.iter().map(|s| (s.reason.as_str(), (s.count, s.first_line))).collect();
-    assert_eq!(reasons["missing close"], (1, 3));
-    assert_eq!(reasons["high below max(open, close)"], (1, 4));
-    assert_eq!(reasons["low above min(open, close)"], (1, 5));
-    assert_eq!(reasons["negative volume"], (1, 6));
-    assert_eq!(reasons["close is not finite"], (1, 7));
-    assert_eq!(reasons["open is not positive"], (1, 8));
-    assert_eq!(reasons["close is not a number"], (1, 9));
-    assert_eq!(reasons["duplicate timestamp"], (1, 10));
-    assert_eq!(reasons["unreadable timestamp"], (1, 11));
-    assert_eq!(ingested.report.rows_skipped(), 9);
+    // The same lines with Windows line ends (the shipped EURUSD sample has them).
+    for text in [BAD_ROWS.to_owned(), BAD_ROWS.replace('\n', "\r\n")] {
+        let ingested = ingest("X.csv", &text, &options).unwrap();
+        let report = &ingested.report.series[0];
+        assert_eq!((report.rows_read, report.rows_kept, report.rows_skipped), (12, 2, 10));
+        let reasons: BTreeMap<&str, (u64, u64)> =
+            report.skipped.iter().map(|s| (s.reason.as_str(), (s.count, s.first_line))).collect();
+        assert_eq!(reasons["missing close"], (1, 3), "{text:?}");
+        assert_eq!(reasons["high below max(open, close)"], (1, 4));
+        assert_eq!(reasons["low above min(open, close)"], (1, 5));
+        assert_eq!(reasons["negative volume"], (1, 6));
+        assert_eq!(reasons["close is not finite"], (2, 7), "inf, and NaN on line 12");
+        assert_eq!(reasons["open is not positive"], (1, 8));
+        assert_eq!(reasons["close is not a number"], (1, 9));
+        assert_eq!(reasons["duplicate timestamp"], (1, 10));
+        assert_eq!(reasons["unreadable timestamp"], (1, 11));
+        assert_eq!(ingested.report.rows_skipped(), 10);
+    }
 }
 
 /// Rows of a split-adjusted export: the high of line 3 and the low of line 4 are off the body
@@ -116,6 +120,11 @@ fn strict_mode_names_file_line_and_field() {
     let options = IngestOptions { strict: true, ..Default::default() };
     let err = ingest("X.csv", BAD_ROWS, &options).unwrap_err().to_string();
     assert!(err.ends_with("X.csv, line 3, field close: close is empty"), "{err}");
+    let crlf = ingest("X.csv", &BAD_ROWS.replace('\n', "\r\n"), &options).unwrap_err().to_string();
+    assert!(crlf.ends_with("X.csv, line 3, field close: close is empty"), "{crlf}");
+    let nan = "time,open,high,low,close,volume\n2024-01-02 10:00,10,11,9,NaN,100\n";
+    let err = ingest("X.csv", nan, &options).unwrap_err().to_string();
+    assert!(err.ends_with("X.csv, line 2, field close: close is infinite or NaN"), "{err}");
 }
 
 #[test]
