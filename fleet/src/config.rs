@@ -105,24 +105,47 @@ pub struct TrainingArgs {
     /// `auto`: chosen on the training rows so that a third of them are NEUTRAL.
     #[arg(long)]
     pub threshold: Option<LabelThreshold>,
-    /// Share of the rows, oldest first, that train.
-    #[arg(long, default_value_t = 0.7)]
+    /// Share of the rows, oldest first, that train (between 0 and 1).
+    #[arg(long, default_value_t = 0.7, value_parser = fraction)]
     pub train_fraction: f64,
     /// Random Forest trees.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 200, value_parser = at_least_one::<u16>)]
     pub trees: u16,
     /// Random Forest maximum depth.
-    #[arg(long, default_value_t = 15)]
+    #[arg(long, default_value_t = 15, value_parser = at_least_one::<u16>)]
     pub max_depth: u16,
     /// Gradient-boosting rounds per class.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = at_least_one::<usize>)]
     pub rounds: usize,
-    /// Gradient-boosting learning rate.
-    #[arg(long, default_value_t = 0.05)]
+    /// Gradient-boosting learning rate (above 0).
+    #[arg(long, default_value_t = 0.05, value_parser = positive_rate)]
     pub learning_rate: f32,
     /// Seed of every random choice in training.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+}
+
+/// A count that trains nothing at 0 (trees, depth, rounds).
+fn at_least_one<T: std::str::FromStr + PartialOrd + From<u8>>(text: &str) -> Result<T, String> {
+    match text.parse::<T>() {
+        Ok(value) if value >= T::from(1) => Ok(value),
+        Ok(_) => Err("0 trains a degenerate model: at least 1".to_owned()),
+        Err(_) => Err(format!("{text:?} is not a whole number")),
+    }
+}
+
+fn fraction(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(value) if value > 0.0 && value < 1.0 => Ok(value),
+        _ => Err(format!("{text:?} is not a share strictly between 0 and 1 (e.g. 0.7)")),
+    }
+}
+
+fn positive_rate(text: &str) -> Result<f32, String> {
+    match text.parse::<f32>() {
+        Ok(value) if value.is_finite() && value > 0.0 => Ok(value),
+        _ => Err(format!("{text:?} is not a learning rate above 0 (e.g. 0.05)")),
+    }
 }
 
 /// `--threshold`: a return, or `auto`.
@@ -199,5 +222,22 @@ mod tests {
         assert_eq!((fixed.ensemble, fixed.walk_forward_folds), (EnsembleRule::Vote, None));
         let refused = Cli::try_parse_from(["train", "--threshold=-0.1"]).unwrap_err().to_string();
         assert!(refused.contains("nor auto"), "{refused}");
+    }
+
+    #[test]
+    fn settings_that_train_nothing_are_refused_by_name() {
+        for (flag, value, says) in [
+            ("--trees", "0", "at least 1"),
+            ("--max-depth", "0", "at least 1"),
+            ("--rounds", "0", "at least 1"),
+            ("--trees", "many", "not a whole number"),
+            ("--train-fraction", "1", "between 0 and 1"),
+            ("--train-fraction", "0", "between 0 and 1"),
+            ("--learning-rate", "0", "above 0"),
+        ] {
+            let refused = Cli::try_parse_from(["train", flag, value]).unwrap_err().to_string();
+            assert!(refused.contains(flag) && refused.contains(says), "{flag} {value}: {refused}");
+        }
+        assert_eq!(config(&["--trees", "1", "--rounds", "1"]).forest.trees, 1);
     }
 }
