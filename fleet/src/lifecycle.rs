@@ -151,8 +151,8 @@ impl DriftArgs {
 }
 
 /// Whether a version may be deleted by `prune`: older than the cutoff and not `latest`.
-pub fn prunable(created_at: DateTime<Utc>, is_latest: bool, cutoff: DateTime<Utc>) -> bool {
-    !is_latest && created_at < cutoff
+pub fn prunable(created_at: DateTime<Utc>, may_be_latest: bool, cutoff: DateTime<Utc>) -> bool {
+    !may_be_latest && created_at < cutoff
 }
 
 /// `90d`, `12h`, `30m` or `45s`: the ages the command line takes.

@@ -84,7 +84,23 @@ pub enum Promotion {
 #[derive(Debug, Clone)]
 pub struct StoredModel {
     pub manifest: Manifest,
-    pub is_latest: bool,
+    pub latest: LatestMark,
+}
+
+/// Whether a stored version is the one its pair's `latest.json` names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LatestMark {
+    Latest,
+    Older,
+    /// The pair's `latest.json` cannot be read (why): any of its versions may be the one.
+    Unknown(String),
+}
+
+impl LatestMark {
+    /// What retention must assume: a version is kept unless it is known not to be latest.
+    pub fn may_be_latest(&self) -> bool {
+        !matches!(self, Self::Older)
+    }
 }
 
 impl StoredModel {
@@ -360,17 +376,31 @@ impl ArtifactStore {
             if timeframe.is_some_and(|timeframe| timeframe != manifest.timeframe) {
                 continue;
             }
-            models.push(StoredModel { is_latest: false, manifest });
+            models.push(StoredModel { latest: LatestMark::Older, manifest });
         }
         models.sort_by_key(|model| (model.pair(), model.manifest.created_at));
-        let mut latest_of_pair = std::collections::HashMap::new();
+        let mut latest_of_pair: std::collections::HashMap<Pair, Result<Option<String>, String>> =
+            std::collections::HashMap::new();
         for model in &mut models {
             let pair = model.pair();
             if !latest_of_pair.contains_key(&pair) {
-                let latest = self.latest(&pair).await?.map(|pointer| pointer.version);
+                // An outage fails the listing; one pair's unreadable pointer marks only its
+                // own versions.
+                let latest = match self.latest(&pair).await {
+                    Ok(pointer) => Ok(pointer.map(|pointer| pointer.version)),
+                    Err(error) if error.is_retryable() => return Err(error),
+                    Err(error) => {
+                        tracing::warn!(%pair, error = %error, "unreadable latest pointer");
+                        Err(error.to_string())
+                    }
+                };
                 latest_of_pair.insert(pair.clone(), latest);
             }
-            model.is_latest = latest_of_pair[&pair].as_deref() == Some(model.manifest.version.as_str());
+            model.latest = match &latest_of_pair[&pair] {
+                Ok(Some(version)) if *version == model.manifest.version => LatestMark::Latest,
+                Ok(_) => LatestMark::Older,
+                Err(reason) => LatestMark::Unknown(reason.clone()),
+            };
         }
         Ok(models)
     }

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Duration, Utc};
 use fleet::config::StoreArgs;
 use fleet::lifecycle::{self, PromotionArgs};
-use fleet::store::{ArtifactStore, Promotion, StoreError};
+use fleet::store::{ArtifactStore, LatestMark, Promotion, StoreError};
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, UpdateVersion};
@@ -132,8 +132,10 @@ async fn contract(store: ArtifactStore) {
     assert_eq!(promoted, Promotion::Promoted);
 
     let models = store.models(None, None).await.unwrap();
-    let listed: Vec<(&str, bool)> =
-        models.iter().map(|model| (model.manifest.version.as_str(), model.is_latest)).collect();
+    let listed: Vec<(&str, bool)> = models
+        .iter()
+        .map(|model| (model.manifest.version.as_str(), model.latest == LatestMark::Latest))
+        .collect();
     let versions = [&older_manifest.version, &newer_manifest.version, &worse.version, &worst.version];
     let expected: Vec<(&str, bool)> = versions.iter().map(|v| (v.as_str(), *v == &worst.version)).collect();
     assert_eq!(listed, expected, "oldest first, latest marked");
@@ -148,13 +150,51 @@ async fn contract(store: ArtifactStore) {
     // Retention: the latest version is never deleted, whatever its age.
     assert!(matches!(store.delete_model(&pair(), &worst.version).await, Err(StoreError::Latest { .. })));
     for model in &models {
-        if lifecycle::prunable(model.manifest.created_at, model.is_latest, now + Duration::days(1)) {
+        if lifecycle::prunable(
+            model.manifest.created_at,
+            model.latest.may_be_latest(),
+            now + Duration::days(1),
+        ) {
             store.delete_model(&model.pair(), &model.manifest.version).await.unwrap();
         }
     }
     let keys = store.list("models").await.unwrap();
     assert_eq!(keys.len(), 3, "the latest version's two objects, and latest.json: {keys:?}");
     assert!(store.get_model(&pair(), &worst.version).await.is_ok());
+}
+
+/// One pair's unreadable `latest.json` hides nothing: the other pairs list as usual, and its
+/// own versions say that nobody knows which is latest, so retention keeps them all.
+#[tokio::test]
+async fn an_unreadable_latest_pointer_marks_only_its_pair_and_protects_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ArtifactStore::open(&StoreArgs::folder(dir.path())).unwrap();
+    let now = Utc::now();
+    let rule = PromotionArgs::default();
+    let broken = trained(&bars(300), now);
+    let mut config = TrainConfig::for_timeframe(Timeframe::D1);
+    (config.forest.trees, config.boosting.rounds, config.threads) = (5, 5, 1);
+    let series = BarSeries { symbol: "OTHER".parse().unwrap(), timeframe: Timeframe::D1, bars: bars(300) };
+    let healthy = model::train(&series, &config, now).unwrap();
+    for model in [&broken, &healthy] {
+        store.put_model(&model.artifact.manifest, &model.bytes).await.unwrap();
+        store.promote(&model.artifact.manifest, &rule, MAX_AGE).await.unwrap();
+    }
+    std::fs::write(dir.path().join("models/TEST/d1/latest.json"), b"{ not a pointer").unwrap();
+
+    let models = store.models(None, None).await.expect("one bad pointer fails no listing");
+    let marks: Vec<(&str, &LatestMark)> =
+        models.iter().map(|m| (m.manifest.symbol.as_str(), &m.latest)).collect();
+    assert_eq!(marks[0], ("OTHER", &LatestMark::Latest));
+    assert!(
+        matches!(marks[1], ("TEST", LatestMark::Unknown(reason)) if reason.contains("latest.json")),
+        "{marks:?}"
+    );
+    assert!(!lifecycle::prunable(
+        broken.artifact.manifest.created_at,
+        models[1].latest.may_be_latest(),
+        now + Duration::days(1)
+    ));
 }
 
 #[tokio::test]

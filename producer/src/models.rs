@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
 use fleet::config::StoreArgs;
 use fleet::lifecycle;
-use fleet::store::{ArtifactStore, StoredModel};
+use fleet::store::{ArtifactStore, LatestMark, StoredModel};
 use shared::{Symbol, Timeframe};
 
 #[derive(Debug, Args)]
@@ -75,7 +75,7 @@ pub(crate) async fn run(args: ModelsArgs) -> anyhow::Result<ExitCode> {
             let cutoff = now - older_than;
             let mut pruned = 0;
             for model in filter.models(&store).await? {
-                if !lifecycle::prunable(model.manifest.created_at, model.is_latest, cutoff) {
+                if !lifecycle::prunable(model.manifest.created_at, model.latest.may_be_latest(), cutoff) {
                     continue;
                 }
                 let (pair, version) = (model.pair(), &model.manifest.version);
@@ -111,7 +111,7 @@ fn table(models: &[StoredModel], now: DateTime<Utc>) -> String {
         "{:<10} {:<4} {:<30} {:<17} {:>5} {:<23} {:<22} {:<8} LATEST",
         "SYMBOL", "TF", "VERSION", "CREATED", "AGE", "DATA", "VALIDATION ACC", "MAJORITY"
     );
-    for StoredModel { manifest, is_latest } in models {
+    for StoredModel { manifest, latest } in models {
         let accuracy = &manifest.evaluation.ensemble.validation.accuracy;
         let _ = writeln!(
             out,
@@ -128,7 +128,11 @@ fn table(models: &[StoredModel], now: DateTime<Utc>) -> String {
             ),
             format!("{:.3} [{:.3}, {:.3}]", accuracy.value, accuracy.low, accuracy.high),
             manifest.evaluation.baselines.majority.accuracy.value,
-            if *is_latest { "*" } else { "" },
+            match latest {
+                LatestMark::Latest => "*".to_owned(),
+                LatestMark::Older => String::new(),
+                LatestMark::Unknown(reason) => format!("? ({reason})"),
+            },
         );
     }
     if models.is_empty() {
