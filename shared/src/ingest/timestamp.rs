@@ -10,7 +10,8 @@ use serde::Serialize;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(into = "String")]
 pub enum TimestampFormat {
-    /// RFC 3339 / ISO 8601 with `Z` or an offset (`2024-01-02T14:30:00-05:00`).
+    /// RFC 3339 / ISO 8601 with `Z` or an offset (`2024-01-02T14:30:00-05:00`); a value of
+    /// the column without one is UTC.
     Rfc3339,
     /// A chrono pattern with an offset (`%z`).
     WithOffset(String),
@@ -118,8 +119,20 @@ impl TimestampFormat {
     pub fn parse(&self, raw: &str) -> Option<DateTime<Utc>> {
         let value = raw.trim();
         match self {
-            Self::Rfc3339 => DateTime::parse_from_rfc3339(value).ok().map(|t| t.to_utc()),
-            Self::WithOffset(p) => DateTime::parse_from_str(value, p).ok().map(|t| t.to_utc()),
+            // A value without its offset, in a column of values with one, is UTC like any
+            // value without a zone.
+            Self::Rfc3339 => DateTime::parse_from_rfc3339(value).ok().map(|t| t.to_utc()).or_else(|| {
+                ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]
+                    .iter()
+                    .find_map(|p| NaiveDateTime::parse_from_str(value, p).ok())
+                    .map(|t| t.and_utc())
+            }),
+            Self::WithOffset(p) => {
+                DateTime::parse_from_str(value, p).ok().map(|t| t.to_utc()).or_else(|| {
+                    let naive = p.trim_end_matches("%#z").trim_end_matches("%:z").trim_end_matches("%z");
+                    NaiveDateTime::parse_from_str(value, naive).ok().map(|t| t.and_utc())
+                })
+            }
             Self::NaiveDateTime(p) => NaiveDateTime::parse_from_str(value, p).ok().map(|t| t.and_utc()),
             Self::NaiveDate(p) => {
                 NaiveDate::parse_from_str(value, p).ok().map(|d| d.and_time(NaiveTime::MIN).and_utc())
@@ -199,6 +212,19 @@ mod tests {
             let (format, first) = detect_and_parse(samples);
             assert_eq!(first, utc(expected), "{samples:?} read as {format:?}");
         }
+    }
+
+    #[test]
+    fn values_without_an_offset_among_values_with_one_are_utc() {
+        let samples = ["2024-01-02T14:30:00-05:00", "2024-01-02T20:00:00", "2024-01-02T21:00:00Z"];
+        let format = TimestampFormat::detect(&samples).unwrap();
+        assert_eq!(format, TimestampFormat::Rfc3339);
+        assert_eq!(format.parse(samples[0]), Some(utc("2024-01-02T19:30:00Z")));
+        assert_eq!(format.parse(samples[1]), Some(utc("2024-01-02T20:00:00Z")));
+        let spaced = ["2024-01-02 14:30:00-0500", "2024-01-02 20:00:00"];
+        let format = TimestampFormat::detect(&spaced).unwrap();
+        assert!(matches!(format, TimestampFormat::WithOffset(_)), "{format:?}");
+        assert_eq!(format.parse(spaced[1]), Some(utc("2024-01-02T20:00:00Z")));
     }
 
     #[test]
