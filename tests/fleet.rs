@@ -325,6 +325,36 @@ fn a_busy_worker_keeps_its_jobs_and_no_job_starts_twice() {
     }
 }
 
+/// S3 unreachable for 30 s from the moment a training job starts: the job fails, the queue
+/// tries it again, and it succeeds once S3 is back, with one result row.
+#[test]
+fn a_training_job_rides_out_a_30_second_s3_outage() {
+    let env = FleetEnv::new("s3outage");
+    ingest(&env);
+    let _collector = env.spawn("collector", &["run"]);
+    let s3 = std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:9000".to_owned());
+    let proxy = TcpProxy::start(s3.trim_start_matches("http://"));
+    let worker = env.spawn_with("worker", &["run", "--concurrency", "1"], |command| {
+        command.env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{}", proxy.port));
+    });
+    worker.wait_for_log("worker started", Duration::from_secs(60));
+    proxy.cut();
+    let mut trigger = env.command("producer", &AAPL_TRAINING_OF_SECONDS);
+    let producer = std::thread::spawn(move || tests::run(&mut trigger));
+    worker.wait_for_log("the queue retries it", Duration::from_secs(60));
+    std::thread::sleep(Duration::from_secs(30));
+    proxy.restore();
+
+    let output = producer.join().expect("producer thread");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
+    let retried = worker.log().iter().filter(|line| line.contains("the queue retries it")).count();
+    assert!(retried >= 3, "retried through the outage: {retried}");
+    assert_eq!(
+        env.query("select count(*), count(*) filter (where status = 'succeeded') from training_runs"),
+        "1|1"
+    );
+}
+
 #[test]
 fn sigterm_lets_the_in_flight_job_finish_and_every_binary_exits_cleanly() {
     let env = FleetEnv::new("sigterm");

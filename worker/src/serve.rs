@@ -35,8 +35,10 @@ use crate::metrics::{Kind, KindOutcome, WorkerMetrics};
 use crate::payload::{LenientJson, Payload};
 
 /// Attempts of a job that keeps failing for a reason that may pass, before it is reported
-/// failed. apalis-redis re-schedules a failed job `attempt` seconds later.
-const MAX_ATTEMPTS: usize = 5;
+/// failed. apalis-redis re-schedules a failed job `attempt` seconds later, so 12 attempts
+/// wait 1 + 2 + ... + 11 = 66 s in all: a store or Redis outage of a minute is ridden out
+/// (5 attempts gave up after about 11 s, and an S3 restart failed every job of a run).
+const MAX_ATTEMPTS: usize = 12;
 
 /// Forecasts refuse models older than this by default (`MAX_MODEL_AGE_DAYS`).
 pub const DEFAULT_MAX_MODEL_AGE_DAYS: u32 = 60;
