@@ -496,6 +496,50 @@ fn the_collector_waits_out_a_database_outage_and_loses_nothing() {
     );
 }
 
+/// `--wait` with its Redis cut while the job trains: the outage is said once and waited out,
+/// and the run's summary comes once Redis is back (it exited 1 within 1.6 s before).
+#[test]
+fn a_wait_outlives_a_redis_outage() {
+    let env = FleetEnv::new("waitredis");
+    ingest(&env);
+    let _collector = env.spawn("collector", &["run"]);
+    let worker = env.spawn("worker", &["run", "--concurrency", "1"]);
+    worker.wait_for_log("worker started", Duration::from_secs(60));
+    let redis = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let proxy = TcpProxy::start(redis.trim_start_matches("redis://").trim_end_matches('/'));
+    let train = [
+        "train",
+        "--symbols=AAPL",
+        "--wait",
+        "--timeout-secs=300",
+        "--trees=60",
+        "--rounds=30",
+        "--walk-forward=1",
+    ];
+    let mut producer = env.command("producer", &train);
+    producer
+        .env("REDIS_URL", format!("redis://127.0.0.1:{}", proxy.port))
+        .env("RUST_LOG", "info")
+        .env("LOG_FORMAT", "json")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut producer = Process::spawn("producer train --wait", &mut producer);
+    worker.wait_for_log("job started", Duration::from_secs(60));
+    proxy.cut();
+    producer.wait_for_log("unreachable; waiting for it", Duration::from_secs(30));
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(producer.wait_exit(Duration::from_secs(1)), None, "the wait outlives the outage");
+    proxy.restore();
+    let status = producer.wait_exit(Duration::from_secs(180)).expect("the wait ends once Redis is back");
+    let log = producer.log();
+    assert!(status.success(), "{}", log.join("\n"));
+    assert_eq!(
+        log.iter().filter(|line| line.contains("unreachable; waiting for it")).count(),
+        1,
+        "said once"
+    );
+}
+
 /// `--wait` with no worker on the queue says so, then rides out a database outage (retrying,
 /// saying so once) and reports every ping once a worker comes and the database is back.
 #[test]
