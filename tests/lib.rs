@@ -475,8 +475,8 @@ pub fn eventually(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
 }
 
 /// Jobs no worker can run, as a careless or hostile producer could enqueue them: a future
-/// schema version, bytes that are not JSON, an empty payload. Each must end in the dead set
-/// with its reason while the workers go on.
+/// schema version, bytes that are not JSON, an empty payload, JSON of the wrong shape, and
+/// 10 MB of it. Each must end in the dead set with its reason while the workers go on.
 pub fn poison_jobs() -> Vec<fleet::queue::RawJob> {
     let mut future = shared::job::Job::new(uuid::Uuid::new_v4(), shared::job::JobKind::Ping, None);
     future.schema_version = shared::job::JOB_SCHEMA_VERSION + 1;
@@ -485,5 +485,12 @@ pub fn poison_jobs() -> Vec<fleet::queue::RawJob> {
         payload: payload.to_vec(),
         idempotency_key: None,
     };
-    vec![fleet::queue::RawJob::of(&future), raw(b"not json {"), raw(b"")]
+    let huge = serde_json::json!({ "schema_version": shared::job::JOB_SCHEMA_VERSION, "kind": "x".repeat(10 << 20) });
+    vec![
+        fleet::queue::RawJob::of(&future),
+        raw(b"not json {"),
+        raw(b""),
+        raw(br#"{"schema_version": 1, "symbol": "AAPL'; drop table training_runs;--"}"#),
+        raw(huge.to_string().as_bytes()),
+    ]
 }
