@@ -8,6 +8,7 @@ use fleet::config::StoreArgs;
 use fleet::queue::Queue;
 use fleet::store::ArtifactStore;
 use tests::{FleetEnv, Process, TcpProxy, TestFleet, data_dir, eventually};
+use uuid::Uuid;
 
 /// Small models: these tests check the fleet's plumbing, not the ensemble's quality.
 /// No walk-forward folds (on by default): they would triple the training for nothing here.
@@ -608,6 +609,56 @@ fn a_poison_job_goes_to_the_dead_set_and_the_worker_carries_on() {
     worker.wait_for_log("job payload of 0 bytes is not JSON", Duration::from_secs(5));
     let output = env.run_ok("producer", &["ping", "--count", "5", "--wait", "--timeout-secs", "60"]);
     assert!(String::from_utf8_lossy(&output.stdout).contains("5/5 pings"), "the same worker still works");
+}
+
+/// With debug logging on everywhere, the database password and the S3 secret key appear in
+/// no log line of any binary, no results row and no stored manifest.
+#[test]
+fn secrets_reach_no_log_line_row_or_object() {
+    let env = FleetEnv::new("secrets");
+    let password = format!("db-secret-{}", Uuid::new_v4().simple());
+    let secret = std::env::var("AWS_SECRET_ACCESS_KEY").unwrap_or_else(|_| "minioadmin".to_owned());
+    let database_url = format!("postgres://postgres:{password}@127.0.0.1:5432/{}", env.database.name);
+    let debug = |name: &str, args: &[&str]| {
+        let mut command = env.command(name, args);
+        command.env("DATABASE_URL", &database_url).env("RUST_LOG", "debug");
+        command
+    };
+    let mut logs = Vec::new();
+    let mut run = |name: &str, args: &[&str]| {
+        let output = tests::run(&mut debug(name, args));
+        assert!(output.status.success(), "{name} {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        logs.push(String::from_utf8_lossy(&output.stdout).into_owned());
+        logs.push(String::from_utf8_lossy(&output.stderr).into_owned());
+    };
+    run("collector", &["migrate"]);
+    run("producer", &["ingest", data_dir().join("stocks-daily-2000-2013.csv.gz").to_str().unwrap()]);
+    let spawn = |name: &str| {
+        let mut command = debug(name, &["run"]);
+        command.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped());
+        Process::spawn(name, &mut command)
+    };
+    let (collector, worker) = (spawn("collector"), spawn("worker"));
+    run("producer", &["train", "--symbols=FB", "--wait", "--timeout-secs=120"]);
+    run("producer", &["forecast", "--symbols=FB", "--wait", "--timeout-secs=60"]);
+    logs.extend(collector.log());
+    logs.extend(worker.log());
+    assert!(logs.iter().map(String::len).sum::<usize>() > 10_000, "debug logging was on");
+    for (name, value) in [("database password", password.as_str()), ("S3 secret key", secret.as_str())] {
+        assert!(!logs.iter().any(|log| log.contains(value)), "the {name} is in a log");
+    }
+    let rows = env.query(&format!(
+        "select count(*) from (select row_to_json(t)::text as row from training_runs t
+                               union all select row_to_json(f)::text from ml_forecasts f) rows
+         where row like '%{password}%' or row like '%{secret}%'"
+    ));
+    assert_eq!(rows, "0", "no row holds a secret");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let store = store(&env);
+    let models = runtime.block_on(store.models(None, None)).unwrap();
+    assert_eq!(models.len(), 1, "FB's model");
+    let manifest = serde_json::to_string(&models[0].manifest).unwrap();
+    assert!(!manifest.contains(&password) && !manifest.contains(&secret), "no manifest holds a secret");
 }
 
 #[test]
