@@ -113,3 +113,44 @@ fn a_schedule_that_is_not_cron_is_refused_and_all_off_starts_nothing() {
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("every schedule is off"));
 }
+
+/// Hostile text where a symbol or a timeframe goes in (quotes for SQL, `..` for paths, a very
+/// long or non-ASCII name) is refused with the reason while the arguments are read: before any
+/// key, path or query is made from it. The fleet's settings point nowhere, so anything that
+/// got further would fail differently.
+#[test]
+fn hostile_symbols_and_timeframes_are_refused_before_anything_runs() {
+    let long = "A".repeat(200);
+    let symbols =
+        ["AAPL'; drop table training_runs;--", "../../etc", ".hidden", long.as_str(), "ÄPPLE", "AAPL BTC"];
+    let nowhere = |command: &mut Command| {
+        command
+            .env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")
+            .env("REDIS_URL", "redis://127.0.0.1:1")
+            .env("ARTIFACTS_URL", "file:///nonexistent-boltfleet-store");
+    };
+    for symbol in symbols {
+        for args in [
+            vec!["train", "--symbols", symbol],
+            vec!["forecast", "--symbols", symbol],
+            vec!["models", "list", "--symbol", symbol],
+            vec!["ingest", "--check", "--symbol", symbol],
+        ] {
+            let mut command = producer(&args);
+            nowhere(&mut command);
+            if args[0] == "ingest" {
+                command.arg(data_dir().join("GOOGL-daily-2009-2018.csv"));
+            }
+            let output = run(&mut command);
+            let error = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(output.status.code(), Some(2), "{args:?}: {error}");
+            assert!(error.contains("symbol"), "{args:?} names the symbol's problem: {error}");
+        }
+    }
+    for timeframe in ["d1'; --", "../d1", "h1/../d1", "ｄ1"] {
+        let mut command = producer(&["train", "--timeframes", timeframe]);
+        nowhere(&mut command);
+        let output = run(&mut command);
+        assert_eq!(output.status.code(), Some(2), "{timeframe}: {}", String::from_utf8_lossy(&output.stderr));
+    }
+}
