@@ -293,3 +293,54 @@ fn several_workers_and_a_collector_on_one_host_need_no_port_setting() {
     let pinged = env.run_ok("producer", &["ping", "--count", "20", "--wait", "--timeout-secs", "60"]);
     assert!(stdout(&pinged).contains("20/20 pings"), "{}", stdout(&pinged));
 }
+
+/// Tampered objects in the store: a flipped byte in the model, then a `latest.json` naming a
+/// version that is not there, then one that is not JSON. Each forecast is refused with the
+/// reason in its row, and the worker goes on (no crash loop).
+#[test]
+fn tampered_artifacts_are_refused_with_the_reason_and_the_worker_goes_on() {
+    let env = EmbeddedEnv::new();
+    env.run_ok("collector", &["migrate"]);
+    env.run_ok("producer", &["ingest", data_dir().join("GOOGL-daily-2009-2018.csv").to_str().unwrap()]);
+    let _collector = env.spawn("collector", &["run"]);
+    let _worker = env.spawn("worker", &["run", "--concurrency", "1"]);
+    let mut train = vec!["train", "--wait", "--timeout-secs", "300"];
+    train.extend(QUICK_TRAINING);
+    env.run_ok("producer", &train);
+    let models = env.artifacts_dir().join("models/GOOGL/d1");
+    let latest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(models.join("latest.json")).unwrap()).unwrap();
+    let version = latest["version"].as_str().unwrap().to_owned();
+
+    let refused_with = |reason: &str| {
+        let forecast =
+            tests::run(&mut env.command("producer", &["forecast", "--wait", "--timeout-secs", "60"]));
+        assert!(!forecast.status.success(), "a refused forecast is not a success");
+        let errors = env.count(&format!(
+            "select count(*) from ml_forecasts where not is_trained_ensemble and error like '%{reason}%'"
+        ));
+        assert_eq!(
+            errors,
+            1,
+            "one forecast refused for {reason:?}: {}",
+            String::from_utf8_lossy(&forecast.stdout)
+        );
+    };
+    let payload = models.join(&version).join("model.bin");
+    let mut bytes = std::fs::read(&payload).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&payload, bytes).unwrap();
+    refused_with("checksum");
+
+    let mut missing = latest.clone();
+    missing["version"] = "20000101T000000Z-00000000".into();
+    std::fs::write(models.join("latest.json"), missing.to_string()).unwrap();
+    refused_with("20000101T000000Z-00000000");
+
+    std::fs::write(models.join("latest.json"), b"{ not a pointer").unwrap();
+    refused_with("latest.json");
+
+    let pinged = env.run_ok("producer", &["ping", "--count", "5", "--wait", "--timeout-secs", "60"]);
+    assert!(stdout(&pinged).contains("5/5 pings"), "the worker goes on: {}", stdout(&pinged));
+}

@@ -273,6 +273,11 @@ impl EmbeddedEnv {
         self.dir.path().join("fleet.db")
     }
 
+    /// The artifact store's folder.
+    pub fn artifacts_dir(&self) -> PathBuf {
+        self.dir.path().join("artifacts")
+    }
+
     /// The one number a query on the results database returns (a count, say).
     pub fn count(&self, sql: &str) -> i64 {
         self.on_database(|pool| async move {
@@ -316,7 +321,7 @@ impl TestFleet for EmbeddedEnv {
         command
             .env("DATABASE_URL", fleet::config::sqlite_url(&self.database_file()))
             .env("QUEUE_URL", fleet::config::sqlite_url(&self.queue_file()))
-            .env("ARTIFACTS_URL", format!("file://{}", self.dir.path().join("artifacts").display()))
+            .env("ARTIFACTS_URL", format!("file://{}", self.artifacts_dir().display()))
     }
 }
 
