@@ -356,6 +356,76 @@ fn a_training_job_rides_out_a_30_second_s3_outage() {
     );
 }
 
+/// Three workers killed one after another, each in the middle of a job: every job still
+/// ends in exactly one succeeded row, and each killed job's takeover is printed.
+#[test]
+fn repeated_kills_leave_exactly_one_row_per_job() {
+    const KILLS: usize = 3;
+    let env = FleetEnv::new("kills");
+    ingest(&env);
+    let _collector = env.spawn("collector", &["run"]);
+    let worker_args = ["run", "--concurrency", "1", "--train-threads", "1"];
+    let mut workers = vec![env.spawn("worker", &worker_args)];
+    let train = [
+        "train",
+        "--symbols=AAPL,GOOG,IBM,MSFT",
+        "--wait",
+        "--timeout-secs=600",
+        "--trees=60",
+        "--rounds=30",
+        "--walk-forward=1",
+    ];
+    let mut trigger = env.command("producer", &train);
+    let producer = std::thread::spawn(move || tests::run(&mut trigger));
+    // The job a line of a worker's log started, from its `job_id` span field.
+    let started_job = |line: &String| -> Option<String> {
+        if !line.contains("job started") {
+            return None;
+        }
+        let id = line.split("\"job_id\":\"").nth(1)?;
+        Some(id.chars().take(36).collect())
+    };
+    let starts = |workers: &[Process], job: &str| -> usize {
+        workers.iter().flat_map(Process::log).filter(|l| started_job(l).as_deref() == Some(job)).count()
+    };
+    let mut pending: Vec<(String, Instant)> = Vec::new();
+    let (mut victim, mut kills) = (Some(env.spawn("worker", &worker_args)), 0);
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while (victim.is_some() || !pending.is_empty()) && Instant::now() < deadline {
+        if let Some(job) = victim.as_ref().and_then(|v| v.log().iter().find_map(started_job)) {
+            let killed = victim.take().expect("a victim");
+            killed.signal("KILL");
+            pending.push((job, Instant::now()));
+            workers.push(killed);
+            kills += 1;
+            if kills < KILLS {
+                victim = Some(env.spawn("worker", &worker_args));
+            }
+        }
+        pending.retain(|(job, killed_at)| {
+            let taken_over = starts(&workers, job) >= 2;
+            if taken_over {
+                println!(
+                    "job {job}: started again {:.1} s after its worker was killed",
+                    killed_at.elapsed().as_secs_f64()
+                );
+            }
+            !taken_over
+        });
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!((kills, pending.len()), (KILLS, 0), "every killed job was taken over");
+    let output = producer.join().expect("producer thread");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
+    assert_eq!(
+        env.query(
+            "select count(*), count(distinct job_id), count(*) filter (where status = 'succeeded') from training_runs"
+        ),
+        "4|4|4",
+        "one succeeded row per job"
+    );
+}
+
 #[test]
 fn sigterm_lets_the_in_flight_job_finish_and_every_binary_exits_cleanly() {
     let env = FleetEnv::new("sigterm");
