@@ -333,7 +333,7 @@ fn tampered_artifacts_are_refused_with_the_reason_and_the_worker_goes_on() {
     std::fs::write(&payload, bytes).unwrap();
     refused_with("checksum");
 
-    let mut missing = latest.clone();
+    let mut missing = latest;
     missing["version"] = "20000101T000000Z-00000000".into();
     std::fs::write(models.join("latest.json"), missing.to_string()).unwrap();
     refused_with("20000101T000000Z-00000000");
