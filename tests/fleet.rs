@@ -13,6 +13,19 @@ use uuid::Uuid;
 /// Small models: these tests check the fleet's plumbing, not the ensemble's quality.
 /// No walk-forward folds (on by default): they would triple the training for nothing here.
 const QUICK_TRAINING: [&str; 6] = ["--trees", "40", "--rounds", "20", "--walk-forward", "0"];
+/// Training of some tens of seconds per daily pair in a debug build, for tests that need jobs
+/// still running while something happens to the fleet.
+const LONGER_TRAINING: [&str; 3] = ["--trees=60", "--rounds=30", "--walk-forward=1"];
+
+/// `producer train --wait` of `symbols` with [`LONGER_TRAINING`], on a thread; its output.
+fn train_in_background(env: &FleetEnv, symbols: &str) -> std::thread::JoinHandle<std::process::Output> {
+    let symbols = format!("--symbols={symbols}");
+    let mut args = vec!["train", symbols.as_str(), "--wait", "--timeout-secs=600"];
+    args.extend(LONGER_TRAINING);
+    let mut trigger = env.command("producer", &args);
+    std::thread::spawn(move || tests::run(&mut trigger))
+}
+
 /// One AAPL training job of a few seconds in a debug build: long enough to be interrupted in
 /// the middle, short enough for the tests' deadlines.
 const AAPL_TRAINING_OF_SECONDS: [&str; 7] = [
@@ -288,17 +301,7 @@ fn a_busy_worker_keeps_its_jobs_and_no_job_starts_twice() {
     let _collector = env.spawn("collector", &["run"]);
     let busy = env.spawn("worker", &["run", "--concurrency", "2", "--train-threads", "1"]);
     busy.wait_for_log("worker started", Duration::from_secs(60));
-    let train = [
-        "train",
-        "--symbols=AAPL,FB,GOOG,IBM,MSFT",
-        "--wait",
-        "--timeout-secs=600",
-        "--trees=60",
-        "--rounds=30",
-        "--walk-forward=1",
-    ];
-    let mut trigger = env.command("producer", &train);
-    let producer = std::thread::spawn(move || tests::run(&mut trigger));
+    let producer = train_in_background(&env, "AAPL,FB,GOOG,IBM,MSFT");
     assert!(
         eventually(Duration::from_secs(60), || busy
             .log()
@@ -366,17 +369,7 @@ fn repeated_kills_leave_exactly_one_row_per_job() {
     let _collector = env.spawn("collector", &["run"]);
     let worker_args = ["run", "--concurrency", "1", "--train-threads", "1"];
     let mut workers = vec![env.spawn("worker", &worker_args)];
-    let train = [
-        "train",
-        "--symbols=AAPL,GOOG,IBM,MSFT",
-        "--wait",
-        "--timeout-secs=600",
-        "--trees=60",
-        "--rounds=30",
-        "--walk-forward=1",
-    ];
-    let mut trigger = env.command("producer", &train);
-    let producer = std::thread::spawn(move || tests::run(&mut trigger));
+    let producer = train_in_background(&env, "AAPL,GOOG,IBM,MSFT");
     // The job a line of a worker's log started, from its `job_id` span field.
     let started_job = |line: &String| -> Option<String> {
         if !line.contains("job started") {
@@ -578,15 +571,8 @@ fn a_wait_outlives_a_redis_outage() {
     worker.wait_for_log("worker started", Duration::from_secs(60));
     let redis = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
     let proxy = TcpProxy::start(redis.trim_start_matches("redis://").trim_end_matches('/'));
-    let train = [
-        "train",
-        "--symbols=AAPL",
-        "--wait",
-        "--timeout-secs=300",
-        "--trees=60",
-        "--rounds=30",
-        "--walk-forward=1",
-    ];
+    let mut train = vec!["train", "--symbols=AAPL", "--wait", "--timeout-secs=300"];
+    train.extend(LONGER_TRAINING);
     let mut producer = env.command("producer", &train);
     producer
         .env("REDIS_URL", format!("redis://127.0.0.1:{}", proxy.port))
