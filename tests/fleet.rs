@@ -345,8 +345,14 @@ fn a_training_job_rides_out_a_30_second_s3_outage() {
     proxy.cut();
     let mut trigger = env.command("producer", &AAPL_TRAINING_OF_SECONDS);
     let producer = std::thread::spawn(move || tests::run(&mut trigger));
-    worker.wait_for_log("the queue retries it", Duration::from_secs(60));
-    std::thread::sleep(Duration::from_secs(30));
+    // The outage lasts as long as eight retries take (1 + 2 + ... + 7 = 28 s of waits), well
+    // past the five attempts the queue used to give up after.
+    let retries = || worker.log().iter().filter(|line| line.contains("the queue retries it")).count();
+    assert!(
+        eventually(Duration::from_secs(120), || retries() >= 8),
+        "retried through the outage: {}",
+        retries()
+    );
     proxy.restore();
 
     let output = producer.join().expect("producer thread");
@@ -573,18 +579,14 @@ fn a_wait_outlives_a_redis_outage() {
     let proxy = TcpProxy::start(redis.trim_start_matches("redis://").trim_end_matches('/'));
     let mut train = vec!["train", "--symbols=AAPL", "--wait", "--timeout-secs=300"];
     train.extend(LONGER_TRAINING);
-    let mut producer = env.command("producer", &train);
-    producer
-        .env("REDIS_URL", format!("redis://127.0.0.1:{}", proxy.port))
-        .env("RUST_LOG", "info")
-        .env("LOG_FORMAT", "json")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped());
-    let mut producer = Process::spawn("producer train --wait", &mut producer);
+    let mut producer = env.spawn_with("producer", &train, |command| {
+        command.env("REDIS_URL", format!("redis://127.0.0.1:{}", proxy.port));
+    });
     worker.wait_for_log("job started", Duration::from_secs(60));
     proxy.cut();
     producer.wait_for_log("unreachable; waiting for it", Duration::from_secs(30));
-    std::thread::sleep(Duration::from_secs(5));
+    // The wait keeps trying Redis (and is refused) rather than giving up.
+    assert!(eventually(Duration::from_secs(60), || proxy.refused() >= 3), "refused {}", proxy.refused());
     assert_eq!(producer.wait_exit(Duration::from_secs(1)), None, "the wait outlives the outage");
     proxy.restore();
     let status = producer.wait_exit(Duration::from_secs(180)).expect("the wait ends once Redis is back");
@@ -607,14 +609,12 @@ fn a_wait_says_when_no_worker_runs_and_outlives_a_database_outage() {
     let proxy = TcpProxy::start("127.0.0.1:5432");
     let ping =
         ["ping", "--count", "100", "--wait", "--timeout-secs", "180", "--no-progress-warning-secs", "2"];
-    let mut producer = env.command("producer", &ping);
-    producer
-        .env("DATABASE_URL", format!("postgres://postgres@127.0.0.1:{}/{}", proxy.port, env.database.name))
-        .env("RUST_LOG", "info")
-        .env("LOG_FORMAT", "json")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped());
-    let mut producer = Process::spawn("producer ping --wait", &mut producer);
+    let mut producer = env.spawn_with("producer", &ping, |command| {
+        command.env(
+            "DATABASE_URL",
+            format!("postgres://postgres@127.0.0.1:{}/{}", proxy.port, env.database.name),
+        );
+    });
     producer.wait_for_log("no worker is alive on this queue", Duration::from_secs(60));
 
     proxy.cut();

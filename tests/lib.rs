@@ -417,6 +417,8 @@ impl Drop for Process {
 pub struct TcpProxy {
     pub port: u16,
     cut: Arc<std::sync::atomic::AtomicBool>,
+    /// Connections refused while cut: how often a client has tried the server meanwhile.
+    refused: Arc<std::sync::atomic::AtomicUsize>,
     connections: Arc<Mutex<Vec<std::net::TcpStream>>>,
 }
 
@@ -427,13 +429,16 @@ impl TcpProxy {
         let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
         let port = listener.local_addr().expect("bound").port();
         let cut = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let refused = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let connections: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
         let (target, accept_cut, accept_connections) = (target.to_owned(), cut.clone(), connections.clone());
+        let accept_refused = refused.clone();
         std::thread::spawn(move || {
             for client in listener.incoming().map_while(Result::ok) {
                 let server = match TcpStream::connect(&target) {
                     Ok(server) if !accept_cut.load(Ordering::SeqCst) => server,
                     _ => {
+                        accept_refused.fetch_add(1, Ordering::SeqCst);
                         let _ = client.shutdown(Shutdown::Both);
                         continue;
                     }
@@ -451,7 +456,7 @@ impl TcpProxy {
                 open.extend([client, server]);
             }
         });
-        Self { port, cut, connections }
+        Self { port, cut, refused, connections }
     }
 
     /// Drops every connection and refuses new ones until [`Self::restore`].
@@ -460,6 +465,11 @@ impl TcpProxy {
         for stream in self.connections.lock().expect("proxy lock").drain(..) {
             let _ = stream.shutdown(std::net::Shutdown::Both);
         }
+    }
+
+    /// Connections refused since the proxy started.
+    pub fn refused(&self) -> usize {
+        self.refused.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub fn restore(&self) {

@@ -142,11 +142,6 @@ impl LabelConfig {
             .map(|t| closes.get(t + self.horizon).map(|future| future / closes[t] - 1.0))
             .collect()
     }
-
-    /// The label of every row; `None` for the last `horizon` rows.
-    pub fn labels(&self, closes: &[f64]) -> Vec<Option<Direction>> {
-        self.forward_returns(closes).into_iter().map(|r| r.map(|r| self.classify(r))).collect()
-    }
 }
 
 /// Adds [`FORWARD_RETURN_COLUMN`] and [`LABEL_COLUMN`] (`BULLISH`, `NEUTRAL`, `BEARISH`, or
@@ -169,7 +164,11 @@ mod tests {
         let config = LabelConfig { horizon: 2, threshold: 0.01 };
         let closes = [100.0, 100.0, 102.0, 100.5, 99.0];
         assert_eq!(
-            config.labels(&closes),
+            config
+                .forward_returns(&closes)
+                .into_iter()
+                .map(|r| r.map(|r| config.classify(r)))
+                .collect::<Vec<_>>(),
             [Some(Direction::Bullish), Some(Direction::Neutral), Some(Direction::Bearish), None, None]
         );
         // Exactly at the threshold is NEUTRAL: the rule is strict.
