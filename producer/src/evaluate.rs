@@ -56,7 +56,7 @@ pub(crate) struct EvaluateArgs {
 #[derive(Debug, Clone, Args)]
 pub(crate) struct CompositeArgs {
     /// Weights of the backtest, walk-forward and live scores in the composite.
-    #[arg(long, env = "COMPOSITE_WEIGHTS", value_delimiter = ',', num_args = 3, default_values_t = [0.40, 0.35, 0.25])]
+    #[arg(long, env = "COMPOSITE_WEIGHTS", value_delimiter = ',', default_values_t = [0.40, 0.35, 0.25])]
     pub(crate) composite_weights: Vec<f64>,
     /// Flag drift when the live score is further than this from the backtest score.
     #[arg(long, env = "COMPOSITE_DRIFT_GAP", default_value_t = 0.15)]
@@ -561,6 +561,24 @@ mod tests {
             realized,
             next_return: Some(if realized == Bullish { 0.01 } else { -0.01 }),
         }
+    }
+
+    #[test]
+    fn composite_weights_are_one_comma_separated_flag() {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            composite: CompositeArgs,
+        }
+        let rule = |args: &[&str]| {
+            <Cli as clap::Parser>::try_parse_from(std::iter::once("evaluate").chain(args.iter().copied()))
+                .map_err(|e| e.to_string())
+                .and_then(|cli| cli.composite.rule().map_err(|e| e.to_string()))
+        };
+        assert_eq!(rule(&[]).unwrap(), CompositeRule::default());
+        let chosen = rule(&["--composite-weights", "0.5,0.3,0.2", "--composite-drift-gap", "0.1"]).unwrap();
+        assert_eq!((chosen.backtest, chosen.live, chosen.drift_gap), (0.5, 0.2, 0.1));
+        assert!(rule(&["--composite-weights", "0.5,0.5"]).unwrap_err().contains("three weights"));
     }
 
     #[test]
