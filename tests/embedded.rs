@@ -297,8 +297,11 @@ fn several_workers_and_a_collector_on_one_host_need_no_port_setting() {
 /// Tampered objects in the store: a flipped byte in the model, then a `latest.json` naming a
 /// version that is not there, then one that is not JSON. Each forecast is refused with the
 /// reason in its row, and the worker goes on (no crash loop).
+/// The store changed under a running fleet: a flipped payload byte, a rewritten manifest,
+/// `latest.json` naming a version that is not there or holding garbage, a job whose bars are
+/// gone. Each job fails with the reason in its row; the worker goes on.
 #[test]
-fn tampered_artifacts_are_refused_with_the_reason_and_the_worker_goes_on() {
+fn a_tampered_or_incomplete_store_is_refused_with_the_reason_and_the_worker_goes_on() {
     let env = EmbeddedEnv::new();
     env.run_ok("collector", &["migrate"]);
     env.run_ok("producer", &["ingest", data_dir().join("GOOGL-daily-2009-2018.csv").to_str().unwrap()]);
@@ -327,11 +330,42 @@ fn tampered_artifacts_are_refused_with_the_reason_and_the_worker_goes_on() {
         );
     };
     let payload = models.join(&version).join("model.bin");
-    let mut bytes = std::fs::read(&payload).unwrap();
-    let middle = bytes.len() / 2;
-    bytes[middle] ^= 0xff;
-    std::fs::write(&payload, bytes).unwrap();
+    let original = std::fs::read(&payload).unwrap();
+    let mut flipped = original.clone();
+    flipped[original.len() / 2] ^= 0xff;
+    std::fs::write(&payload, flipped).unwrap();
     refused_with("checksum");
+    std::fs::write(&payload, original).unwrap();
+
+    // Valid JSON, another story: weights the model was not trained with.
+    let manifest = models.join(&version).join("manifest.json");
+    let mut rewritten: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
+    rewritten["weights"] = serde_json::json!([0.99, 0.01]);
+    std::fs::write(&manifest, serde_json::to_vec_pretty(&rewritten).unwrap()).unwrap();
+    refused_with("manifest.json is corrupt");
+
+    // A train job whose bars are not in the store (pruned by hand, or a producer that failed
+    // to upload them) fails at once with the key, without retries.
+    let pair = shared::job::Pair { symbol: "GOOGL".parse().unwrap(), timeframe: shared::Timeframe::D1 };
+    let snapshot = shared::job::Snapshot {
+        key: format!("bars/GOOGL/d1/{}.parquet", "0".repeat(64)),
+        sha256: "0".repeat(64),
+        bars: 2000,
+        last_bar: chrono::Utc::now(),
+    };
+    let kind = shared::job::JobKind::Train {
+        pair,
+        snapshot,
+        config: shared::model::TrainConfig::for_timeframe(shared::Timeframe::D1),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let queue = runtime.block_on(Queue::connect(&QueueArgs::sqlite(&env.queue_file(), "boltfleet"))).unwrap();
+    runtime.block_on(queue.push(&[shared::job::Job::new(uuid::Uuid::new_v4(), kind, None)])).unwrap();
+    let failed = eventually(Duration::from_secs(60), || {
+        env.count("select count(*) from training_runs where status = 'failed' and error like '%0000.parquet is not in the store%'") == 1
+    });
+    assert!(failed, "the missing snapshot is a failed run naming its key");
 
     let mut missing = latest;
     missing["version"] = "20000101T000000Z-00000000".into();
@@ -339,7 +373,7 @@ fn tampered_artifacts_are_refused_with_the_reason_and_the_worker_goes_on() {
     refused_with("20000101T000000Z-00000000");
 
     std::fs::write(models.join("latest.json"), b"{ not a pointer").unwrap();
-    refused_with("latest.json");
+    refused_with("latest.json is corrupt");
 
     let pinged = env.run_ok("producer", &["ping", "--count", "5", "--wait", "--timeout-secs", "60"]);
     assert!(stdout(&pinged).contains("5/5 pings"), "the worker goes on: {}", stdout(&pinged));

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use fleet::config::StoreArgs;
 use fleet::queue::Queue;
 use fleet::store::ArtifactStore;
-use tests::{FleetEnv, Process, TcpProxy, TestFleet, data_dir, eventually};
+use tests::{FleetEnv, Process, RedisServer, TcpProxy, TestFleet, data_dir, eventually};
 use uuid::Uuid;
 
 /// Small models: these tests check the fleet's plumbing, not the ensemble's quality.
@@ -24,6 +24,20 @@ fn train_in_background(env: &FleetEnv, symbols: &str) -> std::thread::JoinHandle
     args.extend(LONGER_TRAINING);
     let mut trigger = env.command("producer", &args);
     std::thread::spawn(move || tests::run(&mut trigger))
+}
+
+/// The job a line of a worker's JSON log started, from its `job_id` span field.
+fn started_job(line: &str) -> Option<String> {
+    if !line.contains("job started") {
+        return None;
+    }
+    let id = line.split("\"job_id\":\"").nth(1)?;
+    Some(id.chars().take(36).collect())
+}
+
+/// How often the workers started a job, from their logs.
+fn starts<'a>(workers: impl IntoIterator<Item = &'a Process>, job: &str) -> usize {
+    workers.into_iter().flat_map(Process::log).filter(|l| started_job(l).as_deref() == Some(job)).count()
 }
 
 /// One AAPL training job of a few seconds in a debug build: long enough to be interrupted in
@@ -329,6 +343,21 @@ fn a_busy_worker_keeps_its_jobs_and_no_job_starts_twice() {
     }
 }
 
+/// A worker that reaches S3 through a proxy the test can cut.
+fn worker_behind_s3_proxy(env: &FleetEnv, args: &[&str]) -> (TcpProxy, Process) {
+    let s3 = std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:9000".to_owned());
+    let proxy = TcpProxy::start(s3.trim_start_matches("http://"));
+    let worker = env.spawn_with("worker", args, |command| {
+        command.env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{}", proxy.port));
+    });
+    (proxy, worker)
+}
+
+/// Jobs a worker handed back to the queue for a failure that may pass.
+fn retries(worker: &Process) -> usize {
+    worker.log().iter().filter(|line| line.contains("the queue retries it")).count()
+}
+
 /// S3 unreachable for 30 s from the moment a training job starts: the job fails, the queue
 /// tries it again, and it succeeds once S3 is back, with one result row.
 #[test]
@@ -336,33 +365,61 @@ fn a_training_job_rides_out_a_30_second_s3_outage() {
     let env = FleetEnv::new("s3outage");
     ingest(&env);
     let _collector = env.spawn("collector", &["run"]);
-    let s3 = std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:9000".to_owned());
-    let proxy = TcpProxy::start(s3.trim_start_matches("http://"));
-    let worker = env.spawn_with("worker", &["run", "--concurrency", "1"], |command| {
-        command.env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{}", proxy.port));
-    });
+    let (proxy, worker) = worker_behind_s3_proxy(&env, &["run", "--concurrency", "1"]);
     worker.wait_for_log("worker started", Duration::from_secs(60));
     proxy.cut();
     let mut trigger = env.command("producer", &AAPL_TRAINING_OF_SECONDS);
     let producer = std::thread::spawn(move || tests::run(&mut trigger));
     // The outage lasts as long as eight retries take (1 + 2 + ... + 7 = 28 s of waits), well
     // past the five attempts the queue used to give up after.
-    let retries = || worker.log().iter().filter(|line| line.contains("the queue retries it")).count();
     assert!(
-        eventually(Duration::from_secs(120), || retries() >= 8),
+        eventually(Duration::from_secs(120), || retries(&worker) >= 8),
         "retried through the outage: {}",
-        retries()
+        retries(&worker)
     );
     proxy.restore();
 
     let output = producer.join().expect("producer thread");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
-    let retried = worker.log().iter().filter(|line| line.contains("the queue retries it")).count();
-    assert!(retried >= 3, "retried through the outage: {retried}");
     assert_eq!(
         env.query("select count(*), count(*) filter (where status = 'succeeded') from training_runs"),
         "1|1"
     );
+}
+
+/// S3 cut for 30 s in the middle of a run of three training jobs, once the first model is
+/// stored: the jobs that meet the outage are retried and finish, and every pair's
+/// `latest.json` names a complete version whose manifest and payload verify.
+#[test]
+fn an_s3_outage_mid_run_costs_time_not_jobs_and_no_partial_model_is_latest() {
+    const OUTAGE: Duration = Duration::from_secs(30);
+    let env = FleetEnv::new("s3midrun");
+    ingest(&env);
+    let _collector = env.spawn("collector", &["run"]);
+    let (proxy, worker) = worker_behind_s3_proxy(&env, &["run", "--concurrency", "2"]);
+    let producer = train_in_background(&env, "AAPL,GOOG,IBM");
+    worker.wait_for_log("model stored", Duration::from_secs(300));
+    proxy.cut();
+    let cut_at = Instant::now();
+    assert!(eventually(Duration::from_secs(240), || retries(&worker) >= 1), "a job met the outage");
+    std::thread::sleep(OUTAGE.saturating_sub(cut_at.elapsed()));
+    proxy.restore();
+
+    let output = producer.join().expect("producer thread");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
+    assert_eq!(
+        env.query("select count(*), count(*) filter (where status = 'succeeded') from training_runs"),
+        "3|3"
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let store = store(&env);
+    for symbol in ["AAPL", "GOOG", "IBM"] {
+        let pair = shared::job::Pair { symbol: symbol.parse().unwrap(), timeframe: shared::Timeframe::D1 };
+        let latest = runtime.block_on(store.latest(&pair)).unwrap().expect("every pair has a model");
+        let bytes =
+            runtime.block_on(store.get_latest_model(&pair, &latest)).expect("latest names a stored version");
+        shared::model::artifact::Artifact::decode(&bytes).expect("and that version verifies");
+    }
 }
 
 /// Three workers killed one after another, each in the middle of a job: every job still
@@ -376,22 +433,11 @@ fn repeated_kills_leave_exactly_one_row_per_job() {
     let worker_args = ["run", "--concurrency", "1", "--train-threads", "1"];
     let mut workers = vec![env.spawn("worker", &worker_args)];
     let producer = train_in_background(&env, "AAPL,GOOG,IBM,MSFT");
-    // The job a line of a worker's log started, from its `job_id` span field.
-    let started_job = |line: &String| -> Option<String> {
-        if !line.contains("job started") {
-            return None;
-        }
-        let id = line.split("\"job_id\":\"").nth(1)?;
-        Some(id.chars().take(36).collect())
-    };
-    let starts = |workers: &[Process], job: &str| -> usize {
-        workers.iter().flat_map(Process::log).filter(|l| started_job(l).as_deref() == Some(job)).count()
-    };
     let mut pending: Vec<(String, Instant)> = Vec::new();
     let (mut victim, mut kills) = (Some(env.spawn("worker", &worker_args)), 0);
     let deadline = Instant::now() + Duration::from_secs(600);
     while (victim.is_some() || !pending.is_empty()) && Instant::now() < deadline {
-        if let Some(job) = victim.as_ref().and_then(|v| v.log().iter().find_map(started_job)) {
+        if let Some(job) = victim.as_ref().and_then(|v| v.log().iter().find_map(|line| started_job(line))) {
             let killed = victim.take().expect("a victim");
             killed.signal("KILL");
             pending.push((job, Instant::now()));
@@ -454,22 +500,12 @@ fn sigterm_lets_the_in_flight_job_finish_and_every_binary_exits_cleanly() {
 
 #[test]
 fn a_worker_whose_redis_is_gone_exits_non_zero_for_its_supervisor() {
-    // A Redis of the test's own, on a free port: the shared one is not killed.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut server = Command::new("redis-server");
-    server
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped());
-    let redis = Process::spawn("redis-server", &mut server);
-    let up =
-        eventually(Duration::from_secs(10), || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
-    assert!(up, "the test's redis-server listens on {port}");
+    let mut redis = RedisServer::ephemeral();
     let artifacts = tempfile::tempdir().unwrap();
     let mut command = tests::command("worker", &["run"]);
     command
         .env_remove("QUEUE_URL")
-        .env("REDIS_URL", format!("redis://127.0.0.1:{port}"))
+        .env("REDIS_URL", redis.url())
         .env("ARTIFACTS_URL", format!("file://{}", artifacts.path().display()))
         .env("RUST_LOG", "info")
         .stdout(std::process::Stdio::null())
@@ -477,12 +513,59 @@ fn a_worker_whose_redis_is_gone_exits_non_zero_for_its_supervisor() {
     let mut worker = Process::spawn("worker", &mut command);
     worker.wait_for_log("worker started", Duration::from_secs(60));
 
-    drop(redis);
+    redis.kill();
     let status = worker.wait_exit(Duration::from_secs(90));
     let log = worker.log().join("\n");
     let status = status.unwrap_or_else(|| panic!("the worker still runs without its queue; log:\n{log}"));
     assert!(!status.success(), "a dead job pool is a failure, not an idle worker: {status}; log:\n{log}");
     assert!(log.contains("job pool stopped"), "the log says why: {log}");
+}
+
+/// Redis killed in the middle of a run and started again on its append-only file: no job is
+/// lost; the training that was running is not thrown away (its result waits for the queue
+/// and is published once Redis is back); the worker whose job pool died exits non-zero for
+/// its supervisor; a restarted worker finishes the run; the collector reconnects by itself.
+#[test]
+fn a_redis_restart_mid_run_loses_no_job_and_no_finished_training() {
+    let aof = tempfile::tempdir().unwrap();
+    let mut redis = RedisServer::persistent(aof.path());
+    let env = FleetEnv::on_redis("redisrestart", &redis.url());
+    ingest(&env);
+    let _collector = env.spawn("collector", &["run"]);
+    let worker_args = ["run", "--concurrency", "1"];
+    let mut first = env.spawn("worker", &worker_args);
+    first.wait_for_log("worker started", Duration::from_secs(60));
+    let producer = train_in_background(&env, "AAPL,GOOG,IBM");
+    first.wait_for_log("job started", Duration::from_secs(60));
+    let interrupted = first.log().iter().find_map(|line| started_job(line)).expect("a started job");
+
+    redis.kill();
+    let killed_at = Instant::now();
+    // Down until the training has ended and its result found no queue to go to.
+    first.wait_for_log("keeping it until the queue is back", Duration::from_secs(300));
+    redis.start();
+    let restarted_at = Instant::now();
+    first.wait_for_log("result published once the queue was back", Duration::from_secs(60));
+    println!(
+        "redis down {:.1} s; the interrupted job's result published {:.1} s after the restart",
+        restarted_at.duration_since(killed_at).as_secs_f64(),
+        restarted_at.elapsed().as_secs_f64()
+    );
+    first.wait_for_log("marked done", Duration::from_secs(10));
+    let status = first.wait_exit(Duration::from_secs(60)).expect("the worker whose pool died exits");
+    assert!(!status.success(), "a worker that lost its queue exits non-zero: {status}");
+
+    let second = env.spawn("worker", &worker_args);
+    let output = producer.join().expect("producer thread");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
+    assert_eq!(
+        env.query(
+            "select count(*), count(distinct job_id), count(*) filter (where status = 'succeeded') from training_runs"
+        ),
+        "3|3|3",
+        "one succeeded row per job"
+    );
+    assert_eq!(starts([&first, &second], &interrupted), 1, "the interrupted training ran once");
 }
 
 #[test]

@@ -147,6 +147,7 @@ pub struct FleetEnv {
     pub database: ScratchDatabase,
     pub prefix: String,
     pub artifacts_url: String,
+    pub redis_url: String,
 }
 
 fn env_or(name: &str, default: &str) -> String {
@@ -155,12 +156,18 @@ fn env_or(name: &str, default: &str) -> String {
 
 impl FleetEnv {
     pub fn new(tag: &str) -> Self {
+        Self::on_redis(tag, &env_or("REDIS_URL", "redis://127.0.0.1:6379"))
+    }
+
+    /// A fleet on a Redis of the test's own (a [`RedisServer`] it stops and starts).
+    pub fn on_redis(tag: &str, redis_url: &str) -> Self {
         let prefix = format!("bftest-{tag}-{}", std::process::id());
         let bucket = env_or("TEST_S3_BUCKET", "artifacts");
         let env = Self {
             database: ScratchDatabase::create(tag),
             artifacts_url: format!("s3://{bucket}/{prefix}"),
             prefix,
+            redis_url: redis_url.to_owned(),
         };
         env.clear_redis();
         env
@@ -170,7 +177,7 @@ impl FleetEnv {
     pub fn queue_args(&self) -> fleet::config::QueueArgs {
         fleet::config::QueueArgs {
             backend: fleet::config::QueueBackendArgs {
-                redis_url: Some(env_or("REDIS_URL", "redis://127.0.0.1:6379")),
+                redis_url: Some(self.redis_url.clone()),
                 queue_url: None,
             },
             queue_prefix: self.prefix.clone(),
@@ -185,7 +192,7 @@ impl FleetEnv {
         let script =
             "for _, key in ipairs(redis.call('keys', ARGV[1] .. ':*')) do redis.call('del', key) end";
         let status = Command::new("redis-cli")
-            .args(["-h", "127.0.0.1", "eval", script, "0", &self.prefix])
+            .args(["-u", &self.redis_url, "eval", script, "0", &self.prefix])
             .stdout(Stdio::null())
             .status()
             .expect("redis-cli runs");
@@ -242,7 +249,7 @@ impl TestFleet for FleetEnv {
         command
             .env_remove("QUEUE_URL")
             .env("DATABASE_URL", self.database.url())
-            .env("REDIS_URL", env_or("REDIS_URL", "redis://127.0.0.1:6379"))
+            .env("REDIS_URL", &self.redis_url)
             .env("QUEUE_PREFIX", &self.prefix)
             .env("ARTIFACTS_URL", &self.artifacts_url)
             .env("AWS_ENDPOINT_URL", env_or("AWS_ENDPOINT_URL", "http://127.0.0.1:9000"))
@@ -411,6 +418,63 @@ impl Drop for Process {
     }
 }
 
+/// A Redis server of one test's own, on a free port, which the test may kill and start again
+/// (the shared one is never stopped). With a data directory it keeps an append-only file
+/// synced on every write, so a restart, even after `SIGKILL`, loses nothing acknowledged.
+#[derive(Debug)]
+pub struct RedisServer {
+    pub port: u16,
+    data_dir: Option<PathBuf>,
+    process: Option<Process>,
+}
+
+impl RedisServer {
+    /// A server that keeps nothing on disk.
+    pub fn ephemeral() -> Self {
+        Self::start_on(None)
+    }
+
+    /// A server with its append-only file in `data_dir`.
+    pub fn persistent(data_dir: &Path) -> Self {
+        Self::start_on(Some(data_dir.to_owned()))
+    }
+
+    fn start_on(data_dir: Option<PathBuf>) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut server = Self { port, data_dir, process: None };
+        server.start();
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts the server (again) and waits until it listens.
+    pub fn start(&mut self) {
+        let mut command = Command::new("redis-server");
+        command.args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", ""]);
+        match &self.data_dir {
+            Some(dir) => command.args(["--appendonly", "yes", "--appendfsync", "always", "--dir"]).arg(dir),
+            None => command.args(["--appendonly", "no"]),
+        };
+        command.stdout(Stdio::null()).stderr(Stdio::piped());
+        self.process = Some(Process::spawn("redis-server", &mut command));
+        let up = eventually(Duration::from_secs(10), || {
+            std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+        });
+        assert!(up, "the test's redis-server listens on {}", self.port);
+    }
+
+    /// Kills the server (`SIGKILL`: no chance to save anything more).
+    pub fn kill(&mut self) {
+        if let Some(mut process) = self.process.take() {
+            process.signal("KILL");
+            process.wait_exit(Duration::from_secs(10)).expect("redis-server dies");
+        }
+    }
+}
+
 /// A TCP proxy to a server, which a test can cut (every connection dropped, new ones refused)
 /// and restore: a database outage without touching the shared database.
 #[derive(Debug)]
@@ -490,8 +554,9 @@ pub fn eventually(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
 }
 
 /// Jobs no worker can run, as a careless or hostile producer could enqueue them: a future
-/// schema version, bytes that are not JSON, an empty payload, JSON of the wrong shape, and
-/// 10 MB of it. Each must end in the dead set with its reason while the workers go on.
+/// schema version, bytes that are not JSON, an empty payload, JSON of the wrong shape, 10 MB
+/// of it, and a well-formed forecast job for a hostile symbol. Each must end in the dead set
+/// with its reason while the workers go on.
 pub fn poison_jobs() -> Vec<fleet::queue::RawJob> {
     let mut future = shared::job::Job::new(uuid::Uuid::new_v4(), shared::job::JobKind::Ping, None);
     future.schema_version = shared::job::JOB_SCHEMA_VERSION + 1;
@@ -501,11 +566,98 @@ pub fn poison_jobs() -> Vec<fleet::queue::RawJob> {
         idempotency_key: None,
     };
     let huge = serde_json::json!({ "schema_version": shared::job::JOB_SCHEMA_VERSION, "kind": "x".repeat(10 << 20) });
+    let pair = shared::job::Pair { symbol: "AAPL".parse().unwrap(), timeframe: shared::Timeframe::D1 };
+    let snapshot = shared::job::Snapshot {
+        key: "bars/AAPL/d1/any.parquet".to_owned(),
+        sha256: "0".repeat(64),
+        bars: 1,
+        last_bar: chrono::Utc::now(),
+    };
+    let forecast = shared::job::JobKind::Forecast { pair, snapshot };
+    let mut hostile =
+        serde_json::to_value(shared::job::Job::new(uuid::Uuid::new_v4(), forecast, None)).unwrap();
+    hostile["pair"]["symbol"] = "AAPL'; drop table training_runs;--".into();
     vec![
         fleet::queue::RawJob::of(&future),
         raw(b"not json {"),
         raw(b""),
         raw(br#"{"schema_version": 1, "symbol": "AAPL'; drop table training_runs;--"}"#),
         raw(huge.to_string().as_bytes()),
+        raw(hostile.to_string().as_bytes()),
     ]
+}
+
+/// A seeded mutation fuzzer: the same seed gives the same inputs on every machine, so a
+/// failure in CI is replayed by its seed and iteration. Inputs are grown from real seeds by
+/// the edits that break parsers: flipped bits, bytes that mean something to a CSV or JSON
+/// reader, deleted, repeated and truncated ranges.
+#[derive(Debug, Clone)]
+pub struct Mutator {
+    state: u64,
+}
+
+/// Bytes that mean something to the readers under test.
+const INTERESTING: &[u8] = b",;\t\n\r\"'{}[]:-+.eE0123456789 \0\xff\xc3";
+
+impl Mutator {
+    pub fn new(seed: u64) -> Self {
+        Self { state: seed }
+    }
+
+    /// splitmix64.
+    pub fn next_u64(&mut self) -> u64 {
+        self.state = self.state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..bound` (`bound` > 0).
+    pub fn below(&mut self, bound: usize) -> usize {
+        usize::try_from(self.next_u64() % bound as u64).expect("below a usize")
+    }
+
+    /// `input` with one to four random edits.
+    pub fn mutate(&mut self, input: &[u8]) -> Vec<u8> {
+        let mut bytes = input.to_vec();
+        for _ in 0..=self.below(4) {
+            let at = self.below(bytes.len() + 1);
+            match self.below(7) {
+                0 if at < bytes.len() => bytes[at] ^= 1 << self.below(8),
+                1 if at < bytes.len() => bytes[at] = INTERESTING[self.below(INTERESTING.len())],
+                2 => {
+                    let inserted: Vec<u8> =
+                        (0..=self.below(8)).map(|_| INTERESTING[self.below(INTERESTING.len())]).collect();
+                    bytes.splice(at..at, inserted);
+                }
+                3 => {
+                    let end = (at + self.below(64)).min(bytes.len());
+                    bytes.drain(at..end);
+                }
+                4 => {
+                    let end = (at + self.below(256)).min(bytes.len());
+                    let copy = bytes[at..end].to_vec();
+                    let to = self.below(bytes.len() + 1);
+                    bytes.splice(to..to, copy);
+                }
+                5 => bytes.truncate(at),
+                _ => {
+                    let digits = u64::MAX.to_string();
+                    bytes.splice(at..at, digits.bytes().take(1 + self.below(20)));
+                }
+            }
+        }
+        bytes
+    }
+}
+
+/// How many inputs a fuzz test tries: `FUZZ_ITERATIONS`, or `default` (CI's short run).
+pub fn fuzz_iterations(default: usize) -> usize {
+    std::env::var("FUZZ_ITERATIONS").ok().and_then(|n| n.parse().ok()).unwrap_or(default)
+}
+
+/// The fuzz tests' seed: `FUZZ_SEED`, or a fixed one so that CI runs the same inputs each time.
+pub fn fuzz_seed() -> u64 {
+    std::env::var("FUZZ_SEED").ok().and_then(|n| n.parse().ok()).unwrap_or(0x000b_0175_f1ee_7000)
 }

@@ -67,6 +67,10 @@ pub struct LatestPointer {
     pub version: String,
     pub created_at: DateTime<Utc>,
     pub payload_sha256: String,
+    /// The hash of the version's `manifest.json` as stored: the payload's hash is inside the
+    /// manifest, so this one pins both. Pointers written before it carry none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest_sha256: Option<String>,
 }
 
 /// What [`ArtifactStore::promote`] did with a new model.
@@ -233,12 +237,13 @@ impl ArtifactStore {
         Ok(format!("{}/{dir}/", self.url))
     }
 
-    /// Points `latest` at the model unless a newer one is already there or the promotion
-    /// rule prefers the current one. A current model older than `max_model_age` (which
-    /// forecasts refuse) never wins.
+    /// Points `latest` at the model (`bytes` as [`Self::put_model`] stored them) unless a
+    /// newer one is already there or the promotion rule prefers the current one. A current
+    /// model older than `max_model_age` (which forecasts refuse) never wins.
     pub async fn promote(
         &self,
         manifest: &Manifest,
+        bytes: &ArtifactBytes,
         rule: &PromotionArgs,
         max_model_age: chrono::Duration,
     ) -> Result<Promotion, StoreError> {
@@ -248,6 +253,7 @@ impl ArtifactStore {
             version: manifest.version.clone(),
             created_at: manifest.created_at,
             payload_sha256: manifest.payload_sha256.clone(),
+            manifest_sha256: Some(sha256_hex(&bytes.manifest)),
         };
         let body = serde_json::to_vec_pretty(&pointer).expect("a pointer serialises");
         for _ in 0..LATEST_ATTEMPTS {
@@ -328,6 +334,26 @@ impl ArtifactStore {
     /// The pair's `latest` pointer, if it has a model.
     pub async fn latest(&self, pair: &Pair) -> Result<Option<LatestPointer>, StoreError> {
         Ok(self.read_latest(&Self::model_key(pair, LATEST_FILE)).await?.map(|(pointer, _)| pointer))
+    }
+
+    /// The model `latest` points at, its manifest checked against the pointer's hash (the
+    /// payload is checked against the manifest's when it is decoded).
+    pub async fn get_latest_model(
+        &self,
+        pair: &Pair,
+        latest: &LatestPointer,
+    ) -> Result<ArtifactBytes, StoreError> {
+        let bytes = self.get_model(pair, &latest.version).await?;
+        if let Some(expected) = &latest.manifest_sha256 {
+            let actual = sha256_hex(&bytes.manifest);
+            if &actual != expected {
+                return Err(StoreError::Corrupt {
+                    key: format!("{}/{MANIFEST_FILE}", Self::model_key(pair, &latest.version)),
+                    detail: format!("sha256 is {actual}, {LATEST_FILE} expects {expected}"),
+                });
+            }
+        }
+        Ok(bytes)
     }
 
     /// A stored model version's manifest and payload.

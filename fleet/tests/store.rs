@@ -4,7 +4,7 @@
 use chrono::{DateTime, Duration, Utc};
 use fleet::config::StoreArgs;
 use fleet::lifecycle::{self, PromotionArgs};
-use fleet::store::{ArtifactStore, LatestMark, Promotion, StoreError};
+use fleet::store::{ArtifactStore, LatestMark, LatestPointer, Promotion, StoreError};
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, UpdateVersion};
@@ -91,19 +91,28 @@ async fn contract(store: ArtifactStore) {
     let newer_manifest = &newer.artifact.manifest;
     let rule = PromotionArgs::default();
     store.put_model(newer_manifest, &newer.bytes).await.unwrap();
-    let promoted = store.promote(newer_manifest, &rule, MAX_AGE).await.unwrap();
+    let promoted = store.promote(newer_manifest, &newer.bytes, &rule, MAX_AGE).await.unwrap();
     assert_eq!(promoted, Promotion::Promoted, "the first model becomes latest");
     let older_manifest = &older.artifact.manifest;
     store.put_model(older_manifest, &older.bytes).await.unwrap();
     assert_eq!(
-        store.promote(older_manifest, &rule, MAX_AGE).await.unwrap(),
+        store.promote(older_manifest, &older.bytes, &rule, MAX_AGE).await.unwrap(),
         Promotion::Superseded { latest: newer_manifest.version.clone() },
         "an older model never replaces a newer one"
     );
     let latest = store.latest(&pair()).await.unwrap().expect("a latest pointer");
     assert_eq!(latest.version, newer_manifest.version);
-    assert_eq!(store.get_model(&pair(), &latest.version).await.unwrap(), newer.bytes);
-    let again = store.promote(newer_manifest, &rule, MAX_AGE).await.unwrap();
+    assert_eq!(store.get_latest_model(&pair(), &latest).await.unwrap(), newer.bytes);
+    let mut tampered = latest.clone();
+    tampered.manifest_sha256 = Some("0".repeat(64));
+    let refused = store.get_latest_model(&pair(), &tampered).await.unwrap_err();
+    assert!(
+        matches!(&refused, StoreError::Corrupt { key, .. } if key.ends_with("manifest.json")),
+        "a manifest that is not the one latest.json names is refused: {refused}"
+    );
+    let written_before_the_hash = LatestPointer { manifest_sha256: None, ..latest.clone() };
+    assert_eq!(store.get_latest_model(&pair(), &written_before_the_hash).await.unwrap(), newer.bytes);
+    let again = store.promote(newer_manifest, &newer.bytes, &rule, MAX_AGE).await.unwrap();
     assert_eq!(again, Promotion::Promoted, "promoting latest again is a no-op");
 
     // The promotion rule: a newer but worse model stays a candidate, unless within the tolerance.
@@ -112,13 +121,14 @@ async fn contract(store: ArtifactStore) {
     let incumbent_accuracy = newer_manifest.evaluation.ensemble.validation.accuracy.value;
     worse.evaluation.ensemble.validation.accuracy.value = incumbent_accuracy - 0.05;
     store.put_model(&worse, &third.bytes).await.unwrap();
-    let Promotion::Candidate { reason } = store.promote(&worse, &rule, MAX_AGE).await.unwrap() else {
+    let Promotion::Candidate { reason } = store.promote(&worse, &third.bytes, &rule, MAX_AGE).await.unwrap()
+    else {
         panic!("a worse model was promoted under not-worse");
     };
     assert!(reason.contains(&newer_manifest.version), "{reason}");
     assert_eq!(store.latest(&pair()).await.unwrap().unwrap().version, newer_manifest.version);
     let lenient = PromotionArgs { promotion_tolerance: 0.05, ..rule };
-    let promoted = store.promote(&worse, &lenient, MAX_AGE).await.unwrap();
+    let promoted = store.promote(&worse, &third.bytes, &lenient, MAX_AGE).await.unwrap();
     assert_eq!(promoted, Promotion::Promoted, "within the tolerance");
 
     // An expired current model loses to any newer one, however poor. The current model is
@@ -127,8 +137,11 @@ async fn contract(store: ArtifactStore) {
     let mut worst = fourth.artifact.manifest.clone();
     worst.evaluation.ensemble.validation.accuracy.value = 0.0;
     store.put_model(&worst, &fourth.bytes).await.unwrap();
-    assert!(matches!(store.promote(&worst, &rule, MAX_AGE).await.unwrap(), Promotion::Candidate { .. }));
-    let promoted = store.promote(&worst, &rule, -Duration::hours(2)).await.unwrap();
+    assert!(matches!(
+        store.promote(&worst, &fourth.bytes, &rule, MAX_AGE).await.unwrap(),
+        Promotion::Candidate { .. }
+    ));
+    let promoted = store.promote(&worst, &fourth.bytes, &rule, -Duration::hours(2)).await.unwrap();
     assert_eq!(promoted, Promotion::Promoted);
 
     let models = store.models(None, None).await.unwrap();
@@ -178,7 +191,7 @@ async fn an_unreadable_latest_pointer_marks_only_its_pair_and_protects_it() {
     let healthy = model::train(&series, &config, now).unwrap();
     for model in [&broken, &healthy] {
         store.put_model(&model.artifact.manifest, &model.bytes).await.unwrap();
-        store.promote(&model.artifact.manifest, &rule, MAX_AGE).await.unwrap();
+        store.promote(&model.artifact.manifest, &model.bytes, &rule, MAX_AGE).await.unwrap();
     }
     std::fs::write(dir.path().join("models/TEST/d1/latest.json"), b"{ not a pointer").unwrap();
 

@@ -6,7 +6,8 @@
 mod artifact_dir;
 mod metrics;
 mod offline;
-mod payload;
+pub mod payload;
+mod running;
 mod serve;
 mod table;
 

@@ -8,10 +8,11 @@
 
 use apalis::prelude::Codec;
 use serde::ser::Error as _;
+use shared::job::{JOB_SCHEMA_VERSION, Job};
 
 /// A job's payload as the queue holds it.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Payload {
+pub enum Payload {
     Json(serde_json::Value),
     /// Bytes that do not parse as JSON, and why.
     NotJson {
@@ -22,7 +23,7 @@ pub(crate) enum Payload {
 
 /// JSON that decodes anything: what is not JSON becomes [`Payload::NotJson`].
 #[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct LenientJson;
+pub struct LenientJson;
 
 impl Codec<Payload> for LenientJson {
     type Error = serde_json::Error;
@@ -43,6 +44,29 @@ impl Codec<Payload> for LenientJson {
             Err(error) => Payload::NotJson { bytes: bytes.len(), error: error.to_string() },
         })
     }
+}
+
+/// The job a payload holds, or why no worker can run it (the reason its dead-set entry gets).
+pub fn job_of(payload: Payload) -> Result<Job, String> {
+    let payload = match payload {
+        Payload::Json(value) => value,
+        Payload::NotJson { bytes, error } => {
+            return Err(format!("job payload of {bytes} bytes is not JSON: {error}"));
+        }
+    };
+    let version = payload.get("schema_version").and_then(serde_json::Value::as_u64);
+    if version != Some(u64::from(JOB_SCHEMA_VERSION)) {
+        return Err(format!(
+            "job schema version {version:?}, this worker reads {JOB_SCHEMA_VERSION}: run a matching worker"
+        ));
+    }
+    serde_json::from_value(payload).map_err(|e| format!("job payload does not parse: {e}"))
+}
+
+/// The whole way from the bytes on the queue to a job, as a worker takes it: the codec, then
+/// [`job_of`]. What the fuzz tests drive.
+pub fn decode_job(bytes: &[u8]) -> Result<Job, String> {
+    job_of(LenientJson.decode(&bytes.to_vec()).expect("the lenient codec refuses nothing"))
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ use apalis_redis::RedisStorage;
 use apalis_sqlite::SqliteStorage;
 use chrono::Utc;
 use clap::Args;
+use fleet::backoff::Backoff;
 use fleet::config::{QueueArgs, StoreArgs};
 use fleet::lifecycle::{self, PromotionArgs};
 use fleet::ops::{Ops, OpsArgs};
@@ -32,13 +33,21 @@ use shared::model::{self, Evaluation, ModelError, TrainConfig};
 use tracing::Instrument;
 
 use crate::metrics::{Kind, KindOutcome, WorkerMetrics};
-use crate::payload::{LenientJson, Payload};
+use crate::payload::{LenientJson, Payload, job_of};
+use crate::running::Running;
 
 /// Attempts of a job that keeps failing for a reason that may pass, before it is reported
 /// failed. apalis-redis re-schedules a failed job `attempt` seconds later, so 12 attempts
 /// wait 1 + 2 + ... + 11 = 66 s in all: a store or Redis outage of a minute is ridden out
 /// (5 attempts gave up after about 11 s, and an S3 restart failed every job of a run).
 const MAX_ATTEMPTS: usize = 12;
+
+/// How long a finished job's result is offered to a queue that is away (a Redis restart)
+/// before the worker gives up on it. The work is done and its model stored: throwing it
+/// away for a restart of a few seconds would cost the whole training again.
+const RESULT_PATIENCE: Duration = Duration::from_secs(120);
+/// The longest pause between two offers of a result.
+const RESULT_RETRY_MAX: Duration = Duration::from_secs(2);
 
 /// Forecasts refuse models older than this by default (`MAX_MODEL_AGE_DAYS`).
 pub const DEFAULT_MAX_MODEL_AGE_DAYS: u32 = 60;
@@ -80,6 +89,7 @@ struct Fleet {
     max_model_age: chrono::Duration,
     promotion: PromotionArgs,
     metrics: WorkerMetrics,
+    running: Running,
 }
 
 /// Why a job did not produce its outcome.
@@ -132,8 +142,10 @@ pub async fn serve(
         max_model_age: chrono::Duration::days(args.max_model_age_days.into()),
         promotion: args.promotion,
         metrics,
+        running: Running::default(),
     });
     tokio::spawn(sample_queue_depth(fleet.clone()));
+    let running = fleet.running.clone();
     tracing::info!(worker_id, concurrency, train_threads, artifacts = fleet.store.url(), "worker started");
     ops.set_ready(true);
     // A name is never reused, not even by a restart in this process (a second registration
@@ -163,7 +175,8 @@ pub async fn serve(
             monitor_on!(SqliteStorage::<Payload>::new(&pool).with_config(config.clone()))
         }
     };
-    let outcome = run_until(monitor, shutdown, Duration::from_secs(args.shutdown_timeout_secs)).await;
+    let grace = Duration::from_secs(args.shutdown_timeout_secs);
+    let outcome = run_until(monitor, shutdown, grace, &running).await;
     ops.set_ready(false);
     outcome?;
     tracing::info!("worker stopped");
@@ -176,19 +189,31 @@ pub async fn serve(
 /// Not apalis's `run_with_signal`: with a shutdown timeout it reports a pool that died (its
 /// queue gone) as a clean stop, and without one it waits for the signal even then. A pool
 /// that ends before the signal is an error here, so that the process exits non-zero and its
-/// supervisor restarts it.
+/// supervisor restarts it; first, the jobs it was running get `grace` to end and
+/// [`RESULT_PATIENCE`] to publish their results.
 async fn run_until(
     monitor: Monitor,
     shutdown: impl Future<Output = std::io::Result<()>>,
     grace: Duration,
+    running: &Running,
 ) -> anyhow::Result<()> {
     let context = monitor.context();
     let pool = monitor.run();
     tokio::pin!(pool);
     tokio::select! {
         ended = &mut pool => {
-            ended.context("the worker's job pool stopped")?;
-            anyhow::bail!("the worker's job pool stopped by itself")
+            let stopped = match ended.context("the worker's job pool stopped") {
+                Ok(()) => anyhow::anyhow!("the worker's job pool stopped by itself"),
+                Err(error) => error,
+            };
+            let jobs = running.count();
+            if jobs > 0 {
+                tracing::warn!(error = %format!("{stopped:#}"), jobs, "job pool stopped; its running jobs go on to publish their results");
+                if !running.all_ended(grace + RESULT_PATIENCE).await {
+                    tracing::warn!(jobs = running.count(), "jobs still running are left to the orphan rule");
+                }
+            }
+            return Err(stopped);
         }
         signal = shutdown => signal.context("cannot listen for the shutdown signal")?,
     }
@@ -227,8 +252,17 @@ fn worker_id() -> String {
 
 /// The apalis handler. The payload arrives as JSON (or not) and is decoded here, so that an
 /// unreadable one is a clear error in the dead set rather than a failure that stops the pool.
-async fn handle(payload: Payload, fleet: Data<Arc<Fleet>>, attempt: Attempt) -> Result<(), BoxDynError> {
-    let job = decode(payload).map_err(|error| {
+///
+/// The job itself runs as a task of its own ([`Running`]): if the pool dies (its queue gone),
+/// apalis drops this handler, but the job runs on, offers its result until the queue is back
+/// and marks itself done, instead of being thrown away and run again from the start.
+async fn handle(
+    payload: Payload,
+    fleet: Data<Arc<Fleet>>,
+    attempt: Attempt,
+    worker: WorkerContext,
+) -> Result<(), BoxDynError> {
+    let job = job_of(payload).map_err(|error| {
         tracing::error!(error, "unreadable job sent to the dead set");
         AbortError::new(error)
     })?;
@@ -242,21 +276,30 @@ async fn handle(payload: Payload, fleet: Data<Arc<Fleet>>, attempt: Attempt) -> 
         attempt = attempt.current(),
     );
     fleet::telemetry::adopt_parent(&span, job.traceparent.as_deref());
-    let kind = Kind { kind: job.kind_name() };
-    let metrics = &fleet.metrics;
-    metrics.started.get_or_create(&kind).inc();
-    metrics.in_flight.inc();
-    let clock = Instant::now();
-    let outcome = fleet.run_job(job, attempt.current()).instrument(span).await;
-    metrics.in_flight.dec();
-    metrics.duration.get_or_create(&kind).observe(clock.elapsed().as_secs_f64());
-    let label = match &outcome {
-        Ok(Published::Outcome) => "succeeded",
-        Ok(Published::Failure) => "failed",
-        Err(_) => "retried",
-    };
-    metrics.finished.get_or_create(&KindOutcome { kind: kind.kind, outcome: label }).inc();
-    outcome.map(|_| ())
+    let (fleet, worker_name, attempt) = (Arc::clone(&fleet), worker.name().to_owned(), attempt.current());
+    let (report, outcome) = tokio::sync::oneshot::channel();
+    let running = fleet.running.clone();
+    running.spawn(
+        async move {
+            let job_id = job.job_id;
+            let outcome = fleet.run_measured(job, attempt).await;
+            let Err(unheard) = report.send(outcome) else { return };
+            match unheard {
+                Ok(_) => match fleet.queue.finish_abandoned(job_id, &worker_name).await {
+                    Ok(true) => tracing::info!("job finished after its job pool stopped; marked done"),
+                    Ok(false) => {
+                        tracing::warn!("job finished after another worker took it back; it runs again")
+                    }
+                    Err(error) => tracing::warn!(error = %error, "cannot mark the job done; it runs again"),
+                },
+                Err(error) => {
+                    tracing::warn!(error = %error, "job failed after its job pool stopped; it runs again");
+                }
+            }
+        }
+        .instrument(span),
+    );
+    outcome.await.map_err(|_| "the job's task ended without an outcome")?.map(|_| ())
 }
 
 /// What a job's handler published.
@@ -267,23 +310,25 @@ enum Published {
     Failure,
 }
 
-fn decode(payload: Payload) -> Result<Job, String> {
-    let payload = match payload {
-        Payload::Json(value) => value,
-        Payload::NotJson { bytes, error } => {
-            return Err(format!("job payload of {bytes} bytes is not JSON: {error}"));
-        }
-    };
-    let version = payload.get("schema_version").and_then(serde_json::Value::as_u64);
-    if version != Some(u64::from(JOB_SCHEMA_VERSION)) {
-        return Err(format!(
-            "job schema version {version:?}, this worker reads {JOB_SCHEMA_VERSION}: run a matching worker"
-        ));
-    }
-    serde_json::from_value(payload).map_err(|e| format!("job payload does not parse: {e}"))
-}
-
 impl Fleet {
+    /// [`Self::run_job`], counted and timed in the metrics.
+    async fn run_measured(&self, job: Job, attempt: usize) -> Result<Published, BoxDynError> {
+        let kind = Kind { kind: job.kind_name() };
+        self.metrics.started.get_or_create(&kind).inc();
+        self.metrics.in_flight.inc();
+        let clock = Instant::now();
+        let outcome = self.run_job(job, attempt).await;
+        self.metrics.in_flight.dec();
+        self.metrics.duration.get_or_create(&kind).observe(clock.elapsed().as_secs_f64());
+        let label = match &outcome {
+            Ok(Published::Outcome) => "succeeded",
+            Ok(Published::Failure) => "failed",
+            Err(_) => "retried",
+        };
+        self.metrics.finished.get_or_create(&KindOutcome { kind: kind.kind, outcome: label }).inc();
+        outcome
+    }
+
     async fn run_job(&self, job: Job, attempt: usize) -> Result<Published, BoxDynError> {
         let started_at = Utc::now();
         tracing::info!("job started");
@@ -342,9 +387,44 @@ impl Fleet {
             finished_at: Utc::now(),
             outcome,
         };
-        self.results.publish(std::slice::from_ref(&result)).await?;
+        self.publish_patiently(&result).await?;
         tracing::info!(seconds = (result.finished_at - started_at).as_seconds_f64(), "job finished");
         Ok(published)
+    }
+
+    /// Publishes a result, waiting up to [`RESULT_PATIENCE`] for a queue that is away. Past
+    /// that the error goes to apalis, and the job runs again once its queue is back.
+    async fn publish_patiently(&self, result: &JobResult) -> Result<(), QueueError> {
+        let started = Instant::now();
+        let mut backoff = Backoff::up_to(RESULT_RETRY_MAX);
+        let mut failed_offers = 0_u32;
+        loop {
+            match self.results.publish(std::slice::from_ref(result)).await {
+                Ok(()) => {
+                    if failed_offers > 0 {
+                        let waited_secs = started.elapsed().as_secs_f64();
+                        tracing::info!(
+                            waited_secs,
+                            failed_offers,
+                            "result published once the queue was back"
+                        );
+                    }
+                    return Ok(());
+                }
+                Err(error) if error.is_retryable() && started.elapsed() < RESULT_PATIENCE => {
+                    if failed_offers == 0 {
+                        tracing::warn!(
+                            error = %error,
+                            patience_secs = RESULT_PATIENCE.as_secs(),
+                            "cannot publish the job's result; keeping it until the queue is back"
+                        );
+                    }
+                    failed_offers += 1;
+                    tokio::time::sleep(backoff.next_delay()).await;
+                }
+                Err(error) => return Err(error),
+            }
+        }
     }
 
     async fn train(
@@ -367,7 +447,8 @@ impl Fleet {
         self.metrics.upload_seconds.observe(clock.elapsed().as_secs_f64());
         let bytes = trained.bytes.payload.len() + trained.bytes.manifest.len();
         self.metrics.upload_bytes.inc_by(u64::try_from(bytes).unwrap_or(u64::MAX));
-        let promotion = self.store.promote(manifest, &self.promotion, self.max_model_age).await?;
+        let promotion =
+            self.store.promote(manifest, &trained.bytes, &self.promotion, self.max_model_age).await?;
         tracing::info!(version = manifest.version, ?promotion, "model stored");
         let artifact = ArtifactRef { uri, version: manifest.version.clone() };
         Ok((artifact, Box::new(manifest.evaluation.clone()), promotion))
@@ -384,7 +465,7 @@ impl Fleet {
         {
             return Ok(ForecastStatus::NoModel { reason: format!("{pair}: {expired}") });
         }
-        let bytes = self.store.get_model(pair, &latest.version).await?;
+        let bytes = self.store.get_latest_model(pair, &latest).await?;
         let bars = self.store.get_snapshot(snapshot).await?;
         let version = latest.version;
         let forecast = tokio::task::spawn_blocking(move || {

@@ -216,6 +216,29 @@ impl Queue {
         }
     }
 
+    /// Marks done a job that `worker` ran to its end and published after its job pool died
+    /// (nobody is left to acknowledge it), so that it is not run again. False if the job had
+    /// already left that worker: it will run again, and its second result is a duplicate
+    /// the collector ignores.
+    pub async fn finish_abandoned(&self, job_id: Uuid, worker: &str) -> Result<bool, QueueError> {
+        static FINISH: LazyLock<redis::Script> =
+            LazyLock::new(|| redis::Script::new(include_str!("../../lua/finish_abandoned.lua")));
+        match &self.backend {
+            Backend::Redis(conn) => {
+                let finished: u8 = FINISH
+                    .key(format!("{}:{worker}", self.redis_keys.inflight_jobs_set()))
+                    .key(self.redis_keys.done_jobs_set())
+                    .key(self.redis_keys.job_meta_hash())
+                    .arg(task_id(job_id))
+                    .arg(chrono::Utc::now().timestamp())
+                    .invoke_async(&mut conn.clone())
+                    .await?;
+                Ok(finished == 1)
+            }
+            Backend::Sqlite(pool) => sqlite::finish_abandoned(pool, &task_id(job_id), worker).await,
+        }
+    }
+
     /// Forgets up to `max` finished jobs (payload and metadata; results live on the results
     /// stream). Returns how many; call it until it returns less than `max`.
     pub async fn sweep_done(&self, max: usize) -> Result<usize, QueueError> {

@@ -112,6 +112,23 @@ pub(super) async fn is_dead(pool: &SqlitePool, task_id: &str) -> Result<bool, Qu
     .await?)
 }
 
+/// [`super::Queue::finish_abandoned`]: what apalis-sqlite's acknowledgement of a success does.
+pub(super) async fn finish_abandoned(
+    pool: &SqlitePool,
+    task_id: &str,
+    worker: &str,
+) -> Result<bool, QueueError> {
+    let finished = sqlx::query(
+        "update Jobs set status = 'Done', done_at = strftime('%s', 'now')
+         where id = ?1 and lock_by = ?2 and status = 'Running'",
+    )
+    .bind(task_id)
+    .bind(worker)
+    .execute(pool)
+    .await?;
+    Ok(finished.rows_affected() == 1)
+}
+
 pub(super) async fn sweep_done(pool: &SqlitePool, queue: &str, max: usize) -> Result<usize, QueueError> {
     let swept = sqlx::query(
         "delete from Jobs where rowid in
