@@ -42,6 +42,8 @@ async fn contract(queue: &Queue) {
     assert_eq!(queue.waiting().await.unwrap(), 4);
     assert!(!queue.is_dead(unkeyed.job_id).await.unwrap(), "a waiting job is not dead");
     assert_eq!(queue.sweep_done(100).await.unwrap(), 0, "no job has finished");
+    let abandoned = queue.finish_abandoned(unkeyed.job_id, "no-such-worker").await.unwrap();
+    assert!(!abandoned, "a job that worker does not hold is not finished in its name");
 
     let published: Vec<JobResult> = (0..3).map(|_| ping_result(run_id)).collect();
     ResultsPublisher::new(queue).publish(&published).await.unwrap();
@@ -69,6 +71,24 @@ async fn the_sqlite_queue_keeps_the_contract() {
     let reopened =
         Queue::connect(&QueueArgs::sqlite(&dir.path().join("queue.db"), "contract")).await.unwrap();
     assert_eq!(reopened.waiting().await.unwrap(), 4, "the file keeps its jobs across connections");
+
+    // A job a worker took, as apalis-sqlite marks it, finished after that worker's pool died.
+    let fleet::queue::Backend::Sqlite(pool) = reopened.backend() else { unreachable!("a SQLite queue") };
+    let job = Job::new(Uuid::new_v4(), JobKind::Ping, None);
+    reopened.push(std::slice::from_ref(&job)).await.unwrap();
+    sqlx::query("insert into Workers (id, worker_type, storage_name) values ('gone', ?1, 'test')")
+        .bind(reopened.name())
+        .execute(pool)
+        .await
+        .unwrap();
+    sqlx::query("update Jobs set status = 'Running', lock_by = 'gone' where id = ?1")
+        .bind(fleet::queue::task_id(job.job_id))
+        .execute(pool)
+        .await
+        .unwrap();
+    assert!(reopened.finish_abandoned(job.job_id, "gone").await.unwrap());
+    assert_eq!(reopened.waiting().await.unwrap(), 4, "not waiting again");
+    assert_eq!(reopened.sweep_done(100).await.unwrap(), 1, "done, as apalis-sqlite's own ack leaves it");
 }
 
 #[tokio::test]
