@@ -2,10 +2,8 @@
 //! [`crate::ingest::bars_to_parquet`]. Decoding is strict: a snapshot is ours, so anything
 //! unexpected in it means corruption, reported with the row it was found at.
 
-use std::io::Cursor;
-
 use chrono::DateTime;
-use polars::prelude::{DataType, ParquetReader, SerReader, TimeUnit};
+use polars::prelude::{DataType, TimeUnit};
 
 use crate::Bar;
 
@@ -24,7 +22,7 @@ pub enum SnapshotError {
 /// The bars of a snapshot, checked: ascending unique timestamps, finite positive prices with
 /// `low <= open, close <= high`, non-negative volume.
 pub fn decode(bytes: &[u8]) -> Result<Vec<Bar>, SnapshotError> {
-    let frame = ParquetReader::new(Cursor::new(bytes)).finish().map_err(SnapshotError::Parquet)?;
+    let frame = crate::ingest::read_parquet_frame(bytes).map_err(SnapshotError::Parquet)?;
     let column_error = |column: &'static str| {
         move |e: polars::error::PolarsError| SnapshotError::Column { column, detail: e.to_string() }
     };

@@ -464,6 +464,65 @@ pub fn bars_to_parquet(bars: &[Bar]) -> polars::error::PolarsResult<Vec<u8>> {
     Ok(bytes)
 }
 
+/// The most rows a Parquet file of bars may hold: a century of one-minute bars.
+const MAX_PARQUET_ROWS: usize = 60_000_000;
+/// The largest page polars may be asked to inflate.
+const MAX_PARQUET_PAGE_BYTES: usize = 512 << 20;
+
+/// Reads Parquet bytes as a frame. polars' reader trusts the file: some corrupt files make it
+/// panic, and a page header claiming 2^58 values made it reserve that much memory and abort
+/// the process (both found by `tests/fuzz.rs`). So the sizes in the headers are checked
+/// first, and a panic is an error.
+pub(crate) fn read_parquet_frame(bytes: &[u8]) -> polars::error::PolarsResult<polars::frame::DataFrame> {
+    use polars::prelude::{ParquetReader, SerReader};
+    let corrupt = |detail: String| polars::error::PolarsError::ComputeError(detail.into());
+    let read = std::panic::catch_unwind(|| {
+        check_parquet_sizes(bytes).map_err(corrupt)?;
+        ParquetReader::new(std::io::Cursor::new(bytes)).finish()
+    });
+    read.unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| panic.downcast_ref::<&str>().copied())
+            .unwrap_or("no message");
+        Err(corrupt(format!("the parquet reader failed: {message}")))
+    })
+}
+
+/// Refuses a file whose row counts or page sizes could not be those of a real bar file.
+fn check_parquet_sizes(bytes: &[u8]) -> Result<(), String> {
+    use polars_parquet::parquet::page::CompressedPage;
+    use polars_parquet::parquet::read::{get_page_iterator, read_metadata};
+    let metadata = read_metadata(&mut std::io::Cursor::new(bytes)).map_err(|e| e.to_string())?;
+    if metadata.num_rows > MAX_PARQUET_ROWS {
+        return Err(format!("the file claims {} rows, over {MAX_PARQUET_ROWS}", metadata.num_rows));
+    }
+    let buffer = polars_buffer::Buffer::from(bytes.to_vec());
+    for group in &metadata.row_groups {
+        let rows = group.num_rows();
+        if rows > metadata.num_rows {
+            return Err(format!("a row group claims {rows} rows of the file's {}", metadata.num_rows));
+        }
+        for column in group.parquet_columns() {
+            let cursor = std::io::Cursor::new(buffer.clone());
+            let pages = get_page_iterator(column, cursor, Vec::new(), MAX_PARQUET_PAGE_BYTES)
+                .map_err(|e| e.to_string())?;
+            for page in pages {
+                let CompressedPage::Data(page) = page.map_err(|e| e.to_string())? else { continue };
+                if page.num_values() > rows || page.uncompressed_size() > MAX_PARQUET_PAGE_BYTES {
+                    return Err(format!(
+                        "a page claims {} values and {} bytes in a row group of {rows} rows",
+                        page.num_values(),
+                        page.uncompressed_size()
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Scales prices by `adj_close / close` and volume by its inverse, so that a 2:1 split is
 /// neither a -50 % return nor a doubling of volume. All four prices go through the same
 /// multiplication, which keeps `low <= open, close <= high` exact.

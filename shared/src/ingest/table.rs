@@ -6,7 +6,7 @@
 use std::io::Read;
 use std::path::Path;
 
-use polars::prelude::{DataType, ParquetReader, SerReader, TimeUnit};
+use polars::prelude::{DataType, TimeUnit};
 
 use super::{ColumnOverrides, IngestError};
 
@@ -164,7 +164,7 @@ impl LineCounter<'_> {
 /// become epoch milliseconds, which the timestamp detection reads back exactly.
 fn read_parquet(path: &Path, bytes: Vec<u8>) -> Result<RawTable, IngestError> {
     let parquet_error = |source| IngestError::Parquet { path: path.to_owned(), source };
-    let frame = ParquetReader::new(std::io::Cursor::new(bytes)).finish().map_err(parquet_error)?;
+    let frame = super::read_parquet_frame(&bytes).map_err(parquet_error)?;
     let mut columns = Vec::with_capacity(frame.width());
     for column in frame.columns() {
         let series = column.as_materialized_series();
