@@ -538,6 +538,12 @@ fn a_redis_restart_mid_run_loses_no_job_and_no_finished_training() {
     let producer = train_in_background(&env, "AAPL,GOOG,IBM");
     first.wait_for_log("job started", Duration::from_secs(60));
     let interrupted = first.log().iter().find_map(|line| started_job(line)).expect("a started job");
+    // Redis dies once the run is enqueued (a trigger that loses its queue while enqueueing
+    // exits 1, to be run again: docs/reliability.md), while the first job trains.
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let queue = runtime.block_on(Queue::connect(&env.queue_args())).unwrap();
+    let enqueued = eventually(Duration::from_secs(60), || runtime.block_on(queue.waiting()).unwrap() == 2);
+    assert!(enqueued, "the other two jobs wait");
 
     redis.kill();
     let killed_at = Instant::now();
@@ -557,7 +563,12 @@ fn a_redis_restart_mid_run_loses_no_job_and_no_finished_training() {
 
     let second = env.spawn("worker", &worker_args);
     let output = producer.join().expect("producer thread");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
+    assert!(
+        output.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert_eq!(
         env.query(
             "select count(*), count(distinct job_id), count(*) filter (where status = 'succeeded') from training_runs"

@@ -7,7 +7,6 @@
 //! crash loses nothing either. A row the database refuses for its content (a constraint) is
 //! not retried forever: it goes to the dead-letter stream with the database's error.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,7 +14,8 @@ use anyhow::Context;
 use clap::Args;
 use fleet::backoff::Backoff;
 use fleet::config::{DatabaseArgs, QueueArgs};
-use fleet::database::{Database, is_transient};
+use fleet::database::DatabaseError;
+use fleet::database::write::{ResultsWriter, Table, row};
 use fleet::ops::{Ops, OpsArgs};
 use fleet::queue::Queue;
 use fleet::results::{Delivery, ResultsConsumer, Unreadable};
@@ -25,7 +25,6 @@ use tokio::sync::watch;
 use prometheus_client::registry::Registry;
 
 use crate::metrics::{CollectorMetrics, TableLabel};
-use crate::rows::{self, Table};
 
 /// The longest wait between two attempts while the database or Redis is down.
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
@@ -76,7 +75,8 @@ pub async fn collect(
     });
     let database = crate::connect_retrying(&args.database, &mut stop).await?;
     let Some(database) = database else { return Ok(()) };
-    crate::apply_migrations(&database).await?;
+    database.migrate().await?;
+    let writer = ResultsWriter::new(database);
     let queue = Queue::connect(&args.queue).await.context("cannot connect to the queue")?;
     let name = args.name.unwrap_or_else(fleet::host_name);
     tokio::spawn(sweep_finished_jobs(queue.clone()));
@@ -103,7 +103,7 @@ pub async fn collect(
         if batch.is_empty() {
             continue;
         }
-        match store_batch(&database, &mut consumer, batch, &telemetry, &mut stop).await {
+        match store_batch(&writer, &mut consumer, batch, &telemetry, &mut stop).await {
             Ok(true) => backoff = Backoff::up_to(MAX_BACKOFF),
             Ok(false) => break,
             Err(error) => {
@@ -115,7 +115,7 @@ pub async fn collect(
         }
     }
     tracing::info!("collector stopped");
-    database.close().await;
+    writer.database().close().await;
     Ok(())
 }
 
@@ -165,7 +165,7 @@ async fn sample_backlog(queue: Queue, telemetry: Arc<Telemetry>) {
 /// Writes a batch until the database takes it, then acks it. `Ok(false)` if asked to stop
 /// first (the batch stays pending for the next start).
 async fn store_batch(
-    database: &Database,
+    writer: &ResultsWriter,
     consumer: &mut ResultsConsumer,
     batch: Vec<Delivery>,
     telemetry: &Telemetry,
@@ -175,7 +175,7 @@ async fn store_batch(
     for delivery in batch {
         match delivery.result {
             Ok(result) => {
-                let (table, row) = rows::row(&result);
+                let (table, row) = row(&result);
                 rows.push((delivery.id, table, row));
             }
             Err(unreadable) => {
@@ -191,9 +191,9 @@ async fn store_batch(
     }
     let mut backoff = Backoff::up_to(MAX_BACKOFF);
     loop {
-        match insert(database, rows.iter().map(|(_, table, row)| (*table, row)), &telemetry.metrics).await {
+        match insert(writer, rows.iter().map(|(_, table, row)| (*table, row)), &telemetry.metrics).await {
             Ok(()) => break,
-            Err(error) if is_transient(&error) => {
+            Err(error) if error.is_retryable() => {
                 telemetry.ops.set_ready(false);
                 tracing::warn!(error = %error, rows = rows.len(), "database unavailable; the batch waits");
                 if pause(&mut backoff, stop).await {
@@ -202,7 +202,7 @@ async fn store_batch(
             }
             Err(error) => {
                 tracing::warn!(error = %error, "the database refused the batch; writing its rows one by one");
-                rows = insert_one_by_one(database, consumer, rows, &telemetry.metrics).await?;
+                rows = insert_one_by_one(writer, consumer, rows, &telemetry.metrics).await?;
                 if rows.is_empty() {
                     break;
                 }
@@ -219,7 +219,7 @@ async fn store_batch(
 /// Writes rows one at a time: refused ones go to the dead letters. Returns the rows that
 /// could not be tried because the database went away (to retry as a batch).
 async fn insert_one_by_one(
-    database: &Database,
+    writer: &ResultsWriter,
     consumer: &mut ResultsConsumer,
     rows: Vec<(String, Table, Value)>,
     metrics: &CollectorMetrics,
@@ -227,9 +227,9 @@ async fn insert_one_by_one(
     let mut written = Vec::new();
     let mut rows = rows.into_iter();
     while let Some((id, table, row)) = rows.next() {
-        match insert(database, std::iter::once((table, &row)), metrics).await {
+        match insert(writer, std::iter::once((table, &row)), metrics).await {
             Ok(()) => written.push(id),
-            Err(error) if is_transient(&error) => {
+            Err(error) if error.is_retryable() => {
                 consumer.ack(&written).await?;
                 return Ok(std::iter::once((id, table, row)).chain(rows).collect());
             }
@@ -245,43 +245,17 @@ async fn insert_one_by_one(
     Ok(Vec::new())
 }
 
-/// One transaction, one statement per table, whatever the number of rows.
+/// Writes rows in one transaction ([`ResultsWriter::insert`]) and counts them in the metrics.
 async fn insert<'a>(
-    database: &Database,
+    writer: &ResultsWriter,
     rows: impl Iterator<Item = (Table, &'a Value)>,
     metrics: &CollectorMetrics,
-) -> Result<(), sqlx::Error> {
+) -> Result<(), DatabaseError> {
     let clock = Instant::now();
-    let mut by_table: HashMap<Table, Vec<&Value>> = HashMap::new();
-    for (table, row) in rows {
-        by_table.entry(table).or_default().push(row);
-    }
-    let batches = Table::ALL.into_iter().filter_map(|table| Some((table, by_table.get(&table)?)));
-    match database {
-        Database::Postgres(pool) => {
-            let mut transaction = pool.begin().await?;
-            for (table, rows) in batches {
-                sqlx::query(table.insert_statement())
-                    .bind(sqlx::types::Json(rows))
-                    .execute(&mut *transaction)
-                    .await?;
-            }
-            transaction.commit().await?;
-        }
-        Database::Sqlite(pool) => {
-            let mut transaction = pool.begin().await?;
-            for (table, rows) in batches {
-                sqlx::query(sqlx::AssertSqlSafe(rows::sqlite_insert_statement(table, rows)))
-                    .bind(sqlx::types::Json(rows))
-                    .execute(&mut *transaction)
-                    .await?;
-            }
-            transaction.commit().await?;
-        }
-    }
+    let written = writer.insert(rows).await?;
     metrics.write_seconds.observe(clock.elapsed().as_secs_f64());
-    for (table, rows) in by_table {
-        metrics.written.get_or_create(&TableLabel { table: table.name() }).inc_by(rows.len() as u64);
+    for (table, rows) in written {
+        metrics.written.get_or_create(&TableLabel { table: table.name() }).inc_by(rows as u64);
     }
     Ok(())
 }

@@ -6,26 +6,15 @@
 
 mod collect;
 mod metrics;
-mod rows;
 
 use std::time::Duration;
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
 use fleet::config::DatabaseArgs;
 use fleet::database::Database;
-use sqlx::migrate::Migrator;
 use tokio::sync::watch;
 
 pub use collect::{RunArgs, collect};
-
-/// The Supabase-compatible migrations, embedded at build time: `supabase db push` applies the
-/// same files.
-pub static MIGRATOR: Migrator = sqlx::migrate!("../supabase/migrations");
-
-/// The embedded database's schema: the same tables and columns in SQLite's types, without
-/// Supabase's roles and row-level security (a file has no users).
-pub static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("../sqlite/migrations");
 
 /// boltfleet collector: writes results into the database.
 #[derive(Debug, Parser)]
@@ -58,20 +47,10 @@ pub async fn migrate(args: &DatabaseArgs) -> anyhow::Result<()> {
         tracing::info!("database created");
     }
     let database = Database::connect(args).await?;
-    let applied = apply_migrations(&database).await?;
+    let applied = database.migrate().await?;
     tracing::info!(migrations = applied, "database schema up to date");
     database.close().await;
     Ok(())
-}
-
-/// Applies the migrations of the database's kind; returns how many there are.
-async fn apply_migrations(database: &Database) -> anyhow::Result<usize> {
-    let (migrator, outcome) = match database {
-        Database::Postgres(pool) => (&MIGRATOR, MIGRATOR.run(pool).await),
-        Database::Sqlite(pool) => (&SQLITE_MIGRATOR, SQLITE_MIGRATOR.run(pool).await),
-    };
-    outcome.context("cannot apply the migrations")?;
-    Ok(migrator.iter().count())
 }
 
 /// Connects, waiting for a database that is not up yet (as in a cluster starting). `None` if

@@ -22,17 +22,17 @@ use std::process::ExitCode;
 use chrono::{DateTime, Duration, Utc};
 use clap::Args;
 use fleet::config::TrainingArgs;
+use fleet::database::scoring::{DueForecast, ModelRecord, Scored, Signal};
 use fleet::lifecycle::DriftArgs;
 use fleet::store::ArtifactStore;
 use shared::Symbol;
 use shared::job::{DriftAlert, ForecastOutcome, JobResult, LiveScore, Outcome, Pair};
-use shared::labels::{Direction, LabelConfig};
+use shared::labels::Direction;
 use shared::model::backtest::{self, Backtest, DEFAULT_COST_BPS, Market};
 use shared::model::consensus::{self, Member};
 use shared::model::metrics::Proportion;
 use shared::model::scores::{CompositeRule, Score, Scores};
 
-use crate::db;
 use crate::trigger::{Services, Training, Trigger};
 
 #[derive(Debug, Args)]
@@ -74,105 +74,6 @@ impl CompositeArgs {
         );
         Ok(CompositeRule { backtest, walk_forward, live, drift_gap: self.composite_drift_gap })
     }
-}
-
-/// A forecast whose horizon has passed, with the closes that score it.
-#[derive(Debug, Clone)]
-pub(crate) struct DueForecast {
-    pub(crate) job_id: String,
-    pub(crate) pair: Pair,
-    pub(crate) artifact_version: Option<String>,
-    pub(crate) bar_ts: DateTime<Utc>,
-    pub(crate) horizon: usize,
-    pub(crate) predicted: Direction,
-    /// `None` for forecasts recorded before the threshold was: the timeframe's default.
-    pub(crate) threshold: Option<f64>,
-    pub(crate) close_at: f64,
-    /// The close of the bar after the forecast's (`None` if it is the horizon's own and
-    /// missing, which cannot happen once the horizon bar exists).
-    pub(crate) close_next: Option<f64>,
-    pub(crate) close_after: f64,
-    pub(crate) realized_at: DateTime<Utc>,
-}
-
-impl DueForecast {
-    fn score(self) -> ForecastOutcome {
-        let threshold =
-            self.threshold.unwrap_or_else(|| LabelConfig::for_timeframe(self.pair.timeframe).threshold);
-        let rule = LabelConfig { horizon: self.horizon, threshold };
-        let realized_return = self.close_after / self.close_at - 1.0;
-        ForecastOutcome {
-            forecast_job_id: self.job_id,
-            pair: self.pair,
-            artifact_version: self.artifact_version,
-            bar_ts: self.bar_ts,
-            horizon: self.horizon,
-            predicted: self.predicted,
-            realized: rule.classify(realized_return),
-            realized_return,
-            realized_at: self.realized_at,
-            next_return: self.close_next.map(|next| next / self.close_at - 1.0),
-        }
-    }
-}
-
-/// One scored forecast, as the live judgement needs it.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Scored {
-    pub(crate) forecast_job_id: String,
-    pub(crate) pair: Pair,
-    pub(crate) artifact_version: Option<String>,
-    pub(crate) bar_ts: DateTime<Utc>,
-    pub(crate) predicted: Direction,
-    pub(crate) realized: Direction,
-    pub(crate) next_return: Option<f64>,
-}
-
-impl Scored {
-    fn of_outcome(outcome: &ForecastOutcome) -> Self {
-        Self {
-            forecast_job_id: outcome.forecast_job_id.clone(),
-            pair: outcome.pair.clone(),
-            artifact_version: outcome.artifact_version.clone(),
-            bar_ts: outcome.bar_ts,
-            predicted: outcome.predicted,
-            realized: outcome.realized,
-            next_return: outcome.next_return,
-        }
-    }
-
-    fn correct(&self) -> bool {
-        self.predicted == self.realized
-    }
-}
-
-/// A trained model's forecast, as the consensus needs it.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Signal {
-    pub(crate) pair: Pair,
-    pub(crate) bar_ts: DateTime<Utc>,
-    pub(crate) horizon: usize,
-    pub(crate) direction: Direction,
-    pub(crate) probabilities: [f64; 3],
-}
-
-impl Signal {
-    /// Whether the forecast still speaks at `at`: made by then, its horizon not yet past.
-    fn open_at(&self, at: DateTime<Utc>) -> bool {
-        let horizon = i32::try_from(self.horizon).unwrap_or(i32::MAX);
-        self.bar_ts <= at && at < self.bar_ts + self.pair.timeframe.duration() * horizon
-    }
-}
-
-/// What a model's training run recorded that the live judgement needs; all `None` for a run
-/// not found or recorded before the field.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct ModelRecord {
-    pub(crate) validation_accuracy: Option<f64>,
-    pub(crate) majority_class: Option<Direction>,
-    pub(crate) scores: Option<Scores>,
-    pub(crate) bars_per_year: Option<f64>,
-    pub(crate) cost_bps: Option<f64>,
 }
 
 /// A pair's live record: its current model (the one of its most recent scored forecast) and
@@ -348,7 +249,7 @@ pub(crate) async fn run(args: EvaluateArgs) -> anyhow::Result<ExitCode> {
     let trigger = Trigger::open(&args.services.database, &args.services.queue).await?;
     let now = Utc::now();
 
-    let due = db::due_forecasts(&trigger.database).await?;
+    let due = trigger.database.due_forecasts().await?;
     let outcomes: Vec<ForecastOutcome> = due.into_iter().map(DueForecast::score).collect();
     let results: Vec<JobResult> =
         outcomes.iter().map(|outcome| trigger.result(Outcome::ForecastOutcome(outcome.clone()))).collect();
@@ -358,7 +259,9 @@ pub(crate) async fn run(args: EvaluateArgs) -> anyhow::Result<ExitCode> {
     // The collector may not have written the new outcomes yet: they join the recorded ones.
     let window_start = now - Duration::days(args.drift.drift_window_days.into());
     // Keyed by forecast: the collector may have written some of them already.
-    let mut scored: BTreeMap<String, Scored> = db::scored_forecasts(&trigger.database, window_start)
+    let mut scored: BTreeMap<String, Scored> = trigger
+        .database
+        .scored_forecasts(window_start)
         .await?
         .into_iter()
         .map(|s| (s.forecast_job_id.clone(), s))
@@ -371,7 +274,7 @@ pub(crate) async fn run(args: EvaluateArgs) -> anyhow::Result<ExitCode> {
     );
     let scored: Vec<Scored> = scored.into_values().collect();
     let alerted: HashSet<(Pair, Option<String>)> =
-        db::drift_alerted(&trigger.database).await?.into_iter().collect();
+        trigger.database.drift_alerted().await?.into_iter().collect();
 
     println!(
         "{:<10} {:<4} {:<30} {:>9} {:>6} {:>8} {:>10} {:>6} {:>8} {:>9} {:>7} {:>7}  DRIFT",
@@ -392,7 +295,7 @@ pub(crate) async fn run(args: EvaluateArgs) -> anyhow::Result<ExitCode> {
     let mut live_scores = Vec::new();
     for (pair, live) in live_accuracy(&scored) {
         let record = match &live.artifact_version {
-            Some(version) => db::model_record(&trigger.database, version).await?,
+            Some(version) => trigger.database.model_record(version).await?,
             None => ModelRecord::default(),
         };
         let judged = live.judge(&pair, &record, args.drift.drift_min_forecasts, &composite_rule);
@@ -437,7 +340,7 @@ pub(crate) async fn run(args: EvaluateArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .filter_map(|judged| Some((judged.pair.clone(), judged.scores.live?.value)))
         .collect();
-    let signals = db::forecast_signals(&trigger.database, window_start).await?;
+    let signals = trigger.database.forecast_signals(window_start).await?;
     let consensus = consensus_records(&signals, &scored, &member_scores, args.consensus_rule, now);
     print_consensus(&consensus);
 

@@ -8,7 +8,9 @@ use shared::ingest::{FileReport, ingest_file};
 
 use std::path::PathBuf;
 
-use crate::{ReadArgs, db};
+use fleet::database::bars::Loaded;
+
+use crate::ReadArgs;
 use fleet::config::DatabaseArgs;
 use fleet::database::Database;
 
@@ -52,7 +54,7 @@ struct SeriesLoaded {
     symbol: String,
     timeframe: String,
     #[serde(flatten)]
-    loaded: db::Loaded,
+    loaded: Loaded,
 }
 
 pub(crate) async fn run(args: IngestArgs) -> anyhow::Result<ExitCode> {
@@ -80,7 +82,7 @@ pub(crate) async fn run(args: IngestArgs) -> anyhow::Result<ExitCode> {
         if let Some(database) = &database {
             let source = path.file_name().map_or_else(|| file.clone(), |n| n.to_string_lossy().into_owned());
             for series in &ingested.series {
-                let result = db::upsert_bars(database, series, &source).await?;
+                let result = database.upsert_bars(series, &source).await?;
                 tracing::info!(file, symbol = %series.symbol, timeframe = %series.timeframe, written = result.written, unchanged = result.unchanged, "bars loaded");
                 loaded.push(SeriesLoaded {
                     symbol: series.symbol.to_string(),

@@ -5,7 +5,6 @@
 //!
 //! `main.rs` only parses the command line and calls [`run`].
 
-mod db;
 mod demo;
 mod evaluate;
 mod features;

@@ -20,7 +20,6 @@ use shared::job::{
 use shared::{Symbol, Timeframe};
 use uuid::Uuid;
 
-use crate::db;
 use crate::wait::{self, Expected, RunKind, WaitArgs};
 
 /// Which pairs a trigger covers; the default is every pair with bars.
@@ -141,14 +140,13 @@ impl Trigger {
         training: &TrainingArgs,
         force: bool,
     ) -> anyhow::Result<Training> {
-        let bars = db::bars(&self.database, pair, None).await?;
+        let bars = self.database.bars(pair, None).await?;
         let parquet = shared::ingest::bars_to_parquet(&bars).context("cannot encode the bars as parquet")?;
         let snapshot = store.put_snapshot(pair, parquet, &bars).await?;
         let config = training.config_for(pair.timeframe);
         let config_hash = config_sha256(&config);
         if !force
-            && let Some(version) =
-                db::up_to_date(&self.database, pair, &snapshot.sha256, &config_hash).await?
+            && let Some(version) = self.database.up_to_date(pair, &snapshot.sha256, &config_hash).await?
         {
             // Recorded through the collector like any result, so the run's rows are complete.
             return Ok(Training::UpToDate(Box::new(self.result(Outcome::Train {
@@ -170,7 +168,7 @@ impl Trigger {
     }
 
     async fn pairs(&self, args: &PairArgs) -> anyhow::Result<Vec<Pair>> {
-        let pairs = db::pairs(&self.database, &args.symbols, &args.timeframes).await?;
+        let pairs = self.database.pairs(&args.symbols, &args.timeframes).await?;
         anyhow::ensure!(!pairs.is_empty(), "no bars for the pairs asked for: run `producer ingest` first");
         Ok(pairs)
     }
@@ -213,7 +211,7 @@ pub(crate) async fn forecast(args: ForecastArgs) -> anyhow::Result<ExitCode> {
     let trigger = Trigger::open(&args.services.database, &args.services.queue).await?;
     let (mut jobs, mut expected) = (Vec::new(), Vec::new());
     for pair in trigger.pairs(&args.pairs).await? {
-        let bars = db::bars(&trigger.database, &pair, Some(args.bars)).await?;
+        let bars = trigger.database.bars(&pair, Some(args.bars)).await?;
         let parquet = shared::ingest::bars_to_parquet(&bars).context("cannot encode the bars as parquet")?;
         let snapshot = store.put_snapshot(&pair, parquet, &bars).await?;
         let job = trigger.job(JobKind::Forecast { pair: pair.clone(), snapshot }, None);

@@ -9,13 +9,12 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use fleet::backoff::Backoff;
-use fleet::database::Database;
+use fleet::database::runs::{ForecastRow, RunStatus, TrainRow};
+use fleet::database::{Database, DatabaseError};
 use fleet::queue::{Queue, QueueError};
 use shared::job::Pair;
 use shared::model::backtest::deflated_sharpe;
 use uuid::Uuid;
-
-use crate::db::{self, ForecastRow, TrainRow};
 
 const POLL: Duration = Duration::from_millis(300);
 /// How often jobs without a row are looked up in the queue's dead set.
@@ -78,9 +77,9 @@ impl Rows {
 
     async fn read(database: &Database, kind: RunKind, job_ids: &[Uuid]) -> anyhow::Result<Self> {
         Ok(match kind {
-            RunKind::Train => Self::Train(by_job(db::train_rows(database, job_ids).await?, |r| &r.job_id)),
+            RunKind::Train => Self::Train(by_job(database.train_rows(job_ids).await?, |r| &r.job_id)),
             RunKind::Forecast => {
-                Self::Forecast(by_job(db::forecast_rows(database, job_ids).await?, |r| &r.job_id))
+                Self::Forecast(by_job(database.forecast_rows(job_ids).await?, |r| &r.job_id))
             }
         })
     }
@@ -171,12 +170,12 @@ pub(crate) async fn count(
     let mut watch = Watch::new(queue, count, args);
     let mut done = 0;
     loop {
-        match db::pings(database, run_id).await {
+        match database.pings(run_id).await {
             Ok(pings) => {
                 watch.up(Service::Database);
                 done = pings;
             }
-            Err(error) => watch.down(Service::Database, error)?,
+            Err(error) => watch.down(Service::Database, error.into())?,
         }
         watch.progress(done).await?;
         if done >= count || watch.timed_out() {
@@ -326,7 +325,7 @@ impl<'q> Watch<'q> {
 /// was wrong.
 fn is_outage(error: &anyhow::Error) -> bool {
     error.chain().any(|cause| {
-        cause.downcast_ref::<sqlx::Error>().is_some_and(fleet::database::is_transient)
+        cause.downcast_ref::<DatabaseError>().is_some_and(DatabaseError::is_retryable)
             || cause.downcast_ref::<QueueError>().is_some_and(QueueError::is_retryable)
     })
 }
@@ -366,7 +365,7 @@ fn summary(expected: &[Expected], rows: &Rows, dead: &[Uuid]) -> (String, bool) 
         let timeframe = pair.timeframe.as_str();
         let line = match rows {
             Rows::Train(rows) => rows.get(job_id).map(|row| {
-                all_ok &= row.status != "failed";
+                all_ok &= row.status != RunStatus::Failed;
                 train_line(row)
             }),
             Rows::Forecast(rows) => rows.get(job_id).map(|row| {
@@ -391,7 +390,7 @@ fn train_line(row: &TrainRow) -> String {
     let ensemble = match (row.ensemble_accuracy, row.ensemble_accuracy_low, row.ensemble_accuracy_high) {
         (Some(value), Some(low), Some(high)) => format!("{value:.3} [{low:.3}, {high:.3}]"),
         // Nothing was trained: the model that already fits this data and configuration.
-        _ if row.status == "up_to_date" => {
+        _ if row.status == RunStatus::UpToDate => {
             row.artifact_version.as_ref().map_or_else(String::new, |version| format!("model {version}"))
         }
         _ => row.error.clone().unwrap_or_default(),

@@ -57,7 +57,7 @@ pub fn read_table(path: &Path, overrides: &ColumnOverrides) -> Result<RawTable, 
     let io_error = |source| IngestError::Io { path: path.to_owned(), source };
     let bytes = std::fs::read(path).map_err(io_error)?;
     if bytes.starts_with(PARQUET_MAGIC) {
-        return read_parquet(path, bytes);
+        return read_parquet(path, &bytes);
     }
     let (format, bytes) = if bytes.starts_with(GZIP_MAGIC) {
         let mut text = Vec::new();
@@ -162,9 +162,9 @@ impl LineCounter<'_> {
 
 /// Parquet columns become text so that one validation path serves every format; timestamps
 /// become epoch milliseconds, which the timestamp detection reads back exactly.
-fn read_parquet(path: &Path, bytes: Vec<u8>) -> Result<RawTable, IngestError> {
+fn read_parquet(path: &Path, bytes: &[u8]) -> Result<RawTable, IngestError> {
     let parquet_error = |source| IngestError::Parquet { path: path.to_owned(), source };
-    let frame = super::read_parquet_frame(&bytes).map_err(parquet_error)?;
+    let frame = super::read_parquet_frame(bytes).map_err(parquet_error)?;
     let mut columns = Vec::with_capacity(frame.width());
     for column in frame.columns() {
         let series = column.as_materialized_series();

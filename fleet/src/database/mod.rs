@@ -1,10 +1,21 @@
 //! The results database, by `DATABASE_URL`'s scheme: Postgres (Supabase) for a fleet, or a
-//! SQLite file with the same tables and columns for embedded mode. Callers match on
-//! [`Database`] where the two dialects differ and share the row types where they do not.
+//! SQLite file with the same tables and columns for embedded mode. Every statement the fleet
+//! runs on it lives here, in both dialects, behind typed rows: [`bars`] (ingest and
+//! snapshots), [`runs`] (what a trigger and its wait ask), [`scoring`] (what `evaluate`
+//! reads) and [`write`] (the collector's results). Statements whose text and parameters mean
+//! the same in both dialects run through `on_either!`; the others are written once per
+//! dialect, side by side. `fleet/tests/database.rs` runs one contract on both.
+
+pub mod bars;
+pub mod runs;
+pub mod scoring;
+pub mod write;
 
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use shared::job::Pair;
+use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgPool, SqlitePool};
 
@@ -13,18 +24,74 @@ use crate::config::DatabaseArgs;
 /// How long one connection attempt waits for the database.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The Supabase-compatible migrations, embedded at build time: `supabase db push` applies the
+/// same files.
+static POSTGRES_MIGRATOR: Migrator = sqlx::migrate!("../supabase/migrations");
+
+/// The embedded database's schema: the same tables and columns in SQLite's types, without
+/// Supabase's roles and row-level security (a file has no users).
+static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("../sqlite/migrations");
+
 #[derive(Debug, thiserror::Error)]
 pub enum DatabaseError {
     #[error("cannot connect to the database named by DATABASE_URL")]
     Connect(#[source] sqlx::Error),
     #[error("DATABASE_URL must start with postgres:// or sqlite://")]
     Scheme,
+    #[error("cannot apply the migrations")]
+    Migrate(#[source] sqlx::migrate::MigrateError),
+    #[error("cannot {what}")]
+    Query {
+        what: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("a row of the results database is unreadable: {detail}")]
+    Row { detail: String },
 }
 
 impl DatabaseError {
-    /// A database that is not up yet may come; a wrong URL does not change.
+    /// A database that is not up (yet, or now) may come back; a wrong URL, a statement the
+    /// database refuses or a row we cannot read will not change.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::Connect(_))
+        match self {
+            Self::Connect(_) => true,
+            Self::Query { source, .. } => is_transient(source),
+            Self::Scheme | Self::Migrate(_) | Self::Row { .. } => false,
+        }
+    }
+}
+
+/// The error of a statement that did `what` (said as "cannot {what}").
+fn query_error(what: impl Into<String>) -> impl FnOnce(sqlx::Error) -> DatabaseError {
+    move |source| DatabaseError::Query { what: what.into(), source }
+}
+
+/// Runs the same statement on whichever pool `database` holds.
+macro_rules! on_either {
+    ($database:expr, |$pool:ident| $statement:expr) => {
+        match $database {
+            Database::Postgres($pool) => $statement,
+            Database::Sqlite($pool) => $statement,
+        }
+    };
+}
+use on_either;
+
+/// A pair as the tables hold it, in text.
+#[derive(sqlx::FromRow)]
+struct PairRow {
+    symbol: String,
+    timeframe: String,
+}
+
+impl PairRow {
+    fn pair(self) -> Result<Pair, DatabaseError> {
+        let unreadable = |detail: String| DatabaseError::Row { detail };
+        Ok(Pair {
+            symbol: self.symbol.parse::<shared::Symbol>().map_err(|e| unreadable(e.to_string()))?,
+            timeframe: self.timeframe.parse::<shared::Timeframe>().map_err(|e| unreadable(e.to_string()))?,
+        })
     }
 }
 
@@ -68,6 +135,16 @@ impl Database {
         }
         sqlx::Postgres::create_database(url).await.map_err(DatabaseError::Connect)?;
         Ok(true)
+    }
+
+    /// Applies the schema of the database's kind; returns how many migrations there are.
+    pub async fn migrate(&self) -> Result<usize, DatabaseError> {
+        let (migrator, outcome) = match self {
+            Self::Postgres(pool) => (&POSTGRES_MIGRATOR, POSTGRES_MIGRATOR.run(pool).await),
+            Self::Sqlite(pool) => (&SQLITE_MIGRATOR, SQLITE_MIGRATOR.run(pool).await),
+        };
+        outcome.map_err(DatabaseError::Migrate)?;
+        Ok(migrator.iter().count())
     }
 
     pub async fn close(&self) {

@@ -1,17 +1,80 @@
-//! Results as table rows: JSON objects whose keys are the columns, which Postgres turns into
-//! typed rows with `jsonb_populate_recordset` and SQLite with `json_each` (one bind parameter
-//! for a whole batch either way).
+//! Writing results: each [`JobResult`] as its table's row, a JSON object whose keys are the
+//! columns, which Postgres turns into typed rows with `jsonb_populate_recordset` and SQLite
+//! with `json_each` (one bind parameter for a whole batch either way).
+//!
+//! Only the collector writes results: it is the one crate that names [`ResultsWriter`]
+//! (`fleet/tests/database.rs` checks that every other crate's sources leave it alone).
 
 use std::collections::BTreeSet;
+
+use std::collections::HashMap;
 
 use serde_json::{Value, json};
 use shared::job::{ForecastStatus, JobResult, LiveScore, Outcome, TrainStatus};
 use shared::model::Evaluation;
 use shared::model::metrics::Metrics;
 
+use super::{Database, DatabaseError, query_error};
+
+/// The writing end of the results database.
+#[derive(Debug, Clone)]
+pub struct ResultsWriter {
+    database: Database,
+}
+
+impl ResultsWriter {
+    pub fn new(database: Database) -> Self {
+        Self { database }
+    }
+
+    pub fn database(&self) -> &Database {
+        &self.database
+    }
+
+    /// Writes rows in one transaction, one statement per table whatever the number of rows;
+    /// a job already recorded is left as it is. Returns how many rows went to each table.
+    pub async fn insert<'a>(
+        &self,
+        rows: impl Iterator<Item = (Table, &'a Value)>,
+    ) -> Result<Vec<(Table, usize)>, DatabaseError> {
+        let mut by_table: HashMap<Table, Vec<&Value>> = HashMap::new();
+        for (table, row) in rows {
+            by_table.entry(table).or_default().push(row);
+        }
+        let batches: Vec<(Table, &Vec<&Value>)> =
+            Table::ALL.into_iter().filter_map(|table| Some((table, by_table.get(&table)?))).collect();
+        let what = "write a batch of results";
+        match &self.database {
+            Database::Postgres(pool) => {
+                let mut transaction = pool.begin().await.map_err(query_error(what))?;
+                for (table, rows) in &batches {
+                    sqlx::query(table.insert_statement())
+                        .bind(sqlx::types::Json(rows))
+                        .execute(&mut *transaction)
+                        .await
+                        .map_err(query_error(format!("write {}", table.name())))?;
+                }
+                transaction.commit().await.map_err(query_error(what))?;
+            }
+            Database::Sqlite(pool) => {
+                let mut transaction = pool.begin().await.map_err(query_error(what))?;
+                for (table, rows) in &batches {
+                    sqlx::query(sqlx::AssertSqlSafe(sqlite_insert_statement(*table, rows)))
+                        .bind(sqlx::types::Json(rows))
+                        .execute(&mut *transaction)
+                        .await
+                        .map_err(query_error(format!("write {}", table.name())))?;
+                }
+                transaction.commit().await.map_err(query_error(what))?;
+            }
+        }
+        Ok(batches.into_iter().map(|(table, rows)| (table, rows.len())).collect())
+    }
+}
+
 /// The table a result goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) enum Table {
+pub enum Table {
     TrainingRuns,
     Forecasts,
     ForecastOutcomes,
@@ -21,7 +84,7 @@ pub(crate) enum Table {
 }
 
 impl Table {
-    pub(crate) const ALL: [Table; 6] = [
+    pub const ALL: [Table; 6] = [
         Table::TrainingRuns,
         Table::Forecasts,
         Table::ForecastOutcomes,
@@ -30,7 +93,7 @@ impl Table {
         Table::Pings,
     ];
 
-    pub(crate) fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Self::TrainingRuns => "training_runs",
             Self::Forecasts => "ml_forecasts",
@@ -43,7 +106,7 @@ impl Table {
 
     /// Inserts the rows of a JSON array (bound as `$1`); keys are column names, missing keys
     /// are null, and a job already recorded is left as it is.
-    pub(crate) fn insert_statement(self) -> &'static str {
+    fn insert_statement(self) -> &'static str {
         match self {
             Self::TrainingRuns => {
                 "insert into training_runs select * from jsonb_populate_recordset(null::training_runs, $1) \
@@ -76,7 +139,7 @@ impl Table {
 /// The SQLite statement that inserts `rows` (a JSON array bound as `?1`) into `table`: the
 /// columns are the rows' keys, which are this module's own names, never input; the values
 /// are bound. A job already recorded is left as it is.
-pub(crate) fn sqlite_insert_statement(table: Table, rows: &[&Value]) -> String {
+fn sqlite_insert_statement(table: Table, rows: &[&Value]) -> String {
     let columns: BTreeSet<&str> = rows
         .iter()
         .filter_map(|row| row.as_object())
@@ -97,7 +160,7 @@ pub(crate) fn sqlite_insert_statement(table: Table, rows: &[&Value]) -> String {
 }
 
 /// The row of a result, and its table.
-pub(crate) fn row(result: &JobResult) -> (Table, Value) {
+pub fn row(result: &JobResult) -> (Table, Value) {
     let common = json!({
         "job_id": result.job_id,
         "run_id": result.run_id,

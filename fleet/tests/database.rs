@@ -1,0 +1,252 @@
+//! The results database's contract, on both dialects: a scratch Postgres database
+//! (`DATABASE_URL`'s server, default 127.0.0.1:5432) and a SQLite file. Every statement the
+//! fleet runs is driven through `fleet::database` and must read back the same on either.
+
+use chrono::{DateTime, Duration, Utc};
+use fleet::config::DatabaseArgs;
+use fleet::database::Database;
+use fleet::database::runs::RunStatus;
+use fleet::database::write::{ResultsWriter, row};
+use shared::ingest::BarSeries;
+use shared::job::{
+    ArtifactRef, DriftAlert, ForecastStatus, JOB_SCHEMA_VERSION, JobResult, Outcome, Pair, Snapshot,
+    TrainStatus,
+};
+use shared::model::{self, TrainConfig};
+use shared::{Bar, Timeframe};
+use uuid::Uuid;
+
+fn pair() -> Pair {
+    Pair { symbol: "TEST".parse().unwrap(), timeframe: Timeframe::D1 }
+}
+
+/// Daily bars on a deterministic zig-zag that trends, from 2020-01-01.
+fn bars(count: usize) -> Vec<Bar> {
+    let start: DateTime<Utc> = "2020-01-01T00:00:00Z".parse().unwrap();
+    (0..count)
+        .map(|i| {
+            let step = i as f64;
+            let close = 100.0 + step * 0.1 + (step * 0.7).sin() * 3.0;
+            Bar {
+                ts: start + Duration::days(i64::try_from(i).unwrap()),
+                open: close - 0.2,
+                high: close + 1.0,
+                low: close - 1.0,
+                close,
+                volume: 1_000.0 + step,
+            }
+        })
+        .collect()
+}
+
+fn result(run_id: Uuid, finished_at: DateTime<Utc>, outcome: Outcome) -> JobResult {
+    JobResult {
+        schema_version: JOB_SCHEMA_VERSION,
+        job_id: Uuid::new_v4(),
+        run_id,
+        worker_id: Some("contract-worker".to_owned()),
+        started_at: Some(finished_at - Duration::seconds(3)),
+        finished_at,
+        outcome,
+    }
+}
+
+async fn write(writer: &ResultsWriter, results: &[JobResult]) {
+    let rows: Vec<_> = results.iter().map(row).collect();
+    writer.insert(rows.iter().map(|(table, row)| (*table, row))).await.unwrap();
+}
+
+async fn contract(database: Database) {
+    assert!(database.migrate().await.unwrap() > 0, "the schema applies");
+    assert_eq!(
+        database.migrate().await.unwrap(),
+        database.migrate().await.unwrap(),
+        "and again, idempotently"
+    );
+
+    // Bars in, bars out.
+    let series = BarSeries { symbol: pair().symbol, timeframe: Timeframe::D1, bars: bars(320) };
+    let loaded = database.upsert_bars(&series, "contract").await.unwrap();
+    assert_eq!((loaded.written, loaded.unchanged), (320, 0));
+    let again = database.upsert_bars(&series, "contract").await.unwrap();
+    assert_eq!((again.written, again.unchanged), (0, 320), "the same bars are unchanged");
+    assert_eq!(database.pairs(&[], &[]).await.unwrap(), [pair()]);
+    assert_eq!(database.pairs(&["OTHER".parse().unwrap()], &[]).await.unwrap(), []);
+    assert_eq!(database.pairs(&[], &[Timeframe::H1]).await.unwrap(), []);
+    assert_eq!(database.bars(&pair(), None).await.unwrap(), series.bars);
+    assert_eq!(database.bars(&pair(), Some(5)).await.unwrap(), series.bars[315..]);
+
+    // A succeeded, a failed and an up-to-date training run, a forecast, a ping.
+    let history = &series.bars[..300];
+    let mut config = TrainConfig::for_timeframe(Timeframe::D1);
+    (config.forest.trees, config.boosting.rounds, config.threads) = (5, 5, 1);
+    let training = BarSeries { bars: history.to_vec(), ..series.clone() };
+    let trained = model::train(&training, &config, "2024-01-01T00:00:00Z".parse().unwrap()).unwrap();
+    let manifest = &trained.artifact.manifest;
+    let snapshot = Snapshot {
+        key: "bars/TEST/d1/contract.parquet".to_owned(),
+        sha256: "ab".repeat(32),
+        bars: history.len(),
+        last_bar: history.last().unwrap().ts,
+    };
+    let run_id = Uuid::new_v4();
+    let now = Utc::now();
+    let train = |status: TrainStatus, finished_at: DateTime<Utc>| {
+        result(
+            run_id,
+            finished_at,
+            Outcome::Train {
+                pair: pair(),
+                snapshot: snapshot.clone(),
+                config_sha256: "cd".repeat(32),
+                status,
+            },
+        )
+    };
+    let succeeded = train(
+        TrainStatus::Succeeded {
+            artifact: ArtifactRef {
+                uri: "s3://artifacts/models/TEST/d1/v/".to_owned(),
+                version: manifest.version.clone(),
+            },
+            evaluation: Box::new(manifest.evaluation.clone()),
+            promoted: true,
+            promotion_note: None,
+        },
+        now - Duration::minutes(2),
+    );
+    let failed = train(
+        TrainStatus::Failed { error: "<script>alert(1)</script>".to_owned() },
+        now - Duration::minutes(1),
+    );
+    let up_to_date = train(TrainStatus::UpToDate { artifact_version: Some(manifest.version.clone()) }, now);
+    let forecast = model::predict(&trained.artifact.model, history).unwrap();
+    let predicted = result(
+        run_id,
+        now,
+        Outcome::Forecast {
+            pair: pair(),
+            status: ForecastStatus::Predicted {
+                forecast: forecast.clone(),
+                artifact_version: manifest.version.clone(),
+            },
+        },
+    );
+    let ping = result(run_id, now, Outcome::Ping);
+    let writer = ResultsWriter::new(database.clone());
+    let all = [succeeded.clone(), failed.clone(), up_to_date.clone(), predicted.clone(), ping.clone()];
+    write(&writer, &all).await;
+    write(&writer, &all).await;
+
+    let ids: Vec<Uuid> = [&succeeded, &failed, &up_to_date].map(|r| r.job_id).to_vec();
+    let mut runs = database.train_rows(&ids).await.unwrap();
+    runs.sort_by_key(|row| row.finished_at);
+    let statuses: Vec<RunStatus> = runs.iter().map(|row| row.status).collect();
+    assert_eq!(
+        statuses,
+        [RunStatus::Succeeded, RunStatus::Failed, RunStatus::UpToDate],
+        "one row per job, typed"
+    );
+    let accuracy = &manifest.evaluation.ensemble.validation.accuracy;
+    assert_eq!(runs[0].ensemble_accuracy, Some(accuracy.value));
+    assert_eq!(runs[0].artifact_version.as_deref(), Some(manifest.version.as_str()));
+    assert_eq!(runs[0].trials, 1, "the pair's first succeeded run");
+    assert!(runs[0].return_moments.is_some(), "the backtest's moments are read from the evaluation");
+    assert_eq!(runs[1].error.as_deref(), Some("<script>alert(1)</script>"), "text is stored as it came");
+    assert_eq!(
+        database.up_to_date(&pair(), &snapshot.sha256, "cd".repeat(32).as_str()).await.unwrap(),
+        Some(manifest.version.clone())
+    );
+    assert_eq!(database.up_to_date(&pair(), "other", "cd").await.unwrap(), None);
+    let forecasts = database.forecast_rows(&[predicted.job_id]).await.unwrap();
+    assert_eq!(forecasts.len(), 1);
+    assert!(forecasts[0].is_trained_ensemble);
+    assert_eq!(forecasts[0].direction.as_deref(), Some(forecast.direction.as_str()));
+    assert_eq!(database.pings(run_id).await.unwrap(), 1);
+
+    // What evaluate reads: the forecast is due (its horizon bars exist), then scored.
+    let due = database.due_forecasts().await.unwrap();
+    assert_eq!(due.len(), 1, "the forecast's horizon has passed");
+    let close_at = history.last().unwrap().close;
+    let horizon_bar = &series.bars[300 + forecast.horizon - 1];
+    assert_eq!(
+        (due[0].close_at, due[0].close_after, due[0].realized_at),
+        (close_at, horizon_bar.close, horizon_bar.ts)
+    );
+    assert_eq!(due[0].close_next, Some(series.bars[300].close));
+    let outcome = due[0].clone().score();
+    let signals = database.forecast_signals(forecast.bar_ts).await.unwrap();
+    assert_eq!(signals.len(), 1);
+    assert_eq!(signals[0].probabilities, forecast.probabilities);
+    let record = database.model_record(&manifest.version).await.unwrap();
+    assert_eq!(record.validation_accuracy, Some(accuracy.value));
+    assert_eq!(record.majority_class, Some(manifest.evaluation.baselines.majority_class));
+
+    let alert = DriftAlert {
+        pair: pair(),
+        artifact_version: Some(manifest.version.clone()),
+        live_accuracy: 0.2,
+        validation_accuracy: accuracy.value,
+        evaluated: 1,
+        max_drop: 0.1,
+        window_start: forecast.bar_ts,
+        retrain_job_id: None,
+    };
+    let evaluation = [
+        result(run_id, now, Outcome::ForecastOutcome(outcome.clone())),
+        result(run_id, now, Outcome::DriftAlert(alert)),
+    ];
+    write(&writer, &evaluation).await;
+    assert!(database.due_forecasts().await.unwrap().is_empty(), "a scored forecast is not due again");
+    let scored = database.scored_forecasts(forecast.bar_ts).await.unwrap();
+    assert_eq!(scored.len(), 1);
+    assert_eq!(scored[0], fleet::database::scoring::Scored::of_outcome(&outcome));
+    assert!(database.scored_forecasts(forecast.bar_ts + Duration::days(1)).await.unwrap().is_empty());
+    assert_eq!(database.drift_alerted().await.unwrap(), [(pair(), Some(manifest.version.clone()))]);
+}
+
+// Multi-threaded: the contract trains a small model, and polars blocks in place only there.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sqlite_database_keeps_the_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = DatabaseArgs { database_url: fleet::config::sqlite_url(&dir.path().join("results.db")) };
+    contract(Database::connect(&args).await.unwrap()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_postgres_database_keeps_the_contract() {
+    let server = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+    let name = format!("bftest_database_contract_{}", std::process::id());
+    let (base, _) = server.rsplit_once('/').expect("a database URL ends in its database");
+    let args = DatabaseArgs { database_url: format!("{base}/{name}") };
+    let admin = Database::connect(&DatabaseArgs { database_url: server.clone() }).await.unwrap();
+    let Database::Postgres(admin_pool) = &admin else { panic!("DATABASE_URL names a Postgres server") };
+    let drop = format!("drop database if exists {name} with (force)");
+    sqlx::query(sqlx::AssertSqlSafe(drop.clone())).execute(admin_pool).await.unwrap();
+    assert!(Database::create_if_missing(&args).await.unwrap());
+    let database = Database::connect(&args).await.unwrap();
+    contract(database.clone()).await;
+    database.close().await;
+    sqlx::query(sqlx::AssertSqlSafe(drop)).execute(admin_pool).await.unwrap();
+}
+
+/// Only the collector writes results: no other crate's source names the writer.
+#[test]
+fn only_the_collector_names_the_results_writer() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut offenders = Vec::new();
+    for krate in ["producer", "worker", "shared", "fleet/src/queue", "fleet/src/store.rs"] {
+        let mut stack = vec![root.join(krate)];
+        while let Some(path) = stack.pop() {
+            if path.is_dir() {
+                stack.extend(std::fs::read_dir(&path).unwrap().map(|entry| entry.unwrap().path()));
+            } else if path.extension().is_some_and(|e| e == "rs")
+                && std::fs::read_to_string(&path).unwrap().contains("ResultsWriter")
+            {
+                offenders.push(path.display().to_string());
+            }
+        }
+    }
+    assert!(offenders.is_empty(), "only the collector writes results: {offenders:?}");
+}
