@@ -2,13 +2,14 @@
 //! SQLite file with the same tables and columns for embedded mode. Every statement the fleet
 //! runs on it lives here, in both dialects, behind typed rows: [`bars`] (ingest and
 //! snapshots), [`runs`] (what a trigger and its wait ask), [`scoring`] (what `evaluate`
-//! reads) and [`write`] (the collector's results). Statements whose text and parameters mean
+//! reads), [`views`] (what the dashboard shows) and [`write`] (the collector's results). Statements whose text and parameters mean
 //! the same in both dialects run through `on_either!`; the others are written once per
 //! dialect, side by side. `fleet/tests/database.rs` runs one contract on both.
 
 pub mod bars;
 pub mod runs;
 pub mod scoring;
+pub mod views;
 pub mod write;
 
 use std::time::Duration;
@@ -120,6 +121,21 @@ impl Database {
         // The results tables come from the collector's migrations, not from this set-up.
         let (pool, _set_up_lock) = crate::sqlite::open(url, 4).await.map_err(DatabaseError::Connect)?;
         Ok(Self::Sqlite(pool))
+    }
+
+    /// A pool that connects on first use, so that a reader can start (and say so) while the
+    /// database is down. SQLite files open at once, as in [`Self::connect`].
+    pub async fn connect_lazy(args: &DatabaseArgs) -> Result<Self, DatabaseError> {
+        let url = args.database_url.as_str();
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let pool = PgPoolOptions::new()
+                .max_connections(4)
+                .acquire_timeout(CONNECT_TIMEOUT)
+                .connect_lazy(url)
+                .map_err(DatabaseError::Connect)?;
+            return Ok(Self::Postgres(pool));
+        }
+        Self::connect(args).await
     }
 
     /// Creates the Postgres database `args` names if it does not exist yet (SQLite files are

@@ -8,7 +8,8 @@ use uuid::Uuid;
 use super::{Database, DatabaseError, on_either, query_error};
 
 /// `training_runs.status`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum RunStatus {
     Succeeded,
     Failed,

@@ -1,0 +1,303 @@
+//! The pages: handlers that read through `fleet::database` and render with maud, which
+//! escapes every interpolated value (a job's error holding `<script>` is shown as text).
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use fleet::database::runs::RunStatus;
+use fleet::database::views::{PairSummary, RunFilter, RunSummary};
+use fleet::database::{Database, DatabaseError};
+use maud::{DOCTYPE, Markup, html};
+
+use crate::views::{OverviewPage, OverviewQuery, PER_PAGE, RunsPage, RunsQuery};
+
+type Db = State<Arc<Database>>;
+
+const STYLE: &str = include_str!("style.css");
+
+pub(crate) async fn style() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLE)
+}
+
+async fn overview_page(database: &Database, query: OverviewQuery) -> Result<OverviewPage, DatabaseError> {
+    Ok(OverviewPage::select(query, database.pair_summaries().await?))
+}
+
+pub(crate) async fn overview(State(database): Db, Query(query): Query<OverviewQuery>) -> Response {
+    match overview_page(&database, query).await {
+        Ok(page) => Html(render_overview(&page).into_string()).into_response(),
+        Err(error) => unavailable_page(&error),
+    }
+}
+
+pub(crate) async fn overview_json(State(database): Db, Query(query): Query<OverviewQuery>) -> Response {
+    match overview_page(&database, query).await {
+        Ok(page) => Json(page).into_response(),
+        Err(error) => unavailable_json(&error),
+    }
+}
+
+async fn runs_page(database: &Database, query: RunsQuery) -> Result<RunsPage, DatabaseError> {
+    let page = query.page.max(1);
+    let filter = RunFilter {
+        symbol: Some(query.symbol.trim().to_uppercase()).filter(|s| !s.is_empty()),
+        status: RunStatus::try_from(query.status.clone()).ok(),
+        limit: PER_PAGE,
+        offset: (page - 1) * PER_PAGE,
+    };
+    let (runs, total) = database.run_summaries(&filter).await?;
+    Ok(RunsPage { query, total, page, pages: total.div_ceil(PER_PAGE).max(1), runs })
+}
+
+pub(crate) async fn runs(State(database): Db, Query(query): Query<RunsQuery>) -> Response {
+    match runs_page(&database, query).await {
+        Ok(page) => Html(render_runs(&page).into_string()).into_response(),
+        Err(error) => unavailable_page(&error),
+    }
+}
+
+pub(crate) async fn runs_json(State(database): Db, Query(query): Query<RunsQuery>) -> Response {
+    match runs_page(&database, query).await {
+        Ok(page) => Json(page).into_response(),
+        Err(error) => unavailable_json(&error),
+    }
+}
+
+/// What a reader is told when the database cannot answer: the top-level error only (never
+/// its sources, which may name the server), with 503 so that a probe sees it too.
+fn unavailable_page(error: &DatabaseError) -> Response {
+    tracing::warn!(error = %error, "a page could not be read from the database");
+    let body = layout(
+        "unavailable",
+        &html! {
+            div.unavailable {
+                p { strong { "The results database did not answer." } " The fleet may still be working; try again in a moment." }
+                p.muted { (error) }
+            }
+        },
+    );
+    (StatusCode::SERVICE_UNAVAILABLE, Html(body.into_string())).into_response()
+}
+
+fn unavailable_json(error: &DatabaseError) -> Response {
+    tracing::warn!(error = %error, "an API route could not be read from the database");
+    let body = Json(serde_error(error));
+    (StatusCode::SERVICE_UNAVAILABLE, body).into_response()
+}
+
+#[derive(serde::Serialize)]
+struct ApiError {
+    error: String,
+}
+
+fn serde_error(error: &DatabaseError) -> ApiError {
+    ApiError { error: error.to_string() }
+}
+
+fn layout(title: &str, content: &Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { "boltfleet · " (title) }
+                link rel="stylesheet" href="/assets/style.css";
+            }
+            body {
+                header {
+                    strong { "boltfleet" }
+                    a href="/" { "Overview" }
+                    a href="/runs" { "Runs" }
+                }
+                main { (content) }
+            }
+        }
+    }
+}
+
+/// Percent-encodes a query value (RFC 3986 unreserved characters pass).
+fn encode(value: &str) -> String {
+    let mut encoded = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            encoded.push(char::from(byte));
+        } else {
+            let _ = write!(encoded, "%{byte:02X}");
+        }
+    }
+    encoded
+}
+
+fn overview_link(query: &OverviewQuery, page: usize) -> String {
+    format!(
+        "/?symbol={}&timeframe={}&beats={}&drift={}&sort={}&page={page}",
+        encode(&query.symbol),
+        encode(&query.timeframe),
+        encode(&query.beats),
+        encode(&query.drift),
+        encode(&query.sort)
+    )
+}
+
+fn runs_link(query: &RunsQuery, page: usize) -> String {
+    format!("/runs?symbol={}&status={}&page={page}", encode(&query.symbol), encode(&query.status))
+}
+
+fn pager(page: usize, pages: usize, total: usize, link: impl Fn(usize) -> String) -> Markup {
+    html! {
+        div.pager {
+            @if page > 1 { a href=(link(page - 1)) { "← previous" } }
+            span.muted { "page " (page) " of " (pages) " · " (total) " in all" }
+            @if page < pages { a href=(link(page + 1)) { "next →" } }
+        }
+    }
+}
+
+fn select(name: &str, current: &str, options: &[(&str, &str)]) -> Markup {
+    html! {
+        select name=(name) {
+            @for (value, label) in options {
+                option value=(value) selected[*value == current] { (label) }
+            }
+        }
+    }
+}
+
+fn percent(value: Option<f64>) -> Markup {
+    html! { @if let Some(value) = value { (format!("{:.1} %", value * 100.0)) } @else { span.muted { "–" } } }
+}
+
+fn number(value: Option<f64>) -> Markup {
+    html! { @if let Some(value) = value { (format!("{value:.3}")) } @else { span.muted { "–" } } }
+}
+
+/// How long ago, in the largest unit that fits.
+fn age(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let minutes = (now - at).num_minutes().max(0);
+    match minutes {
+        0..60 => format!("{minutes} min ago"),
+        60..2880 => format!("{} h ago", minutes / 60),
+        _ => format!("{} d ago", minutes / 1440),
+    }
+}
+
+fn render_overview(page: &OverviewPage) -> Markup {
+    let query = &page.query;
+    let now = Utc::now();
+    let yes_no = [("", "any"), ("yes", "yes"), ("no", "no")];
+    layout(
+        "overview",
+        &html! {
+            h1 { "Overview" }
+            form.filters method="get" action="/" {
+                label { "Symbol" input type="text" name="symbol" value=(query.symbol) placeholder="any"; }
+                label { "Timeframe" (select("timeframe", &query.timeframe, &[("", "any"), ("m15", "m15"), ("h1", "h1"), ("h4", "h4"), ("d1", "d1")])) }
+                label { "Beats baselines" (select("beats", &query.beats, &yes_no)) }
+                label { "Drift" (select("drift", &query.drift, &yes_no)) }
+                label { "Sort" (select("sort", &query.sort, &[("symbol", "symbol"), ("accuracy", "accuracy"), ("composite", "composite"), ("live", "live score"), ("forecast", "last forecast")])) }
+                button type="submit" { "Apply" }
+            }
+            table #pairs {
+                thead { tr {
+                    th { "Symbol" } th { "TF" } th { "Model" } th { "Validation [95 % CI]" } th { "Majority" }
+                    th { "Beats" } th { "Walk-forward" } th { "Live" } th { "Composite" } th { "Drift" } th { "Last forecast" }
+                } }
+                tbody {
+                    @for pair in &page.pairs { (pair_row(pair, now)) }
+                }
+            }
+            @if page.pairs.is_empty() { p.muted { "No pair matches. Train one: producer train --wait" } }
+            (pager(page.page, page.pages, page.total, |p| overview_link(query, p)))
+        },
+    )
+}
+
+fn pair_row(pair: &PairSummary, now: DateTime<Utc>) -> Markup {
+    html! {
+        tr {
+            td { strong { (pair.symbol) } }
+            td { (pair.timeframe) }
+            td {
+                @if let (Some(version), Some(at)) = (&pair.artifact_version, pair.trained_at) {
+                    (version) br; span.muted { (age(at, now)) }
+                } @else { span.muted { "no model" } }
+            }
+            td.num {
+                (percent(pair.ensemble_accuracy))
+                @if let (Some(low), Some(high)) = (pair.ensemble_accuracy_low, pair.ensemble_accuracy_high) {
+                    span.muted { (format!(" [{:.1}, {:.1}]", low * 100.0, high * 100.0)) }
+                }
+            }
+            td.num { (percent(pair.majority_accuracy)) }
+            td {
+                @match pair.beats_baselines {
+                    Some(true) => span.good { "yes" },
+                    Some(false) => span.bad { "no" },
+                    None => span.muted { "–" },
+                }
+            }
+            td.num { (number(pair.walk_forward_score)) }
+            td.num { (number(pair.live_score)) }
+            td.num { (number(pair.live_composite.or(pair.trained_composite))) }
+            td { @if pair.drifting() { span.bad { "drift" } } @else { span.muted { "–" } } }
+            td {
+                @if let Some(direction) = &pair.forecast_direction {
+                    span class={ "badge " (direction) } { (direction) }
+                    " " (percent(pair.forecast_confidence))
+                    @if let Some(at) = pair.forecast_at { br; span.muted { (age(at, now)) } }
+                } @else { span.muted { "none" } }
+            }
+        }
+    }
+}
+
+fn render_runs(page: &RunsPage) -> Markup {
+    let query = &page.query;
+    layout(
+        "runs",
+        &html! {
+            h1 { "Training runs" }
+            form.filters method="get" action="/runs" {
+                label { "Symbol" input type="text" name="symbol" value=(query.symbol) placeholder="any"; }
+                label { "Status" (select("status", &query.status, &[("", "any"), ("succeeded", "succeeded"), ("failed", "failed"), ("up_to_date", "up to date")])) }
+                button type="submit" { "Apply" }
+            }
+            table #runs {
+                thead { tr {
+                    th { "Finished" } th { "Symbol" } th { "TF" } th { "Status" } th { "Duration" } th { "Model" } th { "Error" } th { "Job" }
+                } }
+                tbody { @for run in &page.runs { (run_row(run)) } }
+            }
+            @if page.runs.is_empty() { p.muted { "No run matches." } }
+            (pager(page.page, page.pages, page.total, |p| runs_link(query, p)))
+        },
+    )
+}
+
+fn run_row(run: &RunSummary) -> Markup {
+    let duration = run.started_at.map(|started| (run.finished_at - started).as_seconds_f64());
+    html! {
+        tr {
+            td { (run.finished_at.format("%Y-%m-%d %H:%M:%S")) }
+            td { (run.symbol) }
+            td { (run.timeframe) }
+            td {
+                @match run.status {
+                    RunStatus::Succeeded => span.good { "succeeded" },
+                    RunStatus::Failed => span.bad { "failed" },
+                    RunStatus::UpToDate => span.muted { "up to date" },
+                }
+            }
+            td.num { @if let Some(seconds) = duration { (format!("{seconds:.1} s")) } }
+            td { @if let Some(version) = &run.artifact_version { (version) } }
+            td.error { @if let Some(error) = &run.error { (error) } }
+            td.muted { (run.job_id) }
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! What the dashboard shows: one summary row per pair, and the training runs. Read-only.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::runs::RunStatus;
+use super::{Database, DatabaseError, on_either, query_error};
+
+/// A pair at a glance: its latest model's validation against the majority baseline, its
+/// walk-forward and live scores, the composite, drift, and its last forecast.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct PairSummary {
+    pub symbol: String,
+    pub timeframe: String,
+    pub artifact_version: Option<String>,
+    pub trained_at: Option<DateTime<Utc>>,
+    pub ensemble_accuracy: Option<f64>,
+    pub ensemble_accuracy_low: Option<f64>,
+    pub ensemble_accuracy_high: Option<f64>,
+    pub majority_accuracy: Option<f64>,
+    /// The ensemble beat the majority and persistence baselines beyond their intervals.
+    pub beats_baselines: Option<bool>,
+    pub walk_forward_score: Option<f64>,
+    pub backtest_score: Option<f64>,
+    /// The training run's composite, before any live forecast.
+    pub trained_composite: Option<f64>,
+    pub live_score: Option<f64>,
+    /// The latest evaluation's composite, with the live score in it.
+    pub live_composite: Option<f64>,
+    /// The latest evaluation flagged the live score as too far from the backtest's.
+    pub composite_drift: Option<bool>,
+    /// The current model raised a drift alert (accuracy drop).
+    pub drift_alerted: bool,
+    pub forecast_direction: Option<String>,
+    pub forecast_confidence: Option<f64>,
+    pub forecast_at: Option<DateTime<Utc>>,
+}
+
+impl PairSummary {
+    /// Drift by either rule.
+    pub fn drifting(&self) -> bool {
+        self.drift_alerted || self.composite_drift == Some(true)
+    }
+}
+
+/// A training run, as the runs page lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct RunSummary {
+    pub job_id: String,
+    pub run_id: String,
+    pub symbol: String,
+    pub timeframe: String,
+    #[sqlx(try_from = "String")]
+    pub status: RunStatus,
+    pub artifact_version: Option<String>,
+    pub error: Option<String>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: DateTime<Utc>,
+}
+
+/// Which runs to list, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct RunFilter {
+    pub symbol: Option<String>,
+    pub status: Option<RunStatus>,
+    pub limit: usize,
+    pub offset: usize,
+}
+
+impl Database {
+    /// Every pair with a training run or a forecast, by symbol and timeframe.
+    pub async fn pair_summaries(&self) -> Result<Vec<PairSummary>, DatabaseError> {
+        // Window functions and `exists` read the same in Postgres and SQLite (3.25+).
+        const SUMMARIES: &str = "
+            with pairs as (select symbol, timeframe from training_runs
+                           union select symbol, timeframe from ml_forecasts),
+                 runs as (select symbol, timeframe, artifact_version, finished_at, ensemble_accuracy,
+                                 ensemble_accuracy_low, ensemble_accuracy_high, majority_accuracy,
+                                 beats_baselines, walk_forward_score, backtest_score, composite,
+                                 row_number() over (partition by symbol, timeframe order by finished_at desc) as nth
+                          from training_runs where status = 'succeeded'),
+                 live as (select symbol, timeframe, live_score, composite, composite_drift,
+                                 row_number() over (partition by symbol, timeframe order by evaluated_at desc) as nth
+                          from live_scores),
+                 forecasts as (select symbol, timeframe, direction, confidence, generated_at,
+                                      row_number() over (partition by symbol, timeframe order by generated_at desc) as nth
+                               from ml_forecasts where is_trained_ensemble)
+            select p.symbol, p.timeframe, r.artifact_version, r.finished_at as trained_at,
+                   r.ensemble_accuracy, r.ensemble_accuracy_low, r.ensemble_accuracy_high,
+                   r.majority_accuracy, r.beats_baselines, r.walk_forward_score, r.backtest_score,
+                   r.composite as trained_composite, l.live_score, l.composite as live_composite,
+                   l.composite_drift,
+                   exists (select 1 from drift_alerts d
+                           where d.symbol = p.symbol and d.timeframe = p.timeframe
+                             and d.artifact_version = r.artifact_version) as drift_alerted,
+                   f.direction as forecast_direction, f.confidence as forecast_confidence,
+                   f.generated_at as forecast_at
+            from pairs p
+            left join runs r on r.symbol = p.symbol and r.timeframe = p.timeframe and r.nth = 1
+            left join live l on l.symbol = p.symbol and l.timeframe = p.timeframe and l.nth = 1
+            left join forecasts f on f.symbol = p.symbol and f.timeframe = p.timeframe and f.nth = 1
+            order by p.symbol, p.timeframe";
+        on_either!(self, |pool| sqlx::query_as(SUMMARIES).fetch_all(pool).await)
+            .map_err(query_error("read the pairs' summaries"))
+    }
+
+    /// Training runs, newest first, and how many match the filter in all.
+    pub async fn run_summaries(&self, filter: &RunFilter) -> Result<(Vec<RunSummary>, usize), DatabaseError> {
+        const WHERE: &str = "where ($1 = '' or symbol = $1) and ($2 = '' or status = $2)";
+        let page = format!(
+            "select job_id, cast(run_id as text) as run_id, symbol, timeframe, status, artifact_version, error,
+                    started_at, finished_at
+             from training_runs {WHERE} order by finished_at desc, job_id limit $3 offset $4"
+        );
+        let count = format!("select count(*) from training_runs {WHERE}");
+        let symbol = filter.symbol.as_deref().unwrap_or("");
+        let status = filter.status.map_or("", RunStatus::as_str);
+        let limit = i64::try_from(filter.limit).unwrap_or(i64::MAX);
+        let offset = i64::try_from(filter.offset).unwrap_or(i64::MAX);
+        let (runs, total): (Vec<RunSummary>, i64) = on_either!(self, |pool| {
+            let runs = sqlx::query_as(sqlx::AssertSqlSafe(page))
+                .bind(symbol)
+                .bind(status)
+                .bind(limit)
+                .bind(offset)
+                .fetch_all(pool)
+                .await;
+            let total = sqlx::query_scalar(sqlx::AssertSqlSafe(count))
+                .bind(symbol)
+                .bind(status)
+                .fetch_one(pool)
+                .await;
+            runs.and_then(|runs| Ok((runs, total?)))
+        })
+        .map_err(query_error("read the training runs"))?;
+        Ok((runs, usize::try_from(total).unwrap_or_default()))
+    }
+}
