@@ -29,17 +29,11 @@ async fn overview_page(database: &Database, query: OverviewQuery) -> Result<Over
 }
 
 pub(crate) async fn overview(State(database): Db, Query(query): Query<OverviewQuery>) -> Response {
-    match overview_page(&database, query).await {
-        Ok(page) => Html(render_overview(&page).into_string()).into_response(),
-        Err(error) => unavailable_page(&error),
-    }
+    as_html(overview_page(&database, query).await, render_overview)
 }
 
 pub(crate) async fn overview_json(State(database): Db, Query(query): Query<OverviewQuery>) -> Response {
-    match overview_page(&database, query).await {
-        Ok(page) => Json(page).into_response(),
-        Err(error) => unavailable_json(&error),
-    }
+    as_json(overview_page(&database, query).await)
 }
 
 async fn runs_page(database: &Database, query: RunsQuery) -> Result<RunsPage, DatabaseError> {
@@ -55,14 +49,24 @@ async fn runs_page(database: &Database, query: RunsQuery) -> Result<RunsPage, Da
 }
 
 pub(crate) async fn runs(State(database): Db, Query(query): Query<RunsQuery>) -> Response {
-    match runs_page(&database, query).await {
-        Ok(page) => Html(render_runs(&page).into_string()).into_response(),
+    as_html(runs_page(&database, query).await, render_runs)
+}
+
+pub(crate) async fn runs_json(State(database): Db, Query(query): Query<RunsQuery>) -> Response {
+    as_json(runs_page(&database, query).await)
+}
+
+/// A page rendered, or the page that says the database did not answer.
+fn as_html<T>(page: Result<T, DatabaseError>, render: impl FnOnce(&T) -> Markup) -> Response {
+    match page {
+        Ok(page) => Html(render(&page).into_string()).into_response(),
         Err(error) => unavailable_page(&error),
     }
 }
 
-pub(crate) async fn runs_json(State(database): Db, Query(query): Query<RunsQuery>) -> Response {
-    match runs_page(&database, query).await {
+/// A page's data as JSON, or the error with 503.
+fn as_json<T: serde::Serialize>(page: Result<T, DatabaseError>) -> Response {
+    match page {
         Ok(page) => Json(page).into_response(),
         Err(error) => unavailable_json(&error),
     }
@@ -85,18 +89,13 @@ fn unavailable_page(error: &DatabaseError) -> Response {
 }
 
 fn unavailable_json(error: &DatabaseError) -> Response {
+    #[derive(serde::Serialize)]
+    struct ApiError {
+        error: String,
+    }
     tracing::warn!(error = %error, "an API route could not be read from the database");
-    let body = Json(serde_error(error));
+    let body = Json(ApiError { error: error.to_string() });
     (StatusCode::SERVICE_UNAVAILABLE, body).into_response()
-}
-
-#[derive(serde::Serialize)]
-struct ApiError {
-    error: String,
-}
-
-fn serde_error(error: &DatabaseError) -> ApiError {
-    ApiError { error: error.to_string() }
 }
 
 fn layout(title: &str, content: &Markup) -> Markup {

@@ -102,17 +102,18 @@ pub enum Database {
     Sqlite(SqlitePool),
 }
 
+/// How every Postgres pool of a binary is set up: few connections (a binary runs few
+/// statements at once), bounded waits.
+fn postgres_pool() -> PgPoolOptions {
+    PgPoolOptions::new().max_connections(4).acquire_timeout(CONNECT_TIMEOUT)
+}
+
 impl Database {
     /// Connects; a SQLite file is created if missing (its tables come from the migrations).
     pub async fn connect(args: &DatabaseArgs) -> Result<Self, DatabaseError> {
         let url = args.database_url.as_str();
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let pool = PgPoolOptions::new()
-                .max_connections(2)
-                .acquire_timeout(CONNECT_TIMEOUT)
-                .connect(url)
-                .await
-                .map_err(DatabaseError::Connect)?;
+            let pool = postgres_pool().connect(url).await.map_err(DatabaseError::Connect)?;
             return Ok(Self::Postgres(pool));
         }
         if !url.starts_with("sqlite:") {
@@ -128,11 +129,7 @@ impl Database {
     pub async fn connect_lazy(args: &DatabaseArgs) -> Result<Self, DatabaseError> {
         let url = args.database_url.as_str();
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let pool = PgPoolOptions::new()
-                .max_connections(4)
-                .acquire_timeout(CONNECT_TIMEOUT)
-                .connect_lazy(url)
-                .map_err(DatabaseError::Connect)?;
+            let pool = postgres_pool().connect_lazy(url).map_err(DatabaseError::Connect)?;
             return Ok(Self::Postgres(pool));
         }
         Self::connect(args).await
