@@ -16,7 +16,7 @@ COPY --from=planner /src/recipe.json recipe.json
 RUN cargo chef cook --release --locked --workspace --bins --recipe-path recipe.json
 COPY . .
 RUN cargo build --release --locked --workspace --bins \
-    && cp target/release/producer target/release/worker target/release/collector /usr/local/bin/
+    && cp target/release/producer target/release/worker target/release/collector target/release/dashboard /usr/local/bin/
 
 FROM debian:bookworm-slim AS runtime
 # CA certificates for S3 and Postgres over TLS; nothing else is needed at run time. Left
@@ -26,7 +26,7 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin boltfleet
-COPY --from=builder /usr/local/bin/producer /usr/local/bin/worker /usr/local/bin/collector /usr/local/bin/
+COPY --from=builder /usr/local/bin/producer /usr/local/bin/worker /usr/local/bin/collector /usr/local/bin/dashboard /usr/local/bin/
 COPY data/sample /usr/share/boltfleet/sample
 USER 10001
 # `producer demo` ingests these when given no file.
