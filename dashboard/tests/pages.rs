@@ -102,9 +102,11 @@ async fn get(addr: &str, path: &str) -> (u16, String) {
     .unwrap()
 }
 
-async fn pages_on(database: Database) {
-    seed(&database).await;
-    let addr = serve(database).await;
+/// Seeds `writer`'s database, then serves `reader` (the same database, or a read-only role's
+/// connection to it) and checks every route.
+async fn pages_on(writer: &Database, reader: Database) {
+    seed(writer).await;
+    let addr = serve(reader).await;
 
     let (status, page) = get(&addr, "/").await;
     assert_eq!(status, 200, "{page}");
@@ -147,11 +149,14 @@ async fn pages_on(database: Database) {
 async fn every_page_renders_seeded_results_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     let args = DatabaseArgs { database_url: fleet::config::sqlite_url(&dir.path().join("results.db")) };
-    pages_on(Database::connect(&args).await.unwrap()).await;
+    let database = Database::connect(&args).await.unwrap();
+    pages_on(&database, database.clone()).await;
 }
 
+/// On Postgres the dashboard reads as `boltfleet_dashboard`, the role
+/// `deploy/dashboard-role.sql` makes: every page works, and a write is refused.
 #[tokio::test(flavor = "multi_thread")]
-async fn every_page_renders_seeded_results_on_postgres() {
+async fn every_page_renders_seeded_results_on_postgres_with_a_read_only_role() {
     let server = std::env::var("DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
     let (base, _) = server.rsplit_once('/').unwrap();
@@ -162,7 +167,33 @@ async fn every_page_renders_seeded_results_on_postgres() {
     let drop = format!("drop database if exists {name} with (force)");
     sqlx_execute(admin_pool, &drop).await;
     Database::create_if_missing(&args).await.unwrap();
-    pages_on(Database::connect(&args).await.unwrap()).await;
+    let owner = Database::connect(&args).await.unwrap();
+    owner.migrate().await.unwrap();
+    let role_sql = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/dashboard-role.sql");
+    let made = std::process::Command::new("psql")
+        .args([
+            args.database_url.as_str(),
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-v",
+            "password=read-only",
+            "-f",
+            role_sql,
+        ])
+        .status()
+        .expect("psql runs");
+    assert!(made.success(), "deploy/dashboard-role.sql applies");
+    let reader_url = args.database_url.replacen("://postgres@", "://boltfleet_dashboard:read-only@", 1);
+    assert_ne!(reader_url, args.database_url, "the test's URL names the postgres user");
+    let reader = Database::connect(&DatabaseArgs { database_url: reader_url }).await.unwrap();
+    pages_on(&owner, reader.clone()).await;
+    let Database::Postgres(reader_pool) = &reader else { unreachable!("a Postgres pool") };
+    let write = sqlx::query("delete from training_runs").execute(reader_pool).await;
+    let refused = write.expect_err("the dashboard's role cannot write").to_string();
+    assert!(refused.contains("permission denied"), "{refused}");
+    reader.close().await;
+    owner.close().await;
     sqlx_execute(admin_pool, &drop).await;
 }
 
