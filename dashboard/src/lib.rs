@@ -68,6 +68,8 @@ pub fn router(database: Database) -> Router {
     Router::new()
         .route("/", get(pages::overview))
         .route("/api/overview", get(pages::overview_json))
+        .route("/symbol/{symbol}", get(pages::symbol))
+        .route("/api/symbol/{symbol}", get(pages::symbol_json))
         .route("/runs", get(pages::runs))
         .route("/api/runs", get(pages::runs_json))
         .route("/assets/style.css", get(pages::style))

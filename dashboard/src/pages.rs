@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -14,7 +14,9 @@ use fleet::database::views::{PairSummary, RunFilter, RunSummary};
 use fleet::database::{Database, DatabaseError};
 use maud::{DOCTYPE, Markup, html};
 
-use crate::views::{OverviewPage, OverviewQuery, PER_PAGE, RunsPage, RunsQuery};
+use crate::views::{
+    OverviewPage, OverviewQuery, PER_PAGE, RunsPage, RunsQuery, SymbolPage, SymbolQuery, TimeframeView,
+};
 
 type Db = State<Arc<Database>>;
 
@@ -56,6 +58,62 @@ pub(crate) async fn runs_json(State(database): Db, Query(query): Query<RunsQuery
     as_json(runs_page(&database, query).await)
 }
 
+/// Why a symbol page cannot be shown.
+enum SymbolError {
+    /// Bad input: the symbol, a weight or the rule; 400 or 404 with the reason.
+    Refused(StatusCode, String),
+    Database(DatabaseError),
+}
+
+async fn symbol_page(
+    database: &Database,
+    symbol: &str,
+    query: SymbolQuery,
+) -> Result<SymbolPage, SymbolError> {
+    let symbol: shared::Symbol = symbol.parse().map_err(|e: shared::bar::SymbolError| {
+        SymbolError::Refused(StatusCode::BAD_REQUEST, e.to_string())
+    })?;
+    let pairs = database.pair_summaries().await.map_err(SymbolError::Database)?;
+    let page = SymbolPage::build(symbol.to_string(), query, pairs)
+        .map_err(|reason| SymbolError::Refused(StatusCode::BAD_REQUEST, reason))?;
+    if page.timeframes.is_empty() {
+        return Err(SymbolError::Refused(
+            StatusCode::NOT_FOUND,
+            format!("{symbol} has no training run or forecast"),
+        ));
+    }
+    Ok(page)
+}
+
+pub(crate) async fn symbol(
+    State(database): Db,
+    Path(symbol): Path<String>,
+    Query(query): Query<SymbolQuery>,
+) -> Response {
+    match symbol_page(&database, &symbol, query).await {
+        Ok(page) => Html(render_symbol(&page).into_string()).into_response(),
+        Err(SymbolError::Database(error)) => unavailable_page(&error),
+        Err(SymbolError::Refused(status, reason)) => {
+            (status, Html(layout("refused", &html! { p.unavailable { (reason) } }).into_string()))
+                .into_response()
+        }
+    }
+}
+
+pub(crate) async fn symbol_json(
+    State(database): Db,
+    Path(symbol): Path<String>,
+    Query(query): Query<SymbolQuery>,
+) -> Response {
+    match symbol_page(&database, &symbol, query).await {
+        Ok(page) => Json(page).into_response(),
+        Err(SymbolError::Database(error)) => unavailable_json(&error),
+        Err(SymbolError::Refused(status, reason)) => {
+            (status, Json(ApiError { error: reason })).into_response()
+        }
+    }
+}
+
 /// A page rendered, or the page that says the database did not answer.
 fn as_html<T>(page: Result<T, DatabaseError>, render: impl FnOnce(&T) -> Markup) -> Response {
     match page {
@@ -88,11 +146,12 @@ fn unavailable_page(error: &DatabaseError) -> Response {
     (StatusCode::SERVICE_UNAVAILABLE, Html(body.into_string())).into_response()
 }
 
+#[derive(serde::Serialize)]
+struct ApiError {
+    error: String,
+}
+
 fn unavailable_json(error: &DatabaseError) -> Response {
-    #[derive(serde::Serialize)]
-    struct ApiError {
-        error: String,
-    }
     tracing::warn!(error = %error, "an API route could not be read from the database");
     let body = Json(ApiError { error: error.to_string() });
     (StatusCode::SERVICE_UNAVAILABLE, body).into_response()
@@ -220,7 +279,7 @@ fn render_overview(page: &OverviewPage) -> Markup {
 fn pair_row(pair: &PairSummary, now: DateTime<Utc>) -> Markup {
     html! {
         tr {
-            td { strong { (pair.symbol) } }
+            td { a href={ "/symbol/" (encode(&pair.symbol)) } { strong { (pair.symbol) } } }
             td { (pair.timeframe) }
             td {
                 @if let (Some(version), Some(at)) = (&pair.artifact_version, pair.trained_at) {
@@ -297,6 +356,88 @@ fn run_row(run: &RunSummary) -> Markup {
             td { @if let Some(version) = &run.artifact_version { (version) } }
             td.error { @if let Some(error) = &run.error { (error) } }
             td.muted { (run.job_id) }
+        }
+    }
+}
+
+/// A semicircular gauge of a value in [0, 1], as inline SVG.
+fn gauge(value: f64) -> Markup {
+    let value = value.clamp(0.0, 1.0);
+    let angle = std::f64::consts::PI * value;
+    let (x, y) = (50.0 - 40.0 * angle.cos(), 50.0 - 40.0 * angle.sin());
+    html! {
+        svg.gauge viewBox="0 0 100 60" width="160" height="96" role="img" aria-label={ "composite " (format!("{value:.3}")) } {
+            // SVG elements inside HTML need their end tag: maud's `;` writes none.
+            path d="M10,50 A40,40 0 0 1 90,50" fill="none" stroke="#e3e6eb" stroke-width="10" {}
+            path d=(format!("M10,50 A40,40 0 0 1 {x:.2},{y:.2}")) fill="none" stroke="#2f6fde" stroke-width="10" {}
+            text x="50" y="48" text-anchor="middle" font-size="14" { (format!("{value:.2}")) }
+        }
+    }
+}
+
+fn render_symbol(page: &SymbolPage) -> Markup {
+    let rule = &page.rule;
+    layout(
+        &page.symbol,
+        &html! {
+            h1 { (page.symbol) }
+            form.filters method="get" action={ "/symbol/" (encode(&page.symbol)) } {
+                label { "Backtest weight" input type="number" step="0.05" min="0" name="wb" value=(rule.backtest); }
+                label { "Walk-forward weight" input type="number" step="0.05" min="0" name="ww" value=(rule.walk_forward); }
+                label { "Live weight" input type="number" step="0.05" min="0" name="wl" value=(rule.live); }
+                label { "Consensus" (select("rule", page.consensus_rule.as_str(), &[("duration", "duration"), ("majority", "majority"), ("performance", "performance")])) }
+                button type="submit" { "Apply" }
+            }
+            section #consensus {
+                h2 { "Consensus" }
+                @for member in &page.members {
+                    span class={ "badge " (member.direction.as_str()) } { (member.timeframe.as_str()) " " (member.direction.as_str()) }
+                    " "
+                }
+                @if let Some(consensus) = &page.consensus {
+                    p {
+                        "→ " strong class={ "badge " (consensus.direction.as_str()) } { (consensus.direction.as_str()) }
+                        " confidence " (percent(Some(consensus.confidence)))
+                        ", agreement " (percent(Some(consensus.agreement)))
+                        span.muted { " (" (consensus.rule.as_str()) ")" }
+                    }
+                } @else { p.muted { "No forecast yet." } }
+            }
+            @for timeframe in &page.timeframes { (timeframe_card(timeframe, rule)) }
+        },
+    )
+}
+
+fn timeframe_card(view: &TimeframeView, rule: &shared::model::scores::CompositeRule) -> Markup {
+    let pair = &view.summary;
+    let scores = pair.scores();
+    let parts = [
+        ("Backtest", scores.map(|s| s.backtest), rule.backtest),
+        ("Walk-forward", scores.and_then(|s| s.walk_forward), rule.walk_forward),
+        ("Live", scores.and_then(|s| s.live), rule.live),
+    ];
+    html! {
+        section.card {
+            h2 { (pair.timeframe) }
+            @if let Some(composite) = &view.composite {
+                (gauge(composite.value))
+                @if !composite.missing.is_empty() { p.muted { "without " (composite.missing.join(", ")) } }
+            } @else { p.muted { "No scores yet." } }
+            table.breakdown {
+                thead { tr { th { "Score" } th { "Value" } th { "Weight" } } }
+                tbody {
+                    @for (name, score, weight) in parts {
+                        tr { td { (name) } td.num { (number(score.map(|s| s.value))) } td.num { (format!("{weight:.2}")) } }
+                    }
+                }
+            }
+            p {
+                "Drift: " @if pair.drifting() { span.bad { "yes" } } @else { span.good { "no" } }
+                " · Ensemble: "
+                @if let (Some(rf), Some(gb)) = (pair.rf_weight, pair.gb_weight) {
+                    (format!("RF {:.0} % / GB {:.0} %", rf * 100.0, gb * 100.0))
+                } @else { span.muted { "–" } }
+            }
         }
     }
 }

@@ -3,6 +3,8 @@
 
 use fleet::database::views::{PairSummary, RunSummary};
 use serde::{Deserialize, Serialize};
+use shared::model::consensus::{self, Consensus, Member};
+use shared::model::scores::{Composite, CompositeRule};
 
 /// Rows per page.
 pub(crate) const PER_PAGE: usize = 50;
@@ -95,6 +97,88 @@ pub(crate) struct RunsPage {
     pub runs: Vec<RunSummary>,
 }
 
+/// The symbol page's settings: the composite's weights (backtest, walk-forward, live) and
+/// the consensus rule, kept in the URL so that a view can be shared.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub(crate) struct SymbolQuery {
+    pub wb: Option<f64>,
+    pub ww: Option<f64>,
+    pub wl: Option<f64>,
+    /// `duration` (default), `majority` or `performance`.
+    pub rule: String,
+}
+
+impl SymbolQuery {
+    /// The composite rule these weights make (the original pipeline's by default).
+    pub(crate) fn composite_rule(&self) -> Result<CompositeRule, String> {
+        let default = CompositeRule::default();
+        let rule = CompositeRule {
+            backtest: self.wb.unwrap_or(default.backtest),
+            walk_forward: self.ww.unwrap_or(default.walk_forward),
+            live: self.wl.unwrap_or(default.live),
+            ..default
+        };
+        let weights = [rule.backtest, rule.walk_forward, rule.live];
+        if weights.iter().all(|w| w.is_finite() && *w >= 0.0) && rule.backtest > 0.0 {
+            Ok(rule)
+        } else {
+            Err(format!("weights {weights:?}: each must be finite and not negative, the backtest's above 0"))
+        }
+    }
+
+    pub(crate) fn consensus_rule(&self) -> Result<consensus::Rule, String> {
+        if self.rule.is_empty() { Ok(consensus::Rule::default()) } else { self.rule.parse() }
+    }
+}
+
+/// One timeframe of a symbol: its summary, and its composite under the page's weights.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct TimeframeView {
+    pub summary: PairSummary,
+    pub composite: Option<Composite>,
+}
+
+/// The symbol page: every timeframe's scores and composite, and their consensus.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct SymbolPage {
+    pub symbol: String,
+    pub query: SymbolQuery,
+    pub rule: CompositeRule,
+    pub consensus_rule: consensus::Rule,
+    pub timeframes: Vec<TimeframeView>,
+    /// The timeframes' latest forecasts reconciled; `None` without any.
+    pub consensus: Option<Consensus>,
+    /// The consensus members (each timeframe's last forecast), in the order of its weights.
+    pub members: Vec<Member>,
+}
+
+impl SymbolPage {
+    pub(crate) fn build(symbol: String, query: SymbolQuery, pairs: Vec<PairSummary>) -> Result<Self, String> {
+        let rule = query.composite_rule()?;
+        let consensus_rule = query.consensus_rule()?;
+        let mut pairs: Vec<PairSummary> = pairs.into_iter().filter(|p| p.symbol == symbol).collect();
+        pairs.sort_by_key(|p| p.timeframe.parse::<shared::Timeframe>().map(shared::Timeframe::duration).ok());
+        let members: Vec<Member> = pairs.iter().filter_map(member).collect();
+        let consensus = consensus::reconcile(&members, consensus_rule);
+        let timeframes = pairs
+            .into_iter()
+            .map(|summary| TimeframeView { composite: summary.scores().map(|s| s.composite(&rule)), summary })
+            .collect();
+        Ok(Self { symbol, query, rule, consensus_rule, timeframes, consensus, members })
+    }
+}
+
+/// A timeframe's last forecast as a consensus member.
+fn member(pair: &PairSummary) -> Option<Member> {
+    Some(Member {
+        timeframe: pair.timeframe.parse().ok()?,
+        direction: pair.forecast_direction.as_deref()?.parse().ok()?,
+        probabilities: [pair.forecast_bearish?, pair.forecast_neutral?, pair.forecast_bullish?],
+        live_score: pair.live_score,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,7 +203,13 @@ mod tests {
             drift_alerted: false,
             forecast_direction: None,
             forecast_confidence: None,
+            forecast_bearish: None,
+            forecast_neutral: None,
+            forecast_bullish: None,
             forecast_at: None,
+            rf_weight: None,
+            gb_weight: None,
+            scores: None,
         }
     }
 
@@ -147,5 +237,29 @@ mod tests {
         assert_eq!(symbols(by_accuracy), ["MSFT", "AAPL", "AMZN"], "best first, none last");
         let beyond = query(OverviewQuery { page: 9, ..Default::default() });
         assert_eq!((beyond.page, beyond.pages, beyond.total), (1, 1, 3), "a page past the end is the last");
+    }
+
+    #[test]
+    fn the_symbol_page_weighs_its_scores_as_the_url_says_and_refuses_bad_weights() {
+        let mut daily = pair("AAPL", Some(0.5), true, false);
+        daily.forecast_direction = Some("BULLISH".to_owned());
+        (daily.forecast_bearish, daily.forecast_neutral, daily.forecast_bullish) =
+            (Some(0.2), Some(0.2), Some(0.6));
+        let mut hourly = PairSummary { timeframe: "h1".to_owned(), ..daily.clone() };
+        hourly.forecast_direction = Some("BEARISH".to_owned());
+        (hourly.forecast_bearish, hourly.forecast_neutral, hourly.forecast_bullish) =
+            (Some(0.7), Some(0.2), Some(0.1));
+        let all = vec![daily, hourly, pair("MSFT", None, false, false)];
+        let page = SymbolPage::build("AAPL".to_owned(), SymbolQuery::default(), all.clone()).unwrap();
+        let timeframes: Vec<&str> = page.timeframes.iter().map(|t| t.summary.timeframe.as_str()).collect();
+        assert_eq!(timeframes, ["h1", "d1"], "shortest first, only the symbol's");
+        let consensus = page.consensus.expect("two forecasts reconcile");
+        assert_eq!(consensus.direction.as_str(), "BULLISH", "the daily bar weighs more under `duration`");
+        let custom = SymbolQuery { wb: Some(1.0), ww: Some(0.0), wl: Some(0.0), ..SymbolQuery::default() };
+        assert_eq!(SymbolPage::build("AAPL".to_owned(), custom, all.clone()).unwrap().rule.backtest, 1.0);
+        let bad = SymbolQuery { wb: Some(0.0), ..SymbolQuery::default() };
+        assert!(SymbolPage::build("AAPL".to_owned(), bad, all.clone()).is_err());
+        let unknown = SymbolQuery { rule: "loudest".to_owned(), ..SymbolQuery::default() };
+        assert!(SymbolPage::build("AAPL".to_owned(), unknown, all).is_err());
     }
 }

@@ -140,6 +140,33 @@ async fn pages_on(writer: &Database, reader: Database) {
     assert_eq!(failed["runs"][0]["error"], HOSTILE, "the API gives the text as it is");
     assert_eq!(failed["runs"][0]["status"], "failed");
 
+    let (status, symbol) = get(&addr, "/symbol/SEED").await;
+    assert_eq!(status, 200, "{symbol}");
+    assert!(
+        symbol.contains("<svg") && symbol.matches("</path>").count() == 2,
+        "the composite gauge is drawn: {symbol}"
+    );
+    assert!(symbol.contains("RF ") && symbol.contains("GB "), "the ensemble weights");
+    let (status, weighed) = get(&addr, "/api/symbol/SEED?wb=1&ww=0&wl=0").await;
+    assert_eq!(status, 200, "{weighed}");
+    let weighed: serde_json::Value = serde_json::from_str(&weighed).unwrap();
+    let timeframe = &weighed["timeframes"][0];
+    let backtest = timeframe["summary"]["scores"]["backtest"]["value"].as_f64().expect("a backtest score");
+    let composite = timeframe["composite"]["value"].as_f64().expect("a composite");
+    assert!(
+        (composite - backtest).abs() < 1e-12,
+        "all the weight on the backtest: {composite} vs {backtest}"
+    );
+    assert_eq!(weighed["query"]["wb"], 1.0, "the weights are the URL's");
+    assert_eq!(get(&addr, "/api/symbol/SEED?wb=0").await.0, 400, "a zero backtest weight is refused");
+    assert_eq!(get(&addr, "/symbol/NOPE").await.0, 404, "a symbol without results");
+    let (status, hostile) = get(&addr, "/symbol/%3Cscript%3Ealert(1)%3C%2Fscript%3E").await;
+    assert_eq!(status, 400, "a symbol that is not one: {hostile}");
+    assert!(
+        !hostile.contains("<script>") && hostile.contains("&lt;script&gt;"),
+        "and its text is escaped: {hostile}"
+    );
+
     let (status, css) = get(&addr, "/assets/style.css").await;
     assert_eq!(status, 200);
     assert!(css.contains("table"), "the stylesheet is served from the binary");

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use shared::model::scores::Scores;
 
 use super::runs::RunStatus;
 use super::{Database, DatabaseError, on_either, query_error};
@@ -33,10 +34,33 @@ pub struct PairSummary {
     pub drift_alerted: bool,
     pub forecast_direction: Option<String>,
     pub forecast_confidence: Option<f64>,
+    /// The last forecast's probabilities, BEARISH, NEUTRAL, BULLISH.
+    pub forecast_bearish: Option<f64>,
+    pub forecast_neutral: Option<f64>,
+    pub forecast_bullish: Option<f64>,
     pub forecast_at: Option<DateTime<Utc>>,
+    /// The Random Forest's and the gradient boosting's weights in the ensemble.
+    pub rf_weight: Option<f64>,
+    pub gb_weight: Option<f64>,
+    /// The latest scores: the last evaluation's (with the live score), else the training
+    /// run's. SQL null without either, JSON null from runs older than the scores.
+    #[serde(serialize_with = "serialize_scores")]
+    pub scores: Option<sqlx::types::Json<Option<Scores>>>,
+}
+
+fn serialize_scores<S: serde::Serializer>(
+    scores: &Option<sqlx::types::Json<Option<Scores>>>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    scores.as_ref().and_then(|json| json.0.as_ref()).serialize(serializer)
 }
 
 impl PairSummary {
+    /// The latest scores, if any were recorded.
+    pub fn scores(&self) -> Option<&Scores> {
+        self.scores.as_ref().and_then(|json| json.0.as_ref())
+    }
+
     /// Drift by either rule.
     pub fn drifting(&self) -> bool {
         self.drift_alerted || self.composite_drift == Some(true)
@@ -77,12 +101,14 @@ impl Database {
                  runs as (select symbol, timeframe, artifact_version, finished_at, ensemble_accuracy,
                                  ensemble_accuracy_low, ensemble_accuracy_high, majority_accuracy,
                                  beats_baselines, walk_forward_score, backtest_score, composite,
+                                 rf_weight, gb_weight, evaluation -> 'scores' as scores,
                                  row_number() over (partition by symbol, timeframe order by finished_at desc) as nth
                           from training_runs where status = 'succeeded'),
-                 live as (select symbol, timeframe, live_score, composite, composite_drift,
+                 live as (select symbol, timeframe, live_score, composite, composite_drift, scores,
                                  row_number() over (partition by symbol, timeframe order by evaluated_at desc) as nth
                           from live_scores),
                  forecasts as (select symbol, timeframe, direction, confidence, generated_at,
+                                      prob_bearish, prob_neutral, prob_bullish,
                                       row_number() over (partition by symbol, timeframe order by generated_at desc) as nth
                                from ml_forecasts where is_trained_ensemble)
             select p.symbol, p.timeframe, r.artifact_version, r.finished_at as trained_at,
@@ -94,7 +120,9 @@ impl Database {
                            where d.symbol = p.symbol and d.timeframe = p.timeframe
                              and d.artifact_version = r.artifact_version) as drift_alerted,
                    f.direction as forecast_direction, f.confidence as forecast_confidence,
-                   f.generated_at as forecast_at
+                   f.prob_bearish as forecast_bearish, f.prob_neutral as forecast_neutral,
+                   f.prob_bullish as forecast_bullish, f.generated_at as forecast_at,
+                   r.rf_weight, r.gb_weight, coalesce(l.scores, r.scores) as scores
             from pairs p
             left join runs r on r.symbol = p.symbol and r.timeframe = p.timeframe and r.nth = 1
             left join live l on l.symbol = p.symbol and l.timeframe = p.timeframe and l.nth = 1

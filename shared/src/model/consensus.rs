@@ -26,6 +26,17 @@ pub enum Rule {
     Performance,
 }
 
+impl Rule {
+    /// The name `FromStr` reads.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Duration => "duration",
+            Self::Majority => "majority",
+            Self::Performance => "performance",
+        }
+    }
+}
+
 impl std::str::FromStr for Rule {
     type Err = String;
 
