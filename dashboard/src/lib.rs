@@ -5,6 +5,7 @@
 //! `main.rs` only parses the command line and calls [`serve`].
 
 mod pages;
+mod pair;
 mod views;
 
 use std::net::SocketAddr;
@@ -70,6 +71,8 @@ pub fn router(database: Database) -> Router {
         .route("/api/overview", get(pages::overview_json))
         .route("/symbol/{symbol}", get(pages::symbol))
         .route("/api/symbol/{symbol}", get(pages::symbol_json))
+        .route("/pair/{symbol}/{timeframe}", get(pair::pair))
+        .route("/api/pair/{symbol}/{timeframe}", get(pair::pair_json))
         .route("/runs", get(pages::runs))
         .route("/api/runs", get(pages::runs_json))
         .route("/assets/style.css", get(pages::style))

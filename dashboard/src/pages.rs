@@ -18,7 +18,7 @@ use crate::views::{
     OverviewPage, OverviewQuery, PER_PAGE, RunsPage, RunsQuery, SymbolPage, SymbolQuery, TimeframeView,
 };
 
-type Db = State<Arc<Database>>;
+pub(crate) type Db = State<Arc<Database>>;
 
 const STYLE: &str = include_str!("style.css");
 
@@ -93,10 +93,7 @@ pub(crate) async fn symbol(
     match symbol_page(&database, &symbol, query).await {
         Ok(page) => Html(render_symbol(&page).into_string()).into_response(),
         Err(SymbolError::Database(error)) => unavailable_page(&error),
-        Err(SymbolError::Refused(status, reason)) => {
-            (status, Html(layout("refused", &html! { p.unavailable { (reason) } }).into_string()))
-                .into_response()
-        }
+        Err(SymbolError::Refused(status, reason)) => refused(status, &reason),
     }
 }
 
@@ -108,10 +105,18 @@ pub(crate) async fn symbol_json(
     match symbol_page(&database, &symbol, query).await {
         Ok(page) => Json(page).into_response(),
         Err(SymbolError::Database(error)) => unavailable_json(&error),
-        Err(SymbolError::Refused(status, reason)) => {
-            (status, Json(ApiError { error: reason })).into_response()
-        }
+        Err(SymbolError::Refused(status, reason)) => refused_json(status, reason),
     }
+}
+
+/// A request that names what is not there or is not valid: the reason, as a page.
+pub(crate) fn refused(status: StatusCode, reason: &str) -> Response {
+    (status, Html(layout("refused", &html! { p.unavailable { (reason) } }).into_string())).into_response()
+}
+
+/// [`refused`], for the API.
+pub(crate) fn refused_json(status: StatusCode, reason: String) -> Response {
+    (status, Json(ApiError { error: reason })).into_response()
 }
 
 /// A page rendered, or the page that says the database did not answer.
@@ -132,7 +137,7 @@ fn as_json<T: serde::Serialize>(page: Result<T, DatabaseError>) -> Response {
 
 /// What a reader is told when the database cannot answer: the top-level error only (never
 /// its sources, which may name the server), with 503 so that a probe sees it too.
-fn unavailable_page(error: &DatabaseError) -> Response {
+pub(crate) fn unavailable_page(error: &DatabaseError) -> Response {
     tracing::warn!(error = %error, "a page could not be read from the database");
     let body = layout(
         "unavailable",
@@ -151,13 +156,13 @@ struct ApiError {
     error: String,
 }
 
-fn unavailable_json(error: &DatabaseError) -> Response {
+pub(crate) fn unavailable_json(error: &DatabaseError) -> Response {
     tracing::warn!(error = %error, "an API route could not be read from the database");
     let body = Json(ApiError { error: error.to_string() });
     (StatusCode::SERVICE_UNAVAILABLE, body).into_response()
 }
 
-fn layout(title: &str, content: &Markup) -> Markup {
+pub(crate) fn layout(title: &str, content: &Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -227,11 +232,11 @@ fn select(name: &str, current: &str, options: &[(&str, &str)]) -> Markup {
     }
 }
 
-fn percent(value: Option<f64>) -> Markup {
+pub(crate) fn percent(value: Option<f64>) -> Markup {
     html! { @if let Some(value) = value { (format!("{:.1} %", value * 100.0)) } @else { span.muted { "–" } } }
 }
 
-fn number(value: Option<f64>) -> Markup {
+pub(crate) fn number(value: Option<f64>) -> Markup {
     html! { @if let Some(value) = value { (format!("{value:.3}")) } @else { span.muted { "–" } } }
 }
 
@@ -280,7 +285,7 @@ fn pair_row(pair: &PairSummary, now: DateTime<Utc>) -> Markup {
     html! {
         tr {
             td { a href={ "/symbol/" (encode(&pair.symbol)) } { strong { (pair.symbol) } } }
-            td { (pair.timeframe) }
+            td { a href={ "/pair/" (encode(&pair.symbol)) "/" (encode(&pair.timeframe)) } { (pair.timeframe) } }
             td {
                 @if let (Some(version), Some(at)) = (&pair.artifact_version, pair.trained_at) {
                     (version) br; span.muted { (age(at, now)) }

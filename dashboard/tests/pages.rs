@@ -167,6 +167,26 @@ async fn pages_on(writer: &Database, reader: Database) {
         "and its text is escaped: {hostile}"
     );
 
+    let (status, model) = get(&addr, "/pair/SEED/d1").await;
+    assert_eq!(status, 200, "{model}");
+    let history = model.split(r#"id="history""#).nth(1).expect("the history chart");
+    assert!(history.contains("<circle") && history.contains("<polyline"), "it plots the run: {model}");
+    assert!(
+        model.contains("true ↓ / predicted →") && model.contains("precision"),
+        "confusion and per-class tables"
+    );
+    assert!(
+        model.contains(r#"id="reliability""#) && model.contains("buy and hold"),
+        "reliability and backtest"
+    );
+    let (status, json) = get(&addr, "/api/pair/SEED/d1").await;
+    assert_eq!(status, 200);
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(json["history"].as_array().map(Vec::len), Some(1));
+    assert!(json["evaluation"]["ensemble"]["validation"]["confusion"].is_array());
+    assert_eq!(get(&addr, "/pair/SEED/h9").await.0, 400, "not a timeframe");
+    assert_eq!(get(&addr, "/pair/FAIL/d1").await.0, 404, "no succeeded run");
+
     let (status, css) = get(&addr, "/assets/style.css").await;
     assert_eq!(status, 200);
     assert!(css.contains("table"), "the stylesheet is served from the binary");

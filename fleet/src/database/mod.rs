@@ -2,11 +2,12 @@
 //! SQLite file with the same tables and columns for embedded mode. Every statement the fleet
 //! runs on it lives here, in both dialects, behind typed rows: [`bars`] (ingest and
 //! snapshots), [`runs`] (what a trigger and its wait ask), [`scoring`] (what `evaluate`
-//! reads), [`views`] (what the dashboard shows) and [`write`] (the collector's results). Statements whose text and parameters mean
+//! reads), [`views`] and [`history`] (what the dashboard shows) and [`write`] (the collector's results). Statements whose text and parameters mean
 //! the same in both dialects run through `on_either!`; the others are written once per
 //! dialect, side by side. `fleet/tests/database.rs` runs one contract on both.
 
 pub mod bars;
+pub mod history;
 pub mod runs;
 pub mod scoring;
 pub mod views;

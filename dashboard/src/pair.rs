@@ -1,0 +1,239 @@
+//! The model page of one pair: its training history plotted (validation accuracy and its
+//! interval beside the majority baseline, run after run), and the latest model's confusion
+//! matrix, per-class precision / recall / F1, reliability diagram and backtest. Charts are
+//! inline SVG drawn here.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use fleet::database::history::RunPoint;
+use fleet::database::{Database, DatabaseError};
+use maud::{Markup, html};
+use serde::Serialize;
+use shared::job::Pair;
+use shared::labels::Direction;
+use shared::model::Evaluation;
+use shared::model::backtest::Performance;
+use shared::model::calibration::Calibration;
+
+use crate::pages::{Db, layout, number, percent, refused, unavailable_json, unavailable_page};
+
+/// Everything the model page shows.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct PairPage {
+    pub symbol: String,
+    pub timeframe: String,
+    pub history: Vec<RunPoint>,
+    /// The latest succeeded run's model and evaluation.
+    pub model: Option<String>,
+    pub evaluation: Option<Evaluation>,
+}
+
+enum PairError {
+    Refused(StatusCode, String),
+    Database(DatabaseError),
+}
+
+async fn pair_page(database: &Database, symbol: &str, timeframe: &str) -> Result<PairPage, PairError> {
+    let bad = |e: String| PairError::Refused(StatusCode::BAD_REQUEST, e);
+    let pair = Pair {
+        symbol: symbol.parse().map_err(|e: shared::bar::SymbolError| bad(e.to_string()))?,
+        timeframe: timeframe.parse().map_err(|e: shared::bar::TimeframeError| bad(e.to_string()))?,
+    };
+    let history = database.run_history(&pair).await.map_err(PairError::Database)?;
+    let latest = database.latest_evaluation(&pair).await.map_err(PairError::Database)?;
+    if history.is_empty() {
+        return Err(PairError::Refused(
+            StatusCode::NOT_FOUND,
+            format!("{pair} has no succeeded training run"),
+        ));
+    }
+    let (model, evaluation) =
+        latest.map_or((None, None), |(model, evaluation)| (Some(model), Some(evaluation)));
+    Ok(PairPage {
+        symbol: pair.symbol.to_string(),
+        timeframe: pair.timeframe.to_string(),
+        history,
+        model,
+        evaluation,
+    })
+}
+
+pub(crate) async fn pair(State(database): Db, Path((symbol, timeframe)): Path<(String, String)>) -> Response {
+    match pair_page(&database, &symbol, &timeframe).await {
+        Ok(page) => Html(render(&page).into_string()).into_response(),
+        Err(PairError::Database(error)) => unavailable_page(&error),
+        Err(PairError::Refused(status, reason)) => refused(status, &reason),
+    }
+}
+
+pub(crate) async fn pair_json(
+    State(database): Db,
+    Path((symbol, timeframe)): Path<(String, String)>,
+) -> Response {
+    match pair_page(&database, &symbol, &timeframe).await {
+        Ok(page) => Json(page).into_response(),
+        Err(PairError::Database(error)) => unavailable_json(&error),
+        Err(PairError::Refused(status, reason)) => crate::pages::refused_json(status, reason),
+    }
+}
+
+fn render(page: &PairPage) -> Markup {
+    let title = format!("{} {}", page.symbol, page.timeframe);
+    layout(
+        &title,
+        &html! {
+            h1 { (title) }
+            section.card {
+                h2 { "Training history" }
+                p.muted { "Validation accuracy of each succeeded run with its 95 % interval (blue), and the majority baseline (grey)." }
+                (history_chart(&page.history))
+            }
+            @if let (Some(model), Some(evaluation)) = (&page.model, &page.evaluation) {
+                h2 { "Model " (model) }
+                section.card { h2 { "Confusion matrix" } (confusion(evaluation)) }
+                section.card { h2 { "Per class" } (per_class(evaluation)) }
+                @if let Some(calibration) = &evaluation.calibration {
+                    section.card {
+                        h2 { "Reliability" }
+                        p.muted { "Observed frequency against predicted probability, per class; the diagonal is perfect. ECE " (format!("{:.3}", calibration.ece)) "." }
+                        (reliability_chart(calibration))
+                    }
+                }
+                @if let Some(backtest) = &evaluation.backtest {
+                    section.card {
+                        h2 { "Backtest" }
+                        p.muted { (format!("{} bps per unit traded, {:.0} bars a year", backtest.cost_bps, backtest.bars_per_year)) }
+                        (performance_table(&[
+                            ("signal, long-short", &backtest.long_short),
+                            ("signal, long only", &backtest.long_only),
+                            ("buy and hold", &backtest.buy_and_hold),
+                            ("majority baseline", &backtest.majority),
+                        ]))
+                    }
+                }
+            }
+        },
+    )
+}
+
+const CHART_WIDTH: f64 = 560.0;
+const CHART_HEIGHT: f64 = 200.0;
+const MARGIN: f64 = 30.0;
+
+/// Accuracy over runs: the interval as a bar, the accuracy as a line, the majority dashed.
+fn history_chart(history: &[RunPoint]) -> Markup {
+    let values = history
+        .iter()
+        .flat_map(|p| {
+            [p.ensemble_accuracy_low, p.ensemble_accuracy_high, p.majority_accuracy, p.ensemble_accuracy]
+        })
+        .flatten();
+    let (low, high) = values.fold((1.0_f64, 0.0_f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    let (low, high) = if low < high { (low - 0.02, high + 0.02) } else { (0.0, 1.0) };
+    let count = history.len().max(2) - 1;
+    let x = |index: usize| MARGIN + (CHART_WIDTH - 2.0 * MARGIN) * index as f64 / count as f64;
+    let y = |value: f64| CHART_HEIGHT - MARGIN - (CHART_HEIGHT - 2.0 * MARGIN) * (value - low) / (high - low);
+    let line = |value: fn(&RunPoint) -> Option<f64>| -> String {
+        history
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| value(p).map(|v| format!("{:.1},{:.1}", x(i), y(v))))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    html! {
+        svg.chart #history viewBox=(format!("0 0 {CHART_WIDTH} {CHART_HEIGHT}")) width=(CHART_WIDTH) height=(CHART_HEIGHT) role="img" aria-label="training history" {
+            line x1=(MARGIN) y1=(CHART_HEIGHT - MARGIN) x2=(CHART_WIDTH - MARGIN) y2=(CHART_HEIGHT - MARGIN) stroke="#bbb" {}
+            text x="2" y=(y(high) + 4.0) font-size="10" { (format!("{:.0} %", high * 100.0)) }
+            text x="2" y=(y(low) + 4.0) font-size="10" { (format!("{:.0} %", low * 100.0)) }
+            @for (i, point) in history.iter().enumerate() {
+                @if let (Some(lo), Some(hi)) = (point.ensemble_accuracy_low, point.ensemble_accuracy_high) {
+                    line.interval x1=(x(i)) y1=(y(lo)) x2=(x(i)) y2=(y(hi)) stroke="#9bbcf2" stroke-width="6" {}
+                }
+            }
+            polyline.majority points=(line(|p| p.majority_accuracy)) fill="none" stroke="#888" stroke-dasharray="4 3" {}
+            polyline.accuracy points=(line(|p| p.ensemble_accuracy)) fill="none" stroke="#2f6fde" stroke-width="2" {}
+            @for (i, point) in history.iter().enumerate() {
+                @if let Some(accuracy) = point.ensemble_accuracy {
+                    circle cx=(x(i)) cy=(y(accuracy)) r="3" fill="#2f6fde" { title { (point.artifact_version.as_deref().unwrap_or("?")) ": " (format!("{:.1} %", accuracy * 100.0)) } }
+                }
+            }
+        }
+    }
+}
+
+fn confusion(evaluation: &Evaluation) -> Markup {
+    let matrix = &evaluation.ensemble.validation.confusion;
+    html! {
+        table.confusion {
+            thead { tr { th { "true ↓ / predicted →" } @for class in Direction::ALL { th { (class.as_str()) } } } }
+            tbody {
+                @for (row, class) in Direction::ALL.iter().enumerate() {
+                    tr { th { (class.as_str()) } @for count in matrix[row] { td.num { (count) } } }
+                }
+            }
+        }
+    }
+}
+
+fn per_class(evaluation: &Evaluation) -> Markup {
+    html! {
+        table {
+            thead { tr { th { "class" } th { "precision" } th { "recall" } th { "F1" } th { "support" } } }
+            tbody {
+                @for class in &evaluation.ensemble.validation.per_class {
+                    tr {
+                        td { (class.class.as_str()) }
+                        td.num { (number(class.precision)) }
+                        td.num { (number(class.recall)) }
+                        td.num { (number(class.f1)) }
+                        td.num { (class.support) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+const SQUARE: f64 = 220.0;
+
+/// Per class, observed frequency against mean predicted probability of each bin.
+fn reliability_chart(calibration: &Calibration) -> Markup {
+    let at = |v: f64| 10.0 + (SQUARE - 20.0) * v;
+    let colors = ["#c0392b", "#7f8c8d", "#27ae60"];
+    html! {
+        svg.chart #reliability viewBox=(format!("0 0 {SQUARE} {SQUARE}")) width=(SQUARE) height=(SQUARE) role="img" aria-label="reliability diagram" {
+            rect x="10" y="10" width=(SQUARE - 20.0) height=(SQUARE - 20.0) fill="none" stroke="#ddd" {}
+            line x1=(at(0.0)) y1=(SQUARE - at(0.0)) x2=(at(1.0)) y2=(SQUARE - at(1.0)) stroke="#bbb" stroke-dasharray="3 3" {}
+            @for (class, color) in calibration.classes.iter().zip(colors) {
+                @let points: Vec<String> = class.bins.iter()
+                    .filter_map(|bin| Some(format!("{:.1},{:.1}", at(bin.mean_predicted?), SQUARE - at(bin.observed?))))
+                    .collect();
+                polyline points=(points.join(" ")) fill="none" stroke=(color) stroke-width="2" { title { (class.class.as_str()) } }
+            }
+        }
+        p.muted { span style="color:#c0392b" { "BEARISH" } " · " span style="color:#7f8c8d" { "NEUTRAL" } " · " span style="color:#27ae60" { "BULLISH" } }
+    }
+}
+
+fn performance_table(rows: &[(&str, &Performance)]) -> Markup {
+    html! {
+        table {
+            thead { tr { th { "" } th { "total return" } th { "annualised" } th { "Sharpe" } th { "max drawdown" } th { "trades" } } }
+            tbody {
+                @for (name, performance) in rows {
+                    tr {
+                        td { (name) }
+                        td.num { (percent(Some(performance.total_return))) }
+                        td.num { (percent(Some(performance.annualized_return))) }
+                        td.num { (number(performance.sharpe)) }
+                        td.num { (percent(Some(performance.max_drawdown))) }
+                        td.num { (performance.trades) }
+                    }
+                }
+            }
+        }
+    }
+}

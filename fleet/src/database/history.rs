@@ -1,0 +1,66 @@
+//! A pair's record for the dashboard's model page: its training runs over time, and the
+//! latest succeeded run's whole evaluation. Read-only.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use shared::job::Pair;
+use shared::model::Evaluation;
+
+use super::{Database, DatabaseError, on_either, query_error};
+
+/// One succeeded training run of a pair: its validation accuracy with its interval beside the
+/// majority baseline.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct RunPoint {
+    pub artifact_version: Option<String>,
+    pub finished_at: DateTime<Utc>,
+    pub ensemble_accuracy: Option<f64>,
+    pub ensemble_accuracy_low: Option<f64>,
+    pub ensemble_accuracy_high: Option<f64>,
+    pub majority_accuracy: Option<f64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct EvaluationRow {
+    artifact_version: Option<String>,
+    evaluation: Option<sqlx::types::Json<Evaluation>>,
+}
+
+impl Database {
+    /// The pair's succeeded training runs, oldest first.
+    pub async fn run_history(&self, pair: &Pair) -> Result<Vec<RunPoint>, DatabaseError> {
+        const HISTORY: &str =
+            "select artifact_version, finished_at, ensemble_accuracy, ensemble_accuracy_low,
+                                      ensemble_accuracy_high, majority_accuracy
+                               from training_runs
+                               where symbol = $1 and timeframe = $2 and status = 'succeeded'
+                               order by finished_at";
+        on_either!(self, |pool| {
+            sqlx::query_as(HISTORY)
+                .bind(pair.symbol.as_str())
+                .bind(pair.timeframe.as_str())
+                .fetch_all(pool)
+                .await
+        })
+        .map_err(query_error(format!("read the training history of {pair}")))
+    }
+
+    /// The latest succeeded run's model version and evaluation, if any.
+    pub async fn latest_evaluation(
+        &self,
+        pair: &Pair,
+    ) -> Result<Option<(String, Evaluation)>, DatabaseError> {
+        const LATEST: &str = "select artifact_version, evaluation from training_runs
+                              where symbol = $1 and timeframe = $2 and status = 'succeeded'
+                              order by finished_at desc limit 1";
+        let row: Option<EvaluationRow> = on_either!(self, |pool| {
+            sqlx::query_as(LATEST)
+                .bind(pair.symbol.as_str())
+                .bind(pair.timeframe.as_str())
+                .fetch_optional(pool)
+                .await
+        })
+        .map_err(query_error(format!("read the latest evaluation of {pair}")))?;
+        Ok(row.and_then(|row| Some((row.artifact_version?, row.evaluation?.0))))
+    }
+}
