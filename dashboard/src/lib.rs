@@ -74,6 +74,8 @@ pub fn router(database: Database) -> Router {
         .route("/pair/{symbol}/{timeframe}", get(pair::pair))
         .route("/api/pair/{symbol}/{timeframe}", get(pair::pair_json))
         .route("/runs", get(pages::runs))
+        .route("/run/{run_id}", get(pages::run))
+        .route("/api/run/{run_id}", get(pages::run_json))
         .route("/api/runs", get(pages::runs_json))
         .route("/assets/style.css", get(pages::style))
         .with_state(state)

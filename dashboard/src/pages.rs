@@ -10,7 +10,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use fleet::database::runs::RunStatus;
-use fleet::database::views::{PairSummary, RunFilter, RunSummary};
+use fleet::database::views::{PairSummary, RunFilter, RunJobs, RunSummary};
 use fleet::database::{Database, DatabaseError};
 use maud::{DOCTYPE, Markup, html};
 
@@ -106,6 +106,25 @@ pub(crate) async fn symbol_json(
         Ok(page) => Json(page).into_response(),
         Err(SymbolError::Database(error)) => unavailable_json(&error),
         Err(SymbolError::Refused(status, reason)) => refused_json(status, reason),
+    }
+}
+
+/// The run id of a path, or the refusal that says why it is not one.
+fn run_id(text: &str) -> Result<uuid::Uuid, String> {
+    text.parse().map_err(|e| format!("run id {text:?} is not a uuid: {e}"))
+}
+
+pub(crate) async fn run(State(database): Db, Path(id): Path<String>) -> Response {
+    match run_id(&id) {
+        Ok(id) => as_html(database.run_jobs(id).await, render_run),
+        Err(reason) => refused(StatusCode::BAD_REQUEST, &reason),
+    }
+}
+
+pub(crate) async fn run_json(State(database): Db, Path(id): Path<String>) -> Response {
+    match run_id(&id) {
+        Ok(id) => as_json(database.run_jobs(id).await),
+        Err(reason) => refused_json(StatusCode::BAD_REQUEST, reason),
     }
 }
 
@@ -333,7 +352,7 @@ fn render_runs(page: &RunsPage) -> Markup {
             }
             table #runs {
                 thead { tr {
-                    th { "Finished" } th { "Symbol" } th { "TF" } th { "Status" } th { "Duration" } th { "Model" } th { "Error" } th { "Job" }
+                    th { "Finished" } th { "Symbol" } th { "TF" } th { "Status" } th { "Duration" } th { "Model" } th { "Error" } th { "Run" }
                 } }
                 tbody { @for run in &page.runs { (run_row(run)) } }
             }
@@ -360,7 +379,7 @@ fn run_row(run: &RunSummary) -> Markup {
             td.num { @if let Some(seconds) = duration { (format!("{seconds:.1} s")) } }
             td { @if let Some(version) = &run.artifact_version { (version) } }
             td.error { @if let Some(error) = &run.error { (error) } }
-            td.muted { (run.job_id) }
+            td.muted { a href={ "/run/" (encode(&run.run_id)) } { (run.run_id) } }
         }
     }
 }
@@ -445,4 +464,43 @@ fn timeframe_card(view: &TimeframeView, rule: &shared::model::scores::CompositeR
             }
         }
     }
+}
+
+fn render_run(jobs: &RunJobs) -> Markup {
+    layout(
+        "run",
+        &html! {
+            h1 { "Run " (jobs.run_id) }
+            @if jobs.training.is_empty() && jobs.forecasts.is_empty() && jobs.pings == 0 {
+                p.muted { "No job of this run has a result yet." }
+            }
+            @if !jobs.training.is_empty() {
+                h2 { "Training" }
+                table #training {
+                    thead { tr { th { "Finished" } th { "Symbol" } th { "TF" } th { "Status" } th { "Duration" } th { "Model" } th { "Error" } th { "Run" } } }
+                    tbody { @for run in &jobs.training { (run_row(run)) } }
+                }
+            }
+            @if !jobs.forecasts.is_empty() {
+                h2 { "Forecasts" }
+                table #forecasts {
+                    thead { tr { th { "Made" } th { "Symbol" } th { "TF" } th { "Direction" } th { "Confidence" } th { "Model" } th { "Error" } } }
+                    tbody {
+                        @for forecast in &jobs.forecasts {
+                            tr {
+                                td { (forecast.generated_at.format("%Y-%m-%d %H:%M:%S")) }
+                                td { (forecast.symbol) }
+                                td { (forecast.timeframe) }
+                                td { @if let Some(direction) = &forecast.direction { span class={ "badge " (direction) } { (direction) } } }
+                                td.num { (percent(forecast.confidence)) }
+                                td { @if let Some(version) = &forecast.artifact_version { (version) } }
+                                td.error { @if let Some(error) = &forecast.error { (error) } }
+                            }
+                        }
+                    }
+                }
+            }
+            @if jobs.pings > 0 { p { (jobs.pings) " pings" } }
+        },
+    )
 }

@@ -140,6 +140,15 @@ async fn pages_on(writer: &Database, reader: Database) {
     assert_eq!(failed["runs"][0]["error"], HOSTILE, "the API gives the text as it is");
     assert_eq!(failed["runs"][0]["status"], "failed");
 
+    let failed_run = failed["runs"][0]["run_id"].as_str().expect("a run id").to_owned();
+    let (status, run) = get(&addr, &format!("/run/{failed_run}")).await;
+    assert_eq!(status, 200, "{run}");
+    assert!(run.contains("FAIL") && !run.contains(HOSTILE), "the run's job, its error escaped: {run}");
+    let (_, run_json) = get(&addr, &format!("/api/run/{failed_run}")).await;
+    let run_json: serde_json::Value = serde_json::from_str(&run_json).unwrap();
+    assert_eq!(run_json["training"].as_array().map(Vec::len), Some(1));
+    assert_eq!(get(&addr, "/run/not-a-uuid").await.0, 400);
+
     let (status, symbol) = get(&addr, "/symbol/SEED").await;
     assert_eq!(status, 200, "{symbol}");
     assert!(

@@ -4,6 +4,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use shared::model::scores::Scores;
 
+use uuid::Uuid;
+
 use super::runs::RunStatus;
 use super::{Database, DatabaseError, on_either, query_error};
 
@@ -82,6 +84,29 @@ pub struct RunSummary {
     pub finished_at: DateTime<Utc>,
 }
 
+/// A forecast job's row, as a run's page lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct ForecastSummary {
+    pub job_id: String,
+    pub symbol: String,
+    pub timeframe: String,
+    pub is_trained_ensemble: bool,
+    pub direction: Option<String>,
+    pub confidence: Option<f64>,
+    pub artifact_version: Option<String>,
+    pub error: Option<String>,
+    pub generated_at: DateTime<Utc>,
+}
+
+/// Every job of one run (a trigger), by kind.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunJobs {
+    pub run_id: Uuid,
+    pub training: Vec<RunSummary>,
+    pub forecasts: Vec<ForecastSummary>,
+    pub pings: usize,
+}
+
 /// Which runs to list, newest first.
 #[derive(Debug, Clone, Default)]
 pub struct RunFilter {
@@ -130,6 +155,33 @@ impl Database {
             order by p.symbol, p.timeframe";
         on_either!(self, |pool| sqlx::query_as(SUMMARIES).fetch_all(pool).await)
             .map_err(query_error("read the pairs' summaries"))
+    }
+
+    /// The jobs of one run, each kind by symbol and timeframe.
+    pub async fn run_jobs(&self, run_id: Uuid) -> Result<RunJobs, DatabaseError> {
+        const TRAINING: &str = "select job_id, cast(run_id as text) as run_id, symbol, timeframe, status,
+                                       artifact_version, error, started_at, finished_at
+                                from training_runs where run_id = $1 order by symbol, timeframe";
+        const FORECASTS: &str =
+            "select job_id, symbol, timeframe, is_trained_ensemble, direction, confidence,
+                                        artifact_version, error, generated_at
+                                 from ml_forecasts where run_id = $1 order by symbol, timeframe";
+        // Postgres stores the run id as a uuid, SQLite as its text.
+        macro_rules! with_run_id {
+            ($statement:expr, $fetch:ident) => {
+                match self {
+                    Database::Postgres(pool) => $statement.bind(run_id).$fetch(pool).await,
+                    Database::Sqlite(pool) => {
+                        $statement.bind(run_id.hyphenated().to_string()).$fetch(pool).await
+                    }
+                }
+            };
+        }
+        let what = || format!("read the jobs of run {run_id}");
+        let training = with_run_id!(sqlx::query_as(TRAINING), fetch_all).map_err(query_error(what()))?;
+        let forecasts = with_run_id!(sqlx::query_as(FORECASTS), fetch_all).map_err(query_error(what()))?;
+        let pings = self.pings(run_id).await?;
+        Ok(RunJobs { run_id, training, forecasts, pings })
     }
 
     /// Training runs, newest first, and how many match the filter in all.
