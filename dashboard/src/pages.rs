@@ -58,26 +58,28 @@ pub(crate) async fn runs_json(State(database): Db, Query(query): Query<RunsQuery
     as_json(runs_page(&database, query).await)
 }
 
-/// Why a symbol page cannot be shown.
-enum SymbolError {
-    /// Bad input: the symbol, a weight or the rule; 400 or 404 with the reason.
+/// Why a page cannot be shown.
+pub(crate) enum PageError {
+    /// Bad input or nothing there: the status (400, 404) and the reason.
     Refused(StatusCode, String),
     Database(DatabaseError),
 }
 
-async fn symbol_page(
-    database: &Database,
-    symbol: &str,
-    query: SymbolQuery,
-) -> Result<SymbolPage, SymbolError> {
-    let symbol: shared::Symbol = symbol.parse().map_err(|e: shared::bar::SymbolError| {
-        SymbolError::Refused(StatusCode::BAD_REQUEST, e.to_string())
-    })?;
-    let pairs = database.pair_summaries().await.map_err(SymbolError::Database)?;
+impl From<DatabaseError> for PageError {
+    fn from(error: DatabaseError) -> Self {
+        Self::Database(error)
+    }
+}
+
+async fn symbol_page(database: &Database, symbol: &str, query: SymbolQuery) -> Result<SymbolPage, PageError> {
+    let symbol: shared::Symbol = symbol
+        .parse()
+        .map_err(|e: shared::bar::SymbolError| PageError::Refused(StatusCode::BAD_REQUEST, e.to_string()))?;
+    let pairs = database.pair_summaries().await?;
     let page = SymbolPage::build(symbol.to_string(), query, pairs)
-        .map_err(|reason| SymbolError::Refused(StatusCode::BAD_REQUEST, reason))?;
+        .map_err(|reason| PageError::Refused(StatusCode::BAD_REQUEST, reason))?;
     if page.timeframes.is_empty() {
-        return Err(SymbolError::Refused(
+        return Err(PageError::Refused(
             StatusCode::NOT_FOUND,
             format!("{symbol} has no training run or forecast"),
         ));
@@ -90,11 +92,7 @@ pub(crate) async fn symbol(
     Path(symbol): Path<String>,
     Query(query): Query<SymbolQuery>,
 ) -> Response {
-    match symbol_page(&database, &symbol, query).await {
-        Ok(page) => Html(render_symbol(&page).into_string()).into_response(),
-        Err(SymbolError::Database(error)) => unavailable_page(&error),
-        Err(SymbolError::Refused(status, reason)) => refused(status, &reason),
-    }
+    as_html(symbol_page(&database, &symbol, query).await, render_symbol)
 }
 
 pub(crate) async fn symbol_json(
@@ -102,61 +100,53 @@ pub(crate) async fn symbol_json(
     Path(symbol): Path<String>,
     Query(query): Query<SymbolQuery>,
 ) -> Response {
-    match symbol_page(&database, &symbol, query).await {
-        Ok(page) => Json(page).into_response(),
-        Err(SymbolError::Database(error)) => unavailable_json(&error),
-        Err(SymbolError::Refused(status, reason)) => refused_json(status, reason),
-    }
+    as_json(symbol_page(&database, &symbol, query).await)
 }
 
-/// The run id of a path, or the refusal that says why it is not one.
-fn run_id(text: &str) -> Result<uuid::Uuid, String> {
-    text.parse().map_err(|e| format!("run id {text:?} is not a uuid: {e}"))
+async fn run_page(database: &Database, id: &str) -> Result<RunJobs, PageError> {
+    let id: uuid::Uuid = id.parse().map_err(|e| {
+        PageError::Refused(StatusCode::BAD_REQUEST, format!("run id {id:?} is not a uuid: {e}"))
+    })?;
+    Ok(database.run_jobs(id).await?)
 }
 
 pub(crate) async fn run(State(database): Db, Path(id): Path<String>) -> Response {
-    match run_id(&id) {
-        Ok(id) => as_html(database.run_jobs(id).await, render_run),
-        Err(reason) => refused(StatusCode::BAD_REQUEST, &reason),
-    }
+    as_html(run_page(&database, &id).await, render_run)
 }
 
 pub(crate) async fn run_json(State(database): Db, Path(id): Path<String>) -> Response {
-    match run_id(&id) {
-        Ok(id) => as_json(database.run_jobs(id).await),
-        Err(reason) => refused_json(StatusCode::BAD_REQUEST, reason),
-    }
+    as_json(run_page(&database, &id).await)
 }
 
 /// A request that names what is not there or is not valid: the reason, as a page.
-pub(crate) fn refused(status: StatusCode, reason: &str) -> Response {
+fn refused(status: StatusCode, reason: &str) -> Response {
     (status, Html(layout("refused", &html! { p.unavailable { (reason) } }).into_string())).into_response()
 }
 
-/// [`refused`], for the API.
-pub(crate) fn refused_json(status: StatusCode, reason: String) -> Response {
-    (status, Json(ApiError { error: reason })).into_response()
-}
-
-/// A page rendered, or the page that says the database did not answer.
-fn as_html<T>(page: Result<T, DatabaseError>, render: impl FnOnce(&T) -> Markup) -> Response {
-    match page {
+/// A page rendered, or the page that says why not.
+pub(crate) fn as_html<T>(
+    page: Result<T, impl Into<PageError>>,
+    render: impl FnOnce(&T) -> Markup,
+) -> Response {
+    match page.map_err(Into::into) {
         Ok(page) => Html(render(&page).into_string()).into_response(),
-        Err(error) => unavailable_page(&error),
+        Err(PageError::Database(error)) => unavailable_page(&error),
+        Err(PageError::Refused(status, reason)) => refused(status, &reason),
     }
 }
 
-/// A page's data as JSON, or the error with 503.
-fn as_json<T: serde::Serialize>(page: Result<T, DatabaseError>) -> Response {
-    match page {
+/// A page's data as JSON, or the error with its status.
+pub(crate) fn as_json<T: serde::Serialize>(page: Result<T, impl Into<PageError>>) -> Response {
+    match page.map_err(Into::into) {
         Ok(page) => Json(page).into_response(),
-        Err(error) => unavailable_json(&error),
+        Err(PageError::Database(error)) => unavailable_json(&error),
+        Err(PageError::Refused(status, reason)) => (status, Json(ApiError { error: reason })).into_response(),
     }
 }
 
 /// What a reader is told when the database cannot answer: the top-level error only (never
 /// its sources, which may name the server), with 503 so that a probe sees it too.
-pub(crate) fn unavailable_page(error: &DatabaseError) -> Response {
+fn unavailable_page(error: &DatabaseError) -> Response {
     tracing::warn!(error = %error, "a page could not be read from the database");
     let body = layout(
         "unavailable",
@@ -175,7 +165,7 @@ struct ApiError {
     error: String,
 }
 
-pub(crate) fn unavailable_json(error: &DatabaseError) -> Response {
+fn unavailable_json(error: &DatabaseError) -> Response {
     tracing::warn!(error = %error, "an API route could not be read from the database");
     let body = Json(ApiError { error: error.to_string() });
     (StatusCode::SERVICE_UNAVAILABLE, body).into_response()

@@ -3,12 +3,11 @@
 //! matrix, per-class precision / recall / F1, reliability diagram and backtest. Charts are
 //! inline SVG drawn here.
 
-use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::Response;
+use fleet::database::Database;
 use fleet::database::history::RunPoint;
-use fleet::database::{Database, DatabaseError};
 use maud::{Markup, html};
 use serde::Serialize;
 use shared::job::Pair;
@@ -17,7 +16,7 @@ use shared::model::Evaluation;
 use shared::model::backtest::Performance;
 use shared::model::calibration::Calibration;
 
-use crate::pages::{Db, layout, number, percent, refused, unavailable_json, unavailable_page};
+use crate::pages::{Db, PageError, as_html, as_json, layout, number, percent};
 
 /// Everything the model page shows.
 #[derive(Debug, Clone, Serialize)]
@@ -30,21 +29,16 @@ pub(crate) struct PairPage {
     pub evaluation: Option<Evaluation>,
 }
 
-enum PairError {
-    Refused(StatusCode, String),
-    Database(DatabaseError),
-}
-
-async fn pair_page(database: &Database, symbol: &str, timeframe: &str) -> Result<PairPage, PairError> {
-    let bad = |e: String| PairError::Refused(StatusCode::BAD_REQUEST, e);
+async fn pair_page(database: &Database, symbol: &str, timeframe: &str) -> Result<PairPage, PageError> {
+    let bad = |e: String| PageError::Refused(StatusCode::BAD_REQUEST, e);
     let pair = Pair {
         symbol: symbol.parse().map_err(|e: shared::bar::SymbolError| bad(e.to_string()))?,
         timeframe: timeframe.parse().map_err(|e: shared::bar::TimeframeError| bad(e.to_string()))?,
     };
-    let history = database.run_history(&pair).await.map_err(PairError::Database)?;
-    let latest = database.latest_evaluation(&pair).await.map_err(PairError::Database)?;
+    let history = database.run_history(&pair).await?;
+    let latest = database.latest_evaluation(&pair).await?;
     if history.is_empty() {
-        return Err(PairError::Refused(
+        return Err(PageError::Refused(
             StatusCode::NOT_FOUND,
             format!("{pair} has no succeeded training run"),
         ));
@@ -61,22 +55,14 @@ async fn pair_page(database: &Database, symbol: &str, timeframe: &str) -> Result
 }
 
 pub(crate) async fn pair(State(database): Db, Path((symbol, timeframe)): Path<(String, String)>) -> Response {
-    match pair_page(&database, &symbol, &timeframe).await {
-        Ok(page) => Html(render(&page).into_string()).into_response(),
-        Err(PairError::Database(error)) => unavailable_page(&error),
-        Err(PairError::Refused(status, reason)) => refused(status, &reason),
-    }
+    as_html(pair_page(&database, &symbol, &timeframe).await, render)
 }
 
 pub(crate) async fn pair_json(
     State(database): Db,
     Path((symbol, timeframe)): Path<(String, String)>,
 ) -> Response {
-    match pair_page(&database, &symbol, &timeframe).await {
-        Ok(page) => Json(page).into_response(),
-        Err(PairError::Database(error)) => unavailable_json(&error),
-        Err(PairError::Refused(status, reason)) => crate::pages::refused_json(status, reason),
-    }
+    as_json(pair_page(&database, &symbol, &timeframe).await)
 }
 
 fn render(page: &PairPage) -> Markup {
