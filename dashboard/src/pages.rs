@@ -180,6 +180,8 @@ pub(crate) fn layout(title: &str, content: &Markup) -> Markup {
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { "boltfleet · " (title) }
                 link rel="stylesheet" href="/assets/style.css";
+                // No favicon request: the page asks for nothing the binary does not serve.
+                link rel="icon" href="data:,";
             }
             body {
                 header {

@@ -272,3 +272,43 @@ async fn a_database_that_is_down_gives_a_page_that_says_so() {
 async fn sqlx_execute(pool: &sqlx::PgPool, sql: &str) {
     sqlx::query(sqlx::AssertSqlSafe(sql.to_owned())).execute(pool).await.unwrap();
 }
+
+/// The pages in a real headless Chromium (`dashboard/browser/dashboard.test.mjs`, driven by
+/// playwright-core from npm, run by node's test runner): the overview filtered from its form,
+/// a symbol's weights changed in the page and the composite following, the model page's
+/// charts drawn, a failed job's `<script>` error shown as text with no dialog, no request off
+/// localhost, no console error. Screenshots go to `target/tmp/dashboard-screenshots/`.
+/// `scripts/test` installs Chromium and playwright-core.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_real_browser_filters_reweighs_draws_and_escapes() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = DatabaseArgs { database_url: fleet::config::sqlite_url(&dir.path().join("results.db")) };
+    let database = Database::connect(&args).await.unwrap();
+    seed(&database).await;
+    let addr = serve(database).await;
+    let browser = concat!(env!("CARGO_MANIFEST_DIR"), "/browser");
+    let shots = concat!(env!("CARGO_TARGET_TMPDIR"), "/dashboard-screenshots");
+    std::fs::create_dir_all(shots).unwrap();
+    assert!(
+        std::path::Path::new(browser).join("node_modules/playwright-core").is_dir(),
+        "playwright-core is not installed: run scripts/test (npm ci --prefix dashboard/browser)"
+    );
+    let mut node = std::process::Command::new("node");
+    node.args(["--test", "dashboard.test.mjs"])
+        .current_dir(browser)
+        .env("DASHBOARD_URL", format!("http://{addr}"))
+        .env("SCREENSHOT_DIR", shots);
+    let output = tokio::task::spawn_blocking(move || node.output().expect("node runs")).await.unwrap();
+    assert!(
+        output.status.success(),
+        "the browser tests failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for page in ["overview", "symbol", "model", "runs"] {
+        assert!(
+            std::path::Path::new(shots).join(format!("{page}.png")).is_file(),
+            "a screenshot of the {page}"
+        );
+    }
+}
