@@ -401,8 +401,9 @@ fn an_s3_outage_mid_run_costs_time_not_jobs_and_no_partial_model_is_latest() {
     worker.wait_for_log("model stored", Duration::from_secs(300));
     proxy.cut();
     let cut_at = Instant::now();
-    assert!(eventually(Duration::from_secs(240), || retries(&worker) >= 1), "a job met the outage");
-    std::thread::sleep(OUTAGE.saturating_sub(cut_at.elapsed()));
+    // Down until a job has met the outage and it has lasted its 30 s.
+    let outage = || retries(&worker) >= 1 && cut_at.elapsed() >= OUTAGE;
+    assert!(eventually(Duration::from_secs(240), outage), "a job met the outage");
     proxy.restore();
 
     let output = producer.join().expect("producer thread");

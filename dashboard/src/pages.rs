@@ -1,7 +1,6 @@
 //! The pages: handlers that read through `fleet::database` and render with maud, which
 //! escapes every interpolated value (a job's error holding `<script>` is shown as text).
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 
 use axum::Json;
@@ -195,17 +194,9 @@ pub(crate) fn layout(title: &str, content: &Markup) -> Markup {
     }
 }
 
-/// Percent-encodes a query value (RFC 3986 unreserved characters pass).
+/// A value percent-encoded for a URL's query or path segment (symbols hold `^`, `=`, `/`).
 fn encode(value: &str) -> String {
-    let mut encoded = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-            encoded.push(char::from(byte));
-        } else {
-            let _ = write!(encoded, "%{byte:02X}");
-        }
-    }
-    encoded
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
 fn overview_link(query: &OverviewQuery, page: usize) -> String {
@@ -265,13 +256,16 @@ fn render_overview(page: &OverviewPage) -> Markup {
     let query = &page.query;
     let now = Utc::now();
     let yes_no = [("", "any"), ("yes", "yes"), ("no", "no")];
+    let timeframes: Vec<(&str, &str)> = std::iter::once(("", "any"))
+        .chain(shared::Timeframe::ALL.iter().map(|tf| (tf.as_str(), tf.as_str())))
+        .collect();
     layout(
         "overview",
         &html! {
             h1 { "Overview" }
             form.filters method="get" action="/" {
                 label { "Symbol" input type="text" name="symbol" value=(query.symbol) placeholder="any"; }
-                label { "Timeframe" (select("timeframe", &query.timeframe, &[("", "any"), ("m15", "m15"), ("h1", "h1"), ("h4", "h4"), ("d1", "d1")])) }
+                label { "Timeframe" (select("timeframe", &query.timeframe, &timeframes)) }
                 label { "Beats baselines" (select("beats", &query.beats, &yes_no)) }
                 label { "Drift" (select("drift", &query.drift, &yes_no)) }
                 label { "Sort" (select("sort", &query.sort, &[("symbol", "symbol"), ("accuracy", "accuracy"), ("composite", "composite"), ("live", "live score"), ("forecast", "last forecast")])) }

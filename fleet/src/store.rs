@@ -219,8 +219,13 @@ impl ArtifactStore {
                 detail: format!("sha256 is {actual}, the job expects {}", snapshot.sha256),
             });
         }
-        shared::snapshot::decode(&bytes)
-            .map_err(|e| StoreError::Corrupt { key: snapshot.key.clone(), detail: e.to_string() })
+        // Decoding (Parquet, checks on every bar) is CPU work: off the async runtime.
+        let decoded = tokio::task::spawn_blocking(move || shared::snapshot::decode(&bytes)).await;
+        let corrupt = |detail: String| StoreError::Corrupt { key: snapshot.key.clone(), detail };
+        match decoded {
+            Ok(bars) => bars.map_err(|e| corrupt(e.to_string())),
+            Err(panicked) => Err(corrupt(format!("its decoding panicked: {panicked}"))),
+        }
     }
 
     fn model_key(pair: &Pair, file: &str) -> String {

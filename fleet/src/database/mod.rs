@@ -170,7 +170,7 @@ impl Database {
 }
 
 /// Errors that say the database is not there (or not now), rather than that the row is wrong.
-pub fn is_transient(error: &sqlx::Error) -> bool {
+fn is_transient(error: &sqlx::Error) -> bool {
     match error {
         sqlx::Error::Database(db) if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() => {
             // SQLITE_BUSY (5) and SQLITE_LOCKED (6), with their extended codes: another
