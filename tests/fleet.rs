@@ -57,10 +57,12 @@ fn store(env: &FleetEnv) -> ArtifactStore {
     let env_or = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
     ArtifactStore::open(&StoreArgs {
         artifacts_url: env.artifacts_url.clone(),
-        aws_endpoint_url: Some(env_or("AWS_ENDPOINT_URL", "http://127.0.0.1:9000")),
-        aws_access_key_id: Some(env_or("AWS_ACCESS_KEY_ID", "minioadmin")),
-        aws_secret_access_key: Some(env_or("AWS_SECRET_ACCESS_KEY", "minioadmin")),
-        aws_region: "us-east-1".to_owned(),
+        s3: fleet::config::S3Args {
+            aws_endpoint_url: Some(env_or("AWS_ENDPOINT_URL", "http://127.0.0.1:9000")),
+            aws_access_key_id: Some(env_or("AWS_ACCESS_KEY_ID", "minioadmin")),
+            aws_secret_access_key: Some(env_or("AWS_SECRET_ACCESS_KEY", "minioadmin")),
+            aws_region: "us-east-1".to_owned(),
+        },
     })
     .expect("the test store opens")
 }

@@ -11,13 +11,15 @@ use chrono::{DateTime, Utc};
 use fleet::database::runs::RunStatus;
 use fleet::database::views::{PairSummary, RunFilter, RunJobs, RunSummary};
 use fleet::database::{Database, DatabaseError};
+use fleet::queue::QueueError;
 use maud::{DOCTYPE, Markup, html};
 
+use crate::Sources;
 use crate::views::{
     OverviewPage, OverviewQuery, PER_PAGE, RunsPage, RunsQuery, SymbolPage, SymbolQuery, TimeframeView,
 };
 
-pub(crate) type Db = State<Arc<Database>>;
+pub(crate) type Ctx = State<Arc<Sources>>;
 
 const STYLE: &str = include_str!("style.css");
 
@@ -29,12 +31,12 @@ async fn overview_page(database: &Database, query: OverviewQuery) -> Result<Over
     Ok(OverviewPage::select(query, database.pair_summaries().await?))
 }
 
-pub(crate) async fn overview(State(database): Db, Query(query): Query<OverviewQuery>) -> Response {
-    as_html(overview_page(&database, query).await, render_overview)
+pub(crate) async fn overview(State(sources): Ctx, Query(query): Query<OverviewQuery>) -> Response {
+    as_html(overview_page(&sources.database, query).await, render_overview)
 }
 
-pub(crate) async fn overview_json(State(database): Db, Query(query): Query<OverviewQuery>) -> Response {
-    as_json(overview_page(&database, query).await)
+pub(crate) async fn overview_json(State(sources): Ctx, Query(query): Query<OverviewQuery>) -> Response {
+    as_json(overview_page(&sources.database, query).await)
 }
 
 async fn runs_page(database: &Database, query: RunsQuery) -> Result<RunsPage, DatabaseError> {
@@ -49,24 +51,32 @@ async fn runs_page(database: &Database, query: RunsQuery) -> Result<RunsPage, Da
     Ok(RunsPage { query, total, page, pages: total.div_ceil(PER_PAGE).max(1), runs })
 }
 
-pub(crate) async fn runs(State(database): Db, Query(query): Query<RunsQuery>) -> Response {
-    as_html(runs_page(&database, query).await, render_runs)
+pub(crate) async fn runs(State(sources): Ctx, Query(query): Query<RunsQuery>) -> Response {
+    as_html(runs_page(&sources.database, query).await, render_runs)
 }
 
-pub(crate) async fn runs_json(State(database): Db, Query(query): Query<RunsQuery>) -> Response {
-    as_json(runs_page(&database, query).await)
+pub(crate) async fn runs_json(State(sources): Ctx, Query(query): Query<RunsQuery>) -> Response {
+    as_json(runs_page(&sources.database, query).await)
 }
 
 /// Why a page cannot be shown.
+#[derive(Debug)]
 pub(crate) enum PageError {
-    /// Bad input or nothing there: the status (400, 404) and the reason.
+    /// Bad input, nothing there, or not allowed: the status (400, 401, 403, 404) and why.
     Refused(StatusCode, String),
-    Database(DatabaseError),
+    /// A service the page reads did not answer: which, and its error (top level only).
+    Unavailable { service: &'static str, error: String },
 }
 
 impl From<DatabaseError> for PageError {
     fn from(error: DatabaseError) -> Self {
-        Self::Database(error)
+        Self::Unavailable { service: "results database", error: error.to_string() }
+    }
+}
+
+impl From<QueueError> for PageError {
+    fn from(error: QueueError) -> Self {
+        Self::Unavailable { service: "queue", error: error.to_string() }
     }
 }
 
@@ -87,19 +97,19 @@ async fn symbol_page(database: &Database, symbol: &str, query: SymbolQuery) -> R
 }
 
 pub(crate) async fn symbol(
-    State(database): Db,
+    State(sources): Ctx,
     Path(symbol): Path<String>,
     Query(query): Query<SymbolQuery>,
 ) -> Response {
-    as_html(symbol_page(&database, &symbol, query).await, render_symbol)
+    as_html(symbol_page(&sources.database, &symbol, query).await, render_symbol)
 }
 
 pub(crate) async fn symbol_json(
-    State(database): Db,
+    State(sources): Ctx,
     Path(symbol): Path<String>,
     Query(query): Query<SymbolQuery>,
 ) -> Response {
-    as_json(symbol_page(&database, &symbol, query).await)
+    as_json(symbol_page(&sources.database, &symbol, query).await)
 }
 
 async fn run_page(database: &Database, id: &str) -> Result<RunJobs, PageError> {
@@ -109,17 +119,12 @@ async fn run_page(database: &Database, id: &str) -> Result<RunJobs, PageError> {
     Ok(database.run_jobs(id).await?)
 }
 
-pub(crate) async fn run(State(database): Db, Path(id): Path<String>) -> Response {
-    as_html(run_page(&database, &id).await, render_run)
+pub(crate) async fn run(State(sources): Ctx, Path(id): Path<String>) -> Response {
+    as_html(run_page(&sources.database, &id).await, render_run)
 }
 
-pub(crate) async fn run_json(State(database): Db, Path(id): Path<String>) -> Response {
-    as_json(run_page(&database, &id).await)
-}
-
-/// A request that names what is not there or is not valid: the reason, as a page.
-fn refused(status: StatusCode, reason: &str) -> Response {
-    (status, Html(layout("refused", &html! { p.unavailable { (reason) } }).into_string())).into_response()
+pub(crate) async fn run_json(State(sources): Ctx, Path(id): Path<String>) -> Response {
+    as_json(run_page(&sources.database, &id).await)
 }
 
 /// A page rendered, or the page that says why not.
@@ -129,34 +134,28 @@ pub(crate) fn as_html<T>(
 ) -> Response {
     match page.map_err(Into::into) {
         Ok(page) => Html(render(&page).into_string()).into_response(),
-        Err(PageError::Database(error)) => unavailable_page(&error),
-        Err(PageError::Refused(status, reason)) => refused(status, &reason),
+        Err(error) => error_page(error),
     }
 }
 
-/// A page's data as JSON, or the error with its status.
-pub(crate) fn as_json<T: serde::Serialize>(page: Result<T, impl Into<PageError>>) -> Response {
-    match page.map_err(Into::into) {
-        Ok(page) => Json(page).into_response(),
-        Err(PageError::Database(error)) => unavailable_json(&error),
-        Err(PageError::Refused(status, reason)) => (status, Json(ApiError { error: reason })).into_response(),
-    }
-}
-
-/// What a reader is told when the database cannot answer: the top-level error only (never
-/// its sources, which may name the server), with 503 so that a probe sees it too.
-fn unavailable_page(error: &DatabaseError) -> Response {
-    tracing::warn!(error = %error, "a page could not be read from the database");
-    let body = layout(
-        "unavailable",
-        &html! {
-            div.unavailable {
-                p { strong { "The results database did not answer." } " The fleet may still be working; try again in a moment." }
-                p.muted { (error) }
-            }
-        },
-    );
-    (StatusCode::SERVICE_UNAVAILABLE, Html(body.into_string())).into_response()
+/// What a reader is told when a page cannot be shown. A service that did not answer gives 503
+/// (so that a probe sees it too) and its top-level error only, never its sources, which may
+/// name the server.
+pub(crate) fn error_page(error: PageError) -> Response {
+    let (status, title, content) = match error {
+        PageError::Refused(status, reason) => (status, "refused", html! { p.unavailable { (reason) } }),
+        PageError::Unavailable { service, error } => {
+            tracing::warn!(service, error = %error, "a page could not be read");
+            let content = html! {
+                div.unavailable {
+                    p { strong { "The " (service) " did not answer." } " The fleet may still be working; try again in a moment." }
+                    p.muted { (error) }
+                }
+            };
+            (StatusCode::SERVICE_UNAVAILABLE, "unavailable", content)
+        }
+    };
+    (status, Html(layout(title, &content).into_string())).into_response()
 }
 
 #[derive(serde::Serialize)]
@@ -164,10 +163,17 @@ struct ApiError {
     error: String,
 }
 
-fn unavailable_json(error: &DatabaseError) -> Response {
-    tracing::warn!(error = %error, "an API route could not be read from the database");
-    let body = Json(ApiError { error: error.to_string() });
-    (StatusCode::SERVICE_UNAVAILABLE, body).into_response()
+/// A page's data as JSON, or the error with its status.
+pub(crate) fn as_json<T: serde::Serialize>(page: Result<T, impl Into<PageError>>) -> Response {
+    match page.map_err(Into::into) {
+        Ok(page) => Json(page).into_response(),
+        Err(PageError::Refused(status, reason)) => (status, Json(ApiError { error: reason })).into_response(),
+        Err(PageError::Unavailable { service, error }) => {
+            tracing::warn!(service, error = %error, "an API route could not be read");
+            let body = Json(ApiError { error: format!("the {service} did not answer: {error}") });
+            (StatusCode::SERVICE_UNAVAILABLE, body).into_response()
+        }
+    }
 }
 
 pub(crate) fn layout(title: &str, content: &Markup) -> Markup {
@@ -187,6 +193,8 @@ pub(crate) fn layout(title: &str, content: &Markup) -> Markup {
                     strong { "boltfleet" }
                     a href="/" { "Overview" }
                     a href="/runs" { "Runs" }
+                    a href="/queue" { "Queue" }
+                    a href="/artifacts" { "Artifacts" }
                 }
                 main { (content) }
             }
@@ -195,7 +203,7 @@ pub(crate) fn layout(title: &str, content: &Markup) -> Markup {
 }
 
 /// A value percent-encoded for a URL's query or path segment (symbols hold `^`, `=`, `/`).
-fn encode(value: &str) -> String {
+pub(crate) fn encode(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
@@ -214,7 +222,7 @@ fn runs_link(query: &RunsQuery, page: usize) -> String {
     format!("/runs?symbol={}&status={}&page={page}", encode(&query.symbol), encode(&query.status))
 }
 
-fn pager(page: usize, pages: usize, total: usize, link: impl Fn(usize) -> String) -> Markup {
+pub(crate) fn pager(page: usize, pages: usize, total: usize, link: impl Fn(usize) -> String) -> Markup {
     html! {
         div.pager {
             @if page > 1 { a href=(link(page - 1)) { "← previous" } }

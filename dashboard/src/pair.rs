@@ -1,22 +1,27 @@
 //! The model page of one pair: its training history plotted (validation accuracy and its
-//! interval beside the majority baseline, run after run), and the latest model's confusion
-//! matrix, per-class precision / recall / F1, reliability diagram and backtest. Charts are
-//! inline SVG drawn here.
+//! interval beside the majority baseline, run after run), the latest model's confusion
+//! matrix, per-class precision / recall / F1, reliability diagram, backtest with its equity
+//! curves against buy-and-hold, its live forecasts with their outcomes, and links to its
+//! manifest and files in the store. Charts are inline SVG drawn here.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use fleet::database::Database;
-use fleet::database::history::RunPoint;
+use fleet::database::history::{LiveForecast, RunPoint};
+use fleet::store::{ArtifactStore, MANIFEST_FILE, PAYLOAD_FILE};
 use maud::{Markup, html};
 use serde::Serialize;
 use shared::job::Pair;
 use shared::labels::Direction;
 use shared::model::Evaluation;
-use shared::model::backtest::Performance;
+use shared::model::backtest::{CurvePoint, Performance};
 use shared::model::calibration::Calibration;
 
-use crate::pages::{Db, PageError, as_html, as_json, layout, number, percent};
+use crate::Sources;
+use crate::pages::{Ctx, PageError, as_html, as_json, encode, layout, number, percent};
+
+/// Forecasts listed on the page.
+const LIVE_FORECASTS: usize = 50;
 
 /// Everything the model page shows.
 #[derive(Debug, Clone, Serialize)]
@@ -27,9 +32,14 @@ pub(crate) struct PairPage {
     /// The latest succeeded run's model and evaluation.
     pub model: Option<String>,
     pub evaluation: Option<Evaluation>,
+    /// The latest trained models' forecasts, newest first, with their outcomes.
+    pub forecasts: Vec<LiveForecast>,
+    /// The model's folder in the store, if the dashboard reads one.
+    pub model_folder: Option<String>,
 }
 
-async fn pair_page(database: &Database, symbol: &str, timeframe: &str) -> Result<PairPage, PageError> {
+async fn pair_page(sources: &Sources, symbol: &str, timeframe: &str) -> Result<PairPage, PageError> {
+    let database = &sources.database;
     let bad = |e: String| PageError::Refused(StatusCode::BAD_REQUEST, e);
     let pair = Pair {
         symbol: symbol.parse().map_err(|e: shared::bar::SymbolError| bad(e.to_string()))?,
@@ -45,24 +55,31 @@ async fn pair_page(database: &Database, symbol: &str, timeframe: &str) -> Result
     }
     let (model, evaluation) =
         latest.map_or((None, None), |(model, evaluation)| (Some(model), Some(evaluation)));
+    let forecasts = database.live_forecasts(&pair, LIVE_FORECASTS).await?;
+    let model_folder = model
+        .as_ref()
+        .filter(|_| sources.has_store())
+        .map(|version| ArtifactStore::model_key(&pair, version));
     Ok(PairPage {
         symbol: pair.symbol.to_string(),
         timeframe: pair.timeframe.to_string(),
         history,
         model,
         evaluation,
+        forecasts,
+        model_folder,
     })
 }
 
-pub(crate) async fn pair(State(database): Db, Path((symbol, timeframe)): Path<(String, String)>) -> Response {
-    as_html(pair_page(&database, &symbol, &timeframe).await, render)
+pub(crate) async fn pair(State(sources): Ctx, Path((symbol, timeframe)): Path<(String, String)>) -> Response {
+    as_html(pair_page(&sources, &symbol, &timeframe).await, render)
 }
 
 pub(crate) async fn pair_json(
-    State(database): Db,
+    State(sources): Ctx,
     Path((symbol, timeframe)): Path<(String, String)>,
 ) -> Response {
-    as_json(pair_page(&database, &symbol, &timeframe).await)
+    as_json(pair_page(&sources, &symbol, &timeframe).await)
 }
 
 fn render(page: &PairPage) -> Markup {
@@ -78,6 +95,17 @@ fn render(page: &PairPage) -> Markup {
             }
             @if let (Some(model), Some(evaluation)) = (&page.model, &page.evaluation) {
                 h2 { "Model " (model) }
+                @if let Some(folder) = &page.model_folder {
+                    p #files {
+                        a href={ "/artifacts/file?key=" (encode(&format!("{folder}/{MANIFEST_FILE}"))) } { "manifest" }
+                        " · "
+                        a href={ "/artifacts/download?key=" (encode(&format!("{folder}/{MANIFEST_FILE}"))) } download { "download manifest.json" }
+                        " · "
+                        a href={ "/artifacts/download?key=" (encode(&format!("{folder}/{PAYLOAD_FILE}"))) } download { "download model.bin" }
+                        " · "
+                        a href={ "/artifacts?prefix=" (encode(folder)) } { "folder" }
+                    }
+                }
                 section.card { h2 { "Confusion matrix" } (confusion(evaluation)) }
                 section.card { h2 { "Per class" } (per_class(evaluation)) }
                 @if let Some(calibration) = &evaluation.calibration {
@@ -91,6 +119,11 @@ fn render(page: &PairPage) -> Markup {
                     section.card {
                         h2 { "Backtest" }
                         p.muted { (format!("{} bps per unit traded, {:.0} bars a year", backtest.cost_bps, backtest.bars_per_year)) }
+                        (equity_chart(&[
+                            ("signal, long-short", "#2f6fde", &backtest.long_short.equity_curve),
+                            ("signal, long only", "#27ae60", &backtest.long_only.equity_curve),
+                            ("buy and hold", "#888", &backtest.buy_and_hold.equity_curve),
+                        ]))
                         (performance_table(&[
                             ("signal, long-short", &backtest.long_short),
                             ("signal, long only", &backtest.long_only),
@@ -99,6 +132,11 @@ fn render(page: &PairPage) -> Markup {
                         ]))
                     }
                 }
+            }
+            section.card {
+                h2 { "Live forecasts" }
+                @if page.forecasts.is_empty() { p.muted { "No forecast by a trained model yet." } }
+                @else { (live_table(&page.forecasts)) }
             }
         },
     )
@@ -217,6 +255,72 @@ fn performance_table(rows: &[(&str, &Performance)]) -> Markup {
                         td.num { (number(performance.sharpe)) }
                         td.num { (percent(Some(performance.max_drawdown))) }
                         td.num { (performance.trades) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Equity curves on one time axis, each from 1: the signal's books against buy-and-hold.
+fn equity_chart(curves: &[(&str, &str, &Vec<CurvePoint>)]) -> Markup {
+    let points = curves.iter().flat_map(|(_, _, curve)| curve.iter());
+    let (mut first, mut last) = (i64::MAX, i64::MIN);
+    let (mut low, mut high) = (1.0_f64, 1.0_f64);
+    for point in points {
+        (first, last) = (first.min(point.ts.timestamp()), last.max(point.ts.timestamp()));
+        (low, high) = (low.min(point.equity), high.max(point.equity));
+    }
+    if first >= last {
+        return html! { p.muted { "No equity curve recorded." } };
+    }
+    #[expect(clippy::cast_precision_loss, reason = "seconds since 1970 fit a chart's precision")]
+    let x = |ts: i64| MARGIN + (CHART_WIDTH - 2.0 * MARGIN) * (ts - first) as f64 / (last - first) as f64;
+    let span = (high - low).max(1e-9);
+    let y = |equity: f64| CHART_HEIGHT - MARGIN - (CHART_HEIGHT - 2.0 * MARGIN) * (equity - low) / span;
+    html! {
+        svg.chart #equity viewBox=(format!("0 0 {CHART_WIDTH} {CHART_HEIGHT}")) width=(CHART_WIDTH) height=(CHART_HEIGHT) role="img" aria-label="equity curves" {
+            line x1=(MARGIN) y1=(y(1.0)) x2=(CHART_WIDTH - MARGIN) y2=(y(1.0)) stroke="#ddd" {}
+            text x="2" y=(y(high) + 4.0) font-size="10" { (format!("{high:.2}")) }
+            text x="2" y=(y(low) + 4.0) font-size="10" { (format!("{low:.2}")) }
+            @for (name, color, curve) in curves {
+                @let line: Vec<String> = curve.iter().map(|p| format!("{:.1},{:.1}", x(p.ts.timestamp()), y(p.equity))).collect();
+                polyline.curve points=(line.join(" ")) fill="none" stroke=(color) stroke-width="2" { title { (name) } }
+            }
+        }
+        p.muted {
+            @for (i, (name, color, _)) in curves.iter().enumerate() {
+                @if i > 0 { " · " }
+                span style={ "color:" (color) } { (name) }
+            }
+        }
+    }
+}
+
+fn live_table(forecasts: &[LiveForecast]) -> Markup {
+    let scored: Vec<bool> = forecasts.iter().filter_map(LiveForecast::correct).collect();
+    let right = scored.iter().filter(|c| **c).count();
+    html! {
+        @if !scored.is_empty() {
+            p { (right) " of " (scored.len()) " scored forecasts right" span.muted { " (of the " (forecasts.len()) " listed)" } }
+        }
+        table #live {
+            thead { tr { th { "Bar" } th { "Direction" } th { "Confidence" } th { "Outcome" } th { "Return" } th { "Model" } } }
+            tbody {
+                @for forecast in forecasts {
+                    tr {
+                        td { @if let Some(at) = forecast.bar_ts { (at.format("%Y-%m-%d %H:%M")) } }
+                        td { @if let Some(direction) = &forecast.direction { span class={ "badge " (direction) } { (direction) } } }
+                        td.num { (percent(forecast.confidence)) }
+                        td {
+                            @match (forecast.correct(), &forecast.realized) {
+                                (Some(true), Some(realized)) => span.good { "right (" (realized) ")" },
+                                (Some(false), Some(realized)) => span.bad { "wrong (" (realized) ")" },
+                                _ => span.muted { "pending" },
+                            }
+                        }
+                        td.num { (percent(forecast.realized_return)) }
+                        td.muted { @if let Some(version) = &forecast.artifact_version { (version) } }
                     }
                 }
             }

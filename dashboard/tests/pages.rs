@@ -1,43 +1,35 @@
-//! Every page and API route on seeded results, on Postgres and on SQLite, over real HTTP.
+//! Every page and API route on seeded results over real HTTP: on SQLite beside a SQLite
+//! queue and a folder store, on Postgres (read as a read-only role) beside Redis and S3.
+//! The whole fleet in a browser is `tests/dashboard.rs`.
 
 use std::io::{Read, Write};
 
 use chrono::{Duration, Utc};
-use fleet::config::DatabaseArgs;
+use dashboard::Sources;
+use fleet::config::{DatabaseArgs, QueueArgs, QueueBackendArgs, S3Args, StoreArgs};
 use fleet::database::Database;
 use fleet::database::write::{ResultsWriter, row};
+use fleet::lifecycle::PromotionArgs;
+use fleet::queue::Queue;
+use fleet::store::ArtifactStore;
+use shared::Timeframe;
 use shared::ingest::BarSeries;
-use shared::job::{ArtifactRef, JOB_SCHEMA_VERSION, JobResult, Outcome, Pair, Snapshot, TrainStatus};
+use shared::job::{
+    ArtifactRef, JOB_SCHEMA_VERSION, Job, JobKind, JobResult, Outcome, Pair, Snapshot, TrainStatus,
+};
 use shared::model::{self, TrainConfig};
-use shared::{Bar, Timeframe};
 use uuid::Uuid;
 
 const HOSTILE: &str = "<script>alert('owned')</script>";
 
-/// A random walk (fixed seed) of daily bars.
-fn walk(count: usize) -> Vec<Bar> {
-    let start: chrono::DateTime<Utc> = "2021-01-04T00:00:00Z".parse().unwrap();
-    let mut state = 7_u64;
-    let mut close = 50.0_f64;
-    (0..count)
-        .map(|i| {
-            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-            let step = f64::from(u32::try_from(state >> 40).unwrap()) / f64::from(1_u32 << 24) - 0.5;
-            close *= 1.0 + step * 0.04;
-            Bar {
-                ts: start + Duration::days(i64::try_from(i).unwrap()),
-                open: close,
-                high: close * 1.01,
-                low: close * 0.99,
-                close,
-                volume: 10_000.0,
-            }
-        })
-        .collect()
-}
+#[path = "../testdata/walk.rs"]
+mod walk;
 
-/// Two pairs: SEED with a trained model, FAIL with only a failed run whose error is hostile.
-async fn seed(database: &Database) {
+use walk::walk;
+
+/// Two pairs: SEED with a trained model (in `store` too), FAIL with only a failed run whose
+/// error is hostile; two jobs waiting in `queue`. Returns SEED's model version.
+async fn seed(database: &Database, queue: &Queue, store: &ArtifactStore) -> String {
     database.migrate().await.unwrap();
     let pair = |symbol: &str| Pair { symbol: symbol.parse().unwrap(), timeframe: Timeframe::D1 };
     let mut config = TrainConfig::for_timeframe(Timeframe::D1);
@@ -75,38 +67,60 @@ async fn seed(database: &Database) {
     let rows: Vec<_> = results.iter().map(row).collect();
     let writer = ResultsWriter::new(database.clone());
     writer.insert(rows.iter().map(|(table, row)| (*table, row))).await.unwrap();
+    store.put_model(manifest, &trained.bytes).await.unwrap();
+    store.promote(manifest, &trained.bytes, &PromotionArgs::default(), Duration::days(3650)).await.unwrap();
+    let waiting: Vec<Job> = (0..2).map(|_| Job::new(Uuid::new_v4(), JobKind::Ping, None)).collect();
+    queue.push(&waiting).await.unwrap();
+    manifest.version.clone()
 }
 
 /// Serves the dashboard on a free port; its address.
-async fn serve(database: Database) -> String {
+async fn serve(sources: Sources) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
-    tokio::spawn(async move { axum::serve(listener, dashboard::router(database)).await });
+    tokio::spawn(async move { axum::serve(listener, dashboard::router(sources)).await });
     addr
 }
 
-/// A GET over plain HTTP/1.1: status and body.
-async fn get(addr: &str, path: &str) -> (u16, String) {
+/// A response: status, headers (lowercase names) and body.
+struct Reply {
+    status: u16,
+    headers: String,
+    body: String,
+}
+
+/// One request over plain HTTP/1.1, with extra header lines and a form body.
+async fn request(addr: &str, method: &str, path: &str, headers: &[&str], body: &str) -> Reply {
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n{}\r\n{body}",
+        body.len(),
+        headers.iter().map(|h| format!("{h}\r\n")).collect::<String>()
+    );
     let addr = addr.to_owned();
-    let path = path.to_owned();
     tokio::task::spawn_blocking(move || {
         let mut stream = std::net::TcpStream::connect(&addr).unwrap();
-        write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+        stream.write_all(head.as_bytes()).unwrap();
         let mut response = String::new();
         stream.read_to_string(&mut response).unwrap();
         let status = response[9..12].parse().unwrap();
-        let body = response.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default();
-        (status, body)
+        let (headers, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+        Reply { status, headers: headers.to_lowercase(), body: body.to_owned() }
     })
     .await
     .unwrap()
 }
 
-/// Seeds `writer`'s database, then serves `reader` (the same database, or a read-only role's
-/// connection to it) and checks every route.
-async fn pages_on(writer: &Database, reader: Database) {
-    seed(writer).await;
-    let addr = serve(reader).await;
+/// A GET: status and body.
+async fn get(addr: &str, path: &str) -> (u16, String) {
+    let reply = request(addr, "GET", path, &[], "").await;
+    (reply.status, reply.body)
+}
+
+/// Seeds `writer`'s database, `queue` and `store`, then serves `reader` (the same database,
+/// or a read-only role's connection to it) beside them and checks every route.
+async fn pages_on(writer: &Database, reader: Database, queue: QueueArgs, store: ArtifactStore) {
+    let version = seed(writer, &Queue::connect(&queue).await.unwrap(), &store).await;
+    let addr = serve(Sources::new(reader).with_queue(queue).with_store(store)).await;
 
     let (status, page) = get(&addr, "/").await;
     assert_eq!(status, 200, "{page}");
@@ -196,6 +210,51 @@ async fn pages_on(writer: &Database, reader: Database) {
     assert_eq!(get(&addr, "/pair/SEED/h9").await.0, 400, "not a timeframe");
     assert_eq!(get(&addr, "/pair/FAIL/d1").await.0, 404, "no succeeded run");
 
+    // The model's files, linked from its page and browsed in the store.
+    let folder = format!("models/SEED/d1/{version}");
+    assert!(model.contains("download manifest.json"), "the model page links its files: {model}");
+    let (status, root) = get(&addr, "/artifacts").await;
+    assert_eq!(status, 200, "{root}");
+    assert!(root.contains(">models/<"), "the store's root lists its folders: {root}");
+    let (status, versions) = get(&addr, "/artifacts?prefix=models%2FSEED%2Fd1").await;
+    assert_eq!(status, 200, "{versions}");
+    assert!(versions.contains(&format!(">{version}/<")) && versions.contains(">latest.json<"), "{versions}");
+    let (_, listing) = get(&addr, &format!("/api/artifacts?prefix={folder}")).await;
+    let listing: serde_json::Value = serde_json::from_str(&listing).unwrap();
+    let files = listing["files"].as_array().expect("files");
+    let sizes: Vec<u64> = files.iter().map(|f| f["size"].as_u64().expect("a size")).collect();
+    assert_eq!(files.len(), 2, "manifest.json and model.bin: {listing}");
+    assert!(sizes.iter().all(|size| *size > 0) && files.iter().all(|f| f["modified"].is_string()));
+    let (status, shown) = get(&addr, &format!("/artifacts/file?key={folder}/manifest.json")).await;
+    assert_eq!(status, 200, "{shown}");
+    assert!(shown.contains("payload_sha256") && shown.contains(&version), "the manifest is shown: {shown}");
+    let download =
+        request(&addr, "GET", &format!("/artifacts/download?key={folder}/manifest.json"), &[], "").await;
+    assert_eq!(download.status, 200);
+    assert!(download.headers.contains("attachment; filename=\"manifest.json\""), "{}", download.headers);
+    let manifest: model::artifact::Manifest = serde_json::from_str(&download.body).unwrap();
+    assert_eq!(manifest.version, version, "the download is the stored manifest");
+    assert_eq!(get(&addr, "/artifacts/file?key=models%2Fnone.json").await.0, 404);
+    assert_eq!(
+        get(&addr, "/artifacts/download?key=..%2F..%2Fetc%2Fpasswd").await.0,
+        400,
+        "no way out of the store"
+    );
+
+    // The queue: two jobs waiting, none dead, no action without a token.
+    let (status, queue_page) = get(&addr, "/queue").await;
+    assert_eq!(status, 200, "{queue_page}");
+    assert!(queue_page.contains("No dead job") && queue_page.contains("Read-only"), "{queue_page}");
+    let (_, depth) = get(&addr, "/api/queue").await;
+    let depth: serde_json::Value = serde_json::from_str(&depth).unwrap();
+    assert_eq!(
+        (depth["depth"]["waiting"].as_u64(), depth["depth"]["dead"].as_u64()),
+        (Some(2), Some(0)),
+        "{depth}"
+    );
+    let retry = request(&addr, "POST", &format!("/api/queue/dead/{}/retry", Uuid::new_v4()), &[], "").await;
+    assert_eq!(retry.status, 403, "a dashboard without DASHBOARD_TOKEN only reads: {}", retry.body);
+
     let (status, css) = get(&addr, "/assets/style.css").await;
     assert_eq!(status, 200);
     assert!(css.contains("table"), "the stylesheet is served from the binary");
@@ -206,7 +265,82 @@ async fn every_page_renders_seeded_results_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     let args = DatabaseArgs { database_url: fleet::config::sqlite_url(&dir.path().join("results.db")) };
     let database = Database::connect(&args).await.unwrap();
-    pages_on(&database, database.clone()).await;
+    let queue = QueueArgs::sqlite(&dir.path().join("queue.db"), "boltfleet");
+    let store = ArtifactStore::open(&StoreArgs::folder(&dir.path().join("artifacts"))).unwrap();
+    pages_on(&database, database.clone(), queue, store).await;
+}
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_owned())
+}
+
+/// The S3 store of `scripts/s3-server` (or the environment's), under a prefix of its own.
+fn s3_store(prefix: &str) -> ArtifactStore {
+    ArtifactStore::open(&StoreArgs {
+        artifacts_url: format!("s3://{}/{prefix}", env_or("TEST_S3_BUCKET", "artifacts")),
+        s3: S3Args {
+            aws_endpoint_url: Some(env_or("AWS_ENDPOINT_URL", "http://127.0.0.1:9000")),
+            aws_access_key_id: Some(env_or("AWS_ACCESS_KEY_ID", "minioadmin")),
+            aws_secret_access_key: Some(env_or("AWS_SECRET_ACCESS_KEY", "minioadmin")),
+            aws_region: env_or("AWS_REGION", "us-east-1"),
+        },
+    })
+    .unwrap()
+}
+
+/// A Redis queue under a prefix of its own (its keys are left to expire with the server:
+/// the prefix is never reused).
+fn redis_queue(prefix: &str) -> QueueArgs {
+    QueueArgs {
+        backend: QueueBackendArgs {
+            redis_url: Some(env_or("REDIS_URL", "redis://127.0.0.1:6379")),
+            queue_url: None,
+        },
+        queue_prefix: prefix.to_owned(),
+    }
+}
+
+/// With `DASHBOARD_TOKEN` set, an operator acts with the token (bearer, or the unlock
+/// form's cookie) and nobody acts without it; the token never reaches a page or a cookie.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_operator_token_guards_every_write_action() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = DatabaseArgs { database_url: fleet::config::sqlite_url(&dir.path().join("results.db")) };
+    let database = Database::connect(&args).await.unwrap();
+    database.migrate().await.unwrap();
+    let queue = QueueArgs::sqlite(&dir.path().join("queue.db"), "boltfleet");
+    let token = "op-token-5f1e";
+    let addr = serve(Sources::new(database).with_queue(queue).with_token(token.to_owned())).await;
+    let action = format!("/api/queue/dead/{}/delete", Uuid::new_v4());
+    assert_eq!(request(&addr, "POST", &action, &[], "").await.status, 401, "no token");
+    let wrong = request(&addr, "POST", &action, &["Authorization: Bearer nope"], "").await;
+    assert_eq!(wrong.status, 401, "a wrong token");
+    let right = request(&addr, "POST", &action, &[&format!("Authorization: Bearer {token}")], "").await;
+    assert_eq!(right.status, 200, "{}", right.body);
+    assert!(right.body.contains(r#""applied":false"#), "that job is not dead: {}", right.body);
+
+    let (_, page) = get(&addr, "/queue").await;
+    assert!(page.contains("Operator token") && !page.contains(token), "{page}");
+    let refused = request(&addr, "POST", "/queue/unlock", &[], "token=guess").await;
+    assert_eq!(refused.status, 401);
+    let unlocked = request(&addr, "POST", "/queue/unlock", &[], &format!("token={token}")).await;
+    assert_eq!(unlocked.status, 303, "back to the queue page");
+    let cookie = unlocked
+        .headers
+        .lines()
+        .find_map(|line| line.strip_prefix("set-cookie: "))
+        .expect("a cookie")
+        .to_owned();
+    assert!(
+        !cookie.contains(token) && cookie.contains("samesite=strict") && cookie.contains("httponly"),
+        "{cookie}"
+    );
+    let pair = cookie.split(';').next().unwrap();
+    let by_cookie =
+        request(&addr, "POST", &action.replace("/api", ""), &[&format!("Cookie: {pair}")], "").await;
+    assert_eq!(by_cookie.status, 303, "the page's button, with the cookie: {}", by_cookie.body);
+    let (_, unlocked_page) = get(&addr, "/queue").await;
+    assert!(unlocked_page.contains("Operator token"), "without the cookie the form is still offered");
 }
 
 /// On Postgres the dashboard reads as `boltfleet_dashboard`, the role
@@ -243,7 +377,8 @@ async fn every_page_renders_seeded_results_on_postgres_with_a_read_only_role() {
     let reader_url = args.database_url.replacen("://postgres@", "://boltfleet_dashboard:read-only@", 1);
     assert_ne!(reader_url, args.database_url, "the test's URL names the postgres user");
     let reader = Database::connect(&DatabaseArgs { database_url: reader_url }).await.unwrap();
-    pages_on(&owner, reader.clone()).await;
+    let prefix = format!("bftest-dashboard-{}-{}", std::process::id(), Uuid::new_v4().simple());
+    pages_on(&owner, reader.clone(), redis_queue(&prefix), s3_store(&prefix)).await;
     let Database::Postgres(reader_pool) = &reader else { unreachable!("a Postgres pool") };
     let write = sqlx::query("delete from training_runs").execute(reader_pool).await;
     let refused = write.expect_err("the dashboard's role cannot write").to_string();
@@ -259,11 +394,34 @@ async fn a_database_that_is_down_gives_a_page_that_says_so() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let args =
         DatabaseArgs { database_url: format!("postgres://postgres:secret-password@127.0.0.1:{port}/none") };
-    let addr = serve(Database::connect_lazy(&args).await.unwrap()).await;
-    let (status, page) = get(&addr, "/").await;
-    assert_eq!(status, 503);
-    assert!(page.contains("did not answer"), "{page}");
-    assert!(!page.contains("secret-password"), "no secret in a page");
+    let nothing_there = format!("127.0.0.1:{port}");
+    let queue = QueueArgs {
+        backend: QueueBackendArgs {
+            redis_url: Some(format!("redis://:secret-password@{nothing_there}")),
+            queue_url: None,
+        },
+        queue_prefix: "down".to_owned(),
+    };
+    let store = ArtifactStore::open(&StoreArgs {
+        artifacts_url: "s3://artifacts/down".to_owned(),
+        s3: S3Args {
+            aws_endpoint_url: Some(format!("http://{nothing_there}")),
+            aws_access_key_id: Some("key".to_owned()),
+            aws_secret_access_key: Some("secret-password".to_owned()),
+            aws_region: "us-east-1".to_owned(),
+        },
+    })
+    .unwrap();
+    let sources =
+        Sources::new(Database::connect_lazy(&args).await.unwrap()).with_queue(queue).with_store(store);
+    let addr = serve(sources).await;
+    for (path, service) in [("/", "results database"), ("/queue", "queue"), ("/artifacts", "artifact store")]
+    {
+        let (status, page) = get(&addr, path).await;
+        assert_eq!(status, 503, "{path}: {page}");
+        assert!(page.contains(&format!("The {service} did not answer")), "{path}: {page}");
+        assert!(!page.contains("secret-password"), "no secret in a page");
+    }
     let (status, json) = get(&addr, "/api/runs").await;
     assert_eq!(status, 503);
     assert!(json.contains("\"error\""), "{json}");
@@ -271,44 +429,4 @@ async fn a_database_that_is_down_gives_a_page_that_says_so() {
 
 async fn sqlx_execute(pool: &sqlx::PgPool, sql: &str) {
     sqlx::query(sqlx::AssertSqlSafe(sql.to_owned())).execute(pool).await.unwrap();
-}
-
-/// The pages in a real headless Chromium (`dashboard/browser/dashboard.test.mjs`, driven by
-/// playwright-core from npm, run by node's test runner): the overview filtered from its form,
-/// a symbol's weights changed in the page and the composite following, the model page's
-/// charts drawn, a failed job's `<script>` error shown as text with no dialog, no request off
-/// localhost, no console error. Screenshots go to `target/tmp/dashboard-screenshots/`.
-/// `scripts/test` installs Chromium and playwright-core.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_real_browser_filters_reweighs_draws_and_escapes() {
-    let dir = tempfile::tempdir().unwrap();
-    let args = DatabaseArgs { database_url: fleet::config::sqlite_url(&dir.path().join("results.db")) };
-    let database = Database::connect(&args).await.unwrap();
-    seed(&database).await;
-    let addr = serve(database).await;
-    let browser = concat!(env!("CARGO_MANIFEST_DIR"), "/browser");
-    let shots = concat!(env!("CARGO_TARGET_TMPDIR"), "/dashboard-screenshots");
-    std::fs::create_dir_all(shots).unwrap();
-    assert!(
-        std::path::Path::new(browser).join("node_modules/playwright-core").is_dir(),
-        "playwright-core is not installed: run scripts/test (npm ci --prefix dashboard/browser)"
-    );
-    let mut node = std::process::Command::new("node");
-    node.args(["--test", "dashboard.test.mjs"])
-        .current_dir(browser)
-        .env("DASHBOARD_URL", format!("http://{addr}"))
-        .env("SCREENSHOT_DIR", shots);
-    let output = tokio::task::spawn_blocking(move || node.output().expect("node runs")).await.unwrap();
-    assert!(
-        output.status.success(),
-        "the browser tests failed:\n{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    for page in ["overview", "symbol", "model", "runs"] {
-        assert!(
-            std::path::Path::new(shots).join(format!("{page}.png")).is_file(),
-            "a screenshot of the {page}"
-        );
-    }
 }

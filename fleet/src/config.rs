@@ -10,6 +10,13 @@ pub struct StoreArgs {
     /// Artifact store: s3://bucket[/prefix] or file:///absolute/path.
     #[arg(long, env = "ARTIFACTS_URL")]
     pub artifacts_url: String,
+    #[command(flatten)]
+    pub s3: S3Args,
+}
+
+/// How to reach an S3 store: AWS's own settings, under their names.
+#[derive(Debug, Clone, Args)]
+pub struct S3Args {
     /// S3 endpoint for MinIO, SeaweedFS and other S3-compatible servers (path-style, HTTP
     /// allowed); unset for AWS itself.
     #[arg(long, env = "AWS_ENDPOINT_URL")]
@@ -22,16 +29,21 @@ pub struct StoreArgs {
     pub aws_region: String,
 }
 
-impl StoreArgs {
-    /// A store in a local folder (created if missing).
-    pub fn folder(path: &std::path::Path) -> Self {
+impl Default for S3Args {
+    fn default() -> Self {
         Self {
-            artifacts_url: format!("file://{}", path.display()),
             aws_endpoint_url: None,
             aws_access_key_id: None,
             aws_secret_access_key: None,
             aws_region: "us-east-1".to_owned(),
         }
+    }
+}
+
+impl StoreArgs {
+    /// A store in a local folder (created if missing).
+    pub fn folder(path: &std::path::Path) -> Self {
+        Self { artifacts_url: format!("file://{}", path.display()), s3: S3Args::default() }
     }
 }
 

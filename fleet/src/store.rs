@@ -50,6 +50,8 @@ pub enum StoreError {
     Corrupt { key: String, detail: String },
     #[error("latest pointer of {pair} still contended after {LATEST_ATTEMPTS} attempts")]
     Contended { pair: String },
+    #[error("{key:?} is not a key of the store: a part is empty, `.`, `..` or holds a control character")]
+    BadKey { key: String },
     #[error("model {version} of {pair} is latest: it is never deleted")]
     Latest { pair: String, version: String },
 }
@@ -59,6 +61,36 @@ impl StoreError {
     pub fn is_retryable(&self) -> bool {
         matches!(self, Self::Unavailable { .. } | Self::Contended { .. })
     }
+}
+
+/// A folder of the store, one level deep.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Folder {
+    /// The folder's key, `""` for the root.
+    pub prefix: String,
+    /// Keys of its sub-folders.
+    pub folders: Vec<String>,
+    pub files: Vec<StoredFile>,
+}
+
+/// A file of the store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoredFile {
+    pub key: String,
+    pub size: u64,
+    pub modified: DateTime<Utc>,
+}
+
+/// A key a reader gave, refused if a part of it is empty, `.` or `..` (a folder store must
+/// not be walked out of) or holds a character object stores escape.
+fn checked_key(key: &str) -> Result<&str, StoreError> {
+    let bad_part = |part: &str| {
+        part.is_empty() || part == "." || part == ".." || part.chars().any(|c| c.is_control() || c == '\\')
+    };
+    if !key.is_empty() && key.split('/').any(bad_part) {
+        return Err(StoreError::BadKey { key: key.to_owned() });
+    }
+    Ok(key)
 }
 
 /// What `latest.json` holds.
@@ -149,7 +181,8 @@ impl ArtifactStore {
                     .host_str()
                     .filter(|b| !b.is_empty())
                     .ok_or_else(|| config_error("names no bucket: use s3://bucket[/prefix]".to_owned()))?;
-                let (Some(key_id), Some(secret)) = (&args.aws_access_key_id, &args.aws_secret_access_key)
+                let (Some(key_id), Some(secret)) =
+                    (&args.s3.aws_access_key_id, &args.s3.aws_secret_access_key)
                 else {
                     return Err(config_error(
                         "is on S3 but AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not both set"
@@ -158,7 +191,7 @@ impl ArtifactStore {
                 };
                 let mut builder = AmazonS3Builder::new()
                     .with_bucket_name(bucket)
-                    .with_region(&args.aws_region)
+                    .with_region(&args.s3.aws_region)
                     .with_access_key_id(key_id)
                     .with_secret_access_key(secret)
                     .with_client_options(
@@ -172,7 +205,7 @@ impl ArtifactStore {
                         retry_timeout: Duration::from_secs(15),
                         ..RetryConfig::default()
                     });
-                if let Some(endpoint) = &args.aws_endpoint_url {
+                if let Some(endpoint) = &args.s3.aws_endpoint_url {
                     // Local servers (MinIO, SeaweedFS) use path-style addressing and often HTTP.
                     builder = builder
                         .with_endpoint(endpoint)
@@ -228,7 +261,8 @@ impl ArtifactStore {
         }
     }
 
-    fn model_key(pair: &Pair, file: &str) -> String {
+    /// The key of `file` in a pair's models folder: a version's folder, or `latest.json`.
+    pub fn model_key(pair: &Pair, file: &str) -> String {
         format!("models/{}/{}/{file}", pair.symbol.path_segment(), pair.timeframe)
     }
 
@@ -471,6 +505,36 @@ impl ArtifactStore {
             Err(object_store::Error::NotFound { .. }) => Err(StoreError::NotFound { key: key.to_owned() }),
             Err(source) => Err(unavailable(source)),
         }
+    }
+
+    /// One level of a folder of the store: its sub-folders and its files with their sizes
+    /// and times, for browsing. `prefix` is a folder's key (`models/AAPL`), `""` the root.
+    pub async fn browse(&self, prefix: &str) -> Result<Folder, StoreError> {
+        let prefix = checked_key(prefix.trim_matches('/'))?;
+        let path = if prefix.is_empty() { self.root.clone() } else { self.path(prefix) };
+        let root = self.root.as_ref().len();
+        let relative = |location: &Path| location.as_ref()[root..].trim_start_matches('/').to_owned();
+        let listing = self.store.list_with_delimiter(Some(&path)).await.map_err(|source| {
+            StoreError::Unavailable { operation: "list", key: prefix.to_owned(), source }
+        })?;
+        let mut folders: Vec<String> = listing.common_prefixes.iter().map(relative).collect();
+        let mut files: Vec<StoredFile> = listing
+            .objects
+            .iter()
+            .map(|meta| StoredFile {
+                key: relative(&meta.location),
+                size: meta.size,
+                modified: meta.last_modified,
+            })
+            .collect();
+        folders.sort();
+        files.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(Folder { prefix: prefix.to_owned(), folders, files })
+    }
+
+    /// The bytes of the file at `key` (relative to the root), as stored.
+    pub async fn read(&self, key: &str) -> Result<Bytes, StoreError> {
+        self.get(checked_key(key)?).await
     }
 
     /// Every key under a prefix (relative to the root), for tests and listings.

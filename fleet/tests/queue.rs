@@ -63,14 +63,95 @@ async fn contract(queue: &Queue) {
     assert!(empty.is_empty(), "nothing is delivered twice after its ack");
 }
 
+/// Sends a waiting job to the dead set with `error`, writing what apalis writes when a
+/// handler aborts a job (apalis-redis's `handle_results.lua`, apalis-sqlite's `kill.sql`).
+async fn kill_as_apalis_does(queue: &Queue, job_id: Uuid, error: &str, at: i64) {
+    let task = fleet::queue::task_id(job_id);
+    let result = serde_json::json!({ "Err": error }).to_string();
+    match queue.backend() {
+        fleet::queue::Backend::Redis(conn) => {
+            let keys = fleet::queue::jobs_config(queue.prefix());
+            let () = redis::pipe()
+                .cmd("LREM")
+                .arg(keys.active_jobs_list())
+                .arg(0)
+                .arg(&task)
+                .ignore()
+                .cmd("SADD")
+                .arg(keys.dead_jobs_set())
+                .arg(&task)
+                .ignore()
+                .cmd("HSET")
+                .arg(format!("{}:{task}", keys.job_meta_hash()))
+                .arg("result")
+                .arg(&result)
+                .arg("status")
+                .arg("Killed")
+                .arg("attempts")
+                .arg(1)
+                .arg("done_at")
+                .arg(at)
+                .ignore()
+                .query_async(&mut conn.clone())
+                .await
+                .unwrap();
+        }
+        fleet::queue::Backend::Sqlite(pool) => {
+            sqlx::query("update Jobs set status = 'Killed', attempts = 1, last_result = ?1, done_at = ?2 where id = ?3")
+                .bind(&result)
+                .bind(at)
+                .bind(&task)
+                .execute(pool)
+                .await
+                .unwrap();
+        }
+    }
+}
+
+/// The queue page's reads and an operator's actions: depth, dead jobs newest first with
+/// their errors, retry and delete of a dead job (and of nothing else).
+async fn dead_jobs_contract(queue: &Queue) {
+    let before = queue.depth().await.unwrap();
+    let jobs: Vec<Job> = (0..3).map(|_| Job::new(Uuid::new_v4(), JobKind::Ping, None)).collect();
+    queue.push(&jobs).await.unwrap();
+    let now = Utc::now().timestamp();
+    kill_as_apalis_does(queue, jobs[0].job_id, "first <script>", now - 10).await;
+    kill_as_apalis_does(queue, jobs[1].job_id, "second", now).await;
+
+    let depth = queue.depth().await.unwrap();
+    assert_eq!((depth.waiting, depth.dead), (before.waiting + 1, before.dead + 2), "{depth:?}");
+    assert_eq!(depth.in_flight, 0, "no worker holds a job");
+    let page = queue.dead_jobs(1, 0).await.unwrap();
+    assert_eq!(page.total, 2);
+    let newest = &page.jobs[0];
+    assert_eq!((newest.job_id, newest.error.as_deref()), (jobs[1].job_id, Some("second")), "newest first");
+    assert_eq!(newest.attempts, 1);
+    assert_eq!(newest.died_at.map(|at| at.timestamp()), Some(now));
+    assert!(newest.payload.contains(&jobs[1].job_id.to_string()), "the payload is shown: {}", newest.payload);
+    let older = queue.dead_jobs(10, 1).await.unwrap();
+    assert_eq!(older.jobs.len(), 1, "the second page");
+    assert_eq!(older.jobs[0].error.as_deref(), Some("first <script>"), "the error as the worker wrote it");
+
+    assert!(!queue.retry_dead(jobs[2].job_id).await.unwrap(), "a waiting job is not retried");
+    assert!(!queue.delete_dead(jobs[2].job_id).await.unwrap(), "nor deleted");
+    assert!(queue.retry_dead(jobs[1].job_id).await.unwrap());
+    assert!(!queue.retry_dead(jobs[1].job_id).await.unwrap(), "a retried job is no longer dead");
+    assert!(!queue.is_dead(jobs[1].job_id).await.unwrap());
+    assert!(queue.delete_dead(jobs[0].job_id).await.unwrap());
+    assert!(!queue.delete_dead(jobs[0].job_id).await.unwrap(), "a deleted job is gone");
+    let after = queue.depth().await.unwrap();
+    assert_eq!((after.waiting, after.dead), (before.waiting + 2, before.dead), "{after:?}");
+}
+
 #[tokio::test]
 async fn the_sqlite_queue_keeps_the_contract() {
     let dir = tempfile::tempdir().unwrap();
     let queue = Queue::connect(&QueueArgs::sqlite(&dir.path().join("queue.db"), "contract")).await.unwrap();
     contract(&queue).await;
+    dead_jobs_contract(&queue).await;
     let reopened =
         Queue::connect(&QueueArgs::sqlite(&dir.path().join("queue.db"), "contract")).await.unwrap();
-    assert_eq!(reopened.waiting().await.unwrap(), 4, "the file keeps its jobs across connections");
+    assert_eq!(reopened.waiting().await.unwrap(), 6, "the file keeps its jobs across connections");
 
     // A job a worker took, as apalis-sqlite marks it, finished after that worker's pool died.
     let fleet::queue::Backend::Sqlite(pool) = reopened.backend() else { unreachable!("a SQLite queue") };
@@ -87,7 +168,7 @@ async fn the_sqlite_queue_keeps_the_contract() {
         .await
         .unwrap();
     assert!(reopened.finish_abandoned(job.job_id, "gone").await.unwrap());
-    assert_eq!(reopened.waiting().await.unwrap(), 4, "not waiting again");
+    assert_eq!(reopened.waiting().await.unwrap(), 6, "not waiting again");
     assert_eq!(reopened.sweep_done(100).await.unwrap(), 1, "done, as apalis-sqlite's own ack leaves it");
 }
 
@@ -111,6 +192,7 @@ async fn the_redis_queue_keeps_the_contract() {
     clear().await;
     let queue = Queue::connect(&args).await.unwrap();
     contract(&queue).await;
+    dead_jobs_contract(&queue).await;
     clear().await;
 }
 

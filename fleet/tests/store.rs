@@ -10,6 +10,7 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, UpdateVersion};
 use shared::ingest::BarSeries;
 use shared::job::Pair;
+use shared::model::artifact::Manifest;
 use shared::model::{self, TrainConfig, Trained};
 use shared::{Bar, Timeframe};
 
@@ -23,10 +24,12 @@ fn env_or(name: &str, default: &str) -> String {
 fn s3_args(prefix: &str) -> StoreArgs {
     StoreArgs {
         artifacts_url: format!("s3://{}/{prefix}", env_or("TEST_S3_BUCKET", "artifacts")),
-        aws_endpoint_url: Some(env_or("AWS_ENDPOINT_URL", "http://127.0.0.1:9000")),
-        aws_access_key_id: Some(env_or("AWS_ACCESS_KEY_ID", "minioadmin")),
-        aws_secret_access_key: Some(env_or("AWS_SECRET_ACCESS_KEY", "minioadmin")),
-        aws_region: "us-east-1".to_owned(),
+        s3: fleet::config::S3Args {
+            aws_endpoint_url: Some(env_or("AWS_ENDPOINT_URL", "http://127.0.0.1:9000")),
+            aws_access_key_id: Some(env_or("AWS_ACCESS_KEY_ID", "minioadmin")),
+            aws_secret_access_key: Some(env_or("AWS_SECRET_ACCESS_KEY", "minioadmin")),
+            aws_region: "us-east-1".to_owned(),
+        },
     }
 }
 
@@ -174,6 +177,35 @@ async fn contract(store: ArtifactStore) {
     let keys = store.list("models").await.unwrap();
     assert_eq!(keys.len(), 3, "the latest version's two objects, and latest.json: {keys:?}");
     assert!(store.get_model(&pair(), &worst.version).await.is_ok());
+
+    // Browsing, one level at a time, with sizes and times; reading a file by its key.
+    let root = store.browse("").await.unwrap();
+    assert_eq!(root.folders, ["bars", "models"], "{root:?}");
+    assert!(root.files.is_empty());
+    let model_dir = format!("models/TEST/d1/{}", worst.version);
+    let versions = store.browse("models/TEST/d1/").await.unwrap();
+    assert_eq!(versions.prefix, "models/TEST/d1");
+    // A folder store keeps a pruned version's emptied directory; S3 has no directories.
+    assert!(versions.folders.contains(&model_dir), "{versions:?}");
+    assert_eq!(
+        versions.files.iter().map(|f| f.key.as_str()).collect::<Vec<_>>(),
+        ["models/TEST/d1/latest.json"]
+    );
+    let files = store.browse(&model_dir).await.unwrap();
+    let manifest_key = format!("{model_dir}/manifest.json");
+    let listed = files.files.iter().find(|f| f.key == manifest_key).expect("the manifest is listed");
+    let bytes = store.read(&manifest_key).await.unwrap();
+    assert_eq!(listed.size, bytes.len() as u64, "the listed size is the file's");
+    assert!((Utc::now() - listed.modified).num_minutes().abs() < 10, "and its time is the write's");
+    let read: Manifest = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(read.version, worst.version);
+    for bad in ["../secrets", "models//x", "models/./x", "models/\u{7}"] {
+        let refused = store.read(bad).await.unwrap_err();
+        assert!(matches!(refused, StoreError::BadKey { .. }), "{bad}: {refused}");
+        assert!(store.browse(bad).await.is_err(), "{bad}");
+    }
+    assert!(matches!(store.read("models/none.json").await, Err(StoreError::NotFound { .. })));
+    assert!(store.browse("nothing/here").await.unwrap().files.is_empty(), "an empty folder is empty");
 }
 
 /// One pair's unreadable `latest.json` hides nothing: the other pairs list as usual, and its
@@ -253,7 +285,7 @@ async fn the_s3_server_honours_conditional_puts() {
 #[test]
 fn a_store_url_that_cannot_work_is_refused_with_its_reason() {
     let mut args = s3_args("x");
-    args.aws_secret_access_key = None;
+    args.s3.aws_secret_access_key = None;
     let error = ArtifactStore::open(&args).unwrap_err().to_string();
     assert!(error.contains("AWS_SECRET_ACCESS_KEY"), "{error}");
     args.artifacts_url = "ftp://host/x".to_owned();

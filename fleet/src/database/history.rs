@@ -1,5 +1,6 @@
-//! A pair's record for the dashboard's model page: its training runs over time, and the
-//! latest succeeded run's whole evaluation. Read-only.
+//! A pair's record for the dashboard's model page: its training runs over time, the latest
+//! succeeded run's whole evaluation, and its trained models' forecasts with their outcomes.
+//! Read-only.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -18,6 +19,28 @@ pub struct RunPoint {
     pub ensemble_accuracy_low: Option<f64>,
     pub ensemble_accuracy_high: Option<f64>,
     pub majority_accuracy: Option<f64>,
+}
+
+/// A trained model's forecast of the pair, and what happened once its horizon passed.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct LiveForecast {
+    pub bar_ts: Option<DateTime<Utc>>,
+    pub generated_at: DateTime<Utc>,
+    pub artifact_version: Option<String>,
+    pub horizon: Option<i32>,
+    pub direction: Option<String>,
+    pub confidence: Option<f64>,
+    /// The direction the horizon's return had under the model's label rule; `None` until
+    /// `producer evaluate` scored it.
+    pub realized: Option<String>,
+    pub realized_return: Option<f64>,
+}
+
+impl LiveForecast {
+    /// Whether the forecast was right; `None` until scored.
+    pub fn correct(&self) -> Option<bool> {
+        Some(self.direction.as_ref()? == self.realized.as_ref()?)
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -62,5 +85,30 @@ impl Database {
         })
         .map_err(query_error(format!("read the latest evaluation of {pair}")))?;
         Ok(row.and_then(|row| Some((row.artifact_version?, row.evaluation?.0))))
+    }
+
+    /// The pair's latest `limit` forecasts by trained models, newest first, each with its
+    /// outcome once scored.
+    pub async fn live_forecasts(
+        &self,
+        pair: &Pair,
+        limit: usize,
+    ) -> Result<Vec<LiveForecast>, DatabaseError> {
+        const FORECASTS: &str = "select f.bar_ts, f.generated_at, f.artifact_version, f.horizon, f.direction,
+                                        f.confidence, o.realized, o.realized_return
+                                 from ml_forecasts f
+                                 left join forecast_outcomes o on o.forecast_job_id = f.job_id
+                                 where f.symbol = $1 and f.timeframe = $2 and f.is_trained_ensemble
+                                 order by f.bar_ts desc, f.generated_at desc limit $3";
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        on_either!(self, |pool| {
+            sqlx::query_as(FORECASTS)
+                .bind(pair.symbol.as_str())
+                .bind(pair.timeframe.as_str())
+                .bind(limit)
+                .fetch_all(pool)
+                .await
+        })
+        .map_err(query_error(format!("read the forecasts of {pair}")))
     }
 }

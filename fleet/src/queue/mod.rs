@@ -16,6 +16,7 @@
 //! [`RESPONSE_TIMEOUT`], not redis-rs's 500 ms default, which kills worker pools under load
 //! (apalis-redis issue 76).
 
+mod inspect;
 mod sqlite;
 
 use std::sync::LazyLock;
@@ -27,6 +28,7 @@ use redis::aio::ConnectionManagerConfig;
 use shared::job::Job;
 use uuid::Uuid;
 
+pub use self::inspect::{DeadJob, DeadJobs, Depth, PAYLOAD_PREVIEW};
 use crate::config::QueueArgs;
 
 pub const POLL_INTERVAL: Duration = Duration::from_millis(200);

@@ -7,7 +7,15 @@
 
 use apalis_sqlite::{SqlitePool, SqliteStorage};
 
+use super::inspect::{DeadJob, DeadJobs, Depth};
 use super::{QueueError, RawJob, task_id};
+
+/// apalis-sqlite's dead jobs: aborted (`Killed`), or failed with no attempt left.
+macro_rules! dead {
+    () => {
+        "(status = 'Killed' or (status = 'Failed' and attempts >= max_attempts))"
+    };
+}
 
 /// The results outbox: what the Redis results stream is for a Redis queue (`results.rs`).
 const OUTBOX_SCHEMA: &str = "
@@ -103,13 +111,10 @@ pub(super) async fn claimant(
 }
 
 pub(super) async fn is_dead(pool: &SqlitePool, task_id: &str) -> Result<bool, QueueError> {
-    Ok(sqlx::query_scalar(
-        "select exists (select 1 from Jobs where id = ?1
-                        and (status = 'Killed' or (status = 'Failed' and attempts >= max_attempts)))",
-    )
-    .bind(task_id)
-    .fetch_one(pool)
-    .await?)
+    Ok(sqlx::query_scalar(concat!("select exists (select 1 from Jobs where id = ?1 and ", dead!(), ")"))
+        .bind(task_id)
+        .fetch_one(pool)
+        .await?)
 }
 
 /// [`super::Queue::finish_abandoned`]: what apalis-sqlite's acknowledgement of a success does.
@@ -140,4 +145,94 @@ pub(super) async fn sweep_done(pool: &SqlitePool, queue: &str, max: usize) -> Re
     .await?
     .rows_affected();
     Ok(usize::try_from(swept).unwrap_or(usize::MAX))
+}
+
+pub(super) async fn depth(pool: &SqlitePool, queue: &str) -> Result<Depth, QueueError> {
+    let counts: Vec<(String, bool, i64)> = sqlx::query_as(concat!(
+        "select status, ",
+        dead!(),
+        " as dead, count(*) from Jobs where job_type = ?1 group by status, dead"
+    ))
+    .bind(queue)
+    .fetch_all(pool)
+    .await?;
+    let mut depth = Depth::default();
+    for (status, dead, count) in counts {
+        let count = usize::try_from(count).unwrap_or_default();
+        let slot = match status.as_str() {
+            _ if dead => &mut depth.dead,
+            "Pending" => &mut depth.waiting,
+            "Failed" => &mut depth.retrying,
+            "Queued" | "Running" => &mut depth.in_flight,
+            "Done" => &mut depth.done,
+            _ => continue,
+        };
+        *slot += count;
+    }
+    Ok(depth)
+}
+
+/// A dead job's row in apalis-sqlite's `Jobs` table.
+#[derive(sqlx::FromRow)]
+struct DeadRow {
+    id: String,
+    job: Vec<u8>,
+    attempts: i64,
+    last_result: Option<String>,
+    done_at: Option<i64>,
+}
+
+pub(super) async fn dead_jobs(
+    pool: &SqlitePool,
+    queue: &str,
+    limit: usize,
+    offset: usize,
+) -> Result<DeadJobs, QueueError> {
+    let bound = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+    let total: i64 =
+        sqlx::query_scalar(concat!("select count(*) from Jobs where job_type = ?1 and ", dead!()))
+            .bind(queue)
+            .fetch_one(pool)
+            .await?;
+    let rows: Vec<DeadRow> = sqlx::query_as(concat!(
+        "select id, job, attempts, last_result, done_at from Jobs where job_type = ?1 and ",
+        dead!(),
+        " order by done_at desc, id desc limit ?2 offset ?3"
+    ))
+    .bind(queue)
+    .bind(bound(limit))
+    .bind(bound(offset))
+    .fetch_all(pool)
+    .await?;
+    let jobs = rows
+        .iter()
+        .map(|row| {
+            let attempts = u32::try_from(row.attempts).unwrap_or_default();
+            DeadJob::new(&row.id, &row.job, attempts, row.last_result.as_deref(), row.done_at)
+        })
+        .collect();
+    Ok(DeadJobs { total: usize::try_from(total).unwrap_or_default(), jobs })
+}
+
+pub(super) async fn retry_dead(pool: &SqlitePool, queue: &str, task_id: &str) -> Result<bool, QueueError> {
+    let retried = sqlx::query(concat!(
+        "update Jobs set status = 'Pending', attempts = 0, run_at = strftime('%s', 'now'),
+                         lock_by = null, lock_at = null, done_at = null
+         where id = ?1 and job_type = ?2 and ",
+        dead!()
+    ))
+    .bind(task_id)
+    .bind(queue)
+    .execute(pool)
+    .await?;
+    Ok(retried.rows_affected() == 1)
+}
+
+pub(super) async fn delete_dead(pool: &SqlitePool, queue: &str, task_id: &str) -> Result<bool, QueueError> {
+    let deleted = sqlx::query(concat!("delete from Jobs where id = ?1 and job_type = ?2 and ", dead!()))
+        .bind(task_id)
+        .bind(queue)
+        .execute(pool)
+        .await?;
+    Ok(deleted.rows_affected() == 1)
 }
