@@ -127,4 +127,10 @@ fn a_real_browser_walks_the_dashboard_of_a_fleet_this_test_trains() {
     assert!(!runtime.block_on(queue.is_dead(poison[0].job_id)).unwrap(), "the retried job left the dead");
     assert_eq!(runtime.block_on(queue.dead_jobs(10, 0)).unwrap().total, 0, "the other was deleted");
     assert_eq!(runtime.block_on(queue.depth()).unwrap().waiting, 1, "the retried job waits for a worker");
+    let mut worker = env.spawn("worker", &["run", "--concurrency", "1"]);
+    let dead_again =
+        eventually(Duration::from_secs(60), || runtime.block_on(queue.is_dead(poison[0].job_id)).unwrap());
+    assert!(dead_again, "a worker fetched the retried job and ran it (to its death again, as poison does)");
+    worker.signal("TERM");
+    assert_eq!(worker.wait_exit(Duration::from_secs(30)).and_then(|s| s.code()), Some(0));
 }

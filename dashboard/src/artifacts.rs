@@ -3,6 +3,7 @@
 //! (a manifest, a latest pointer), any file downloaded. It only reads: read-only store
 //! credentials are enough (README).
 
+use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -11,7 +12,7 @@ use maud::{Markup, html};
 use serde::{Deserialize, Serialize};
 
 use crate::Sources;
-use crate::pages::{Ctx, PageError, as_html, as_json, encode, layout};
+use crate::pages::{Ctx, PageError, as_html, as_json, encode, error_page, layout};
 
 /// Files larger than this are offered for download, not shown.
 const SHOWN_AT_MOST: usize = 1 << 20;
@@ -53,46 +54,49 @@ pub(crate) async fn folder_json(State(sources): Ctx, Query(query): Query<FolderQ
 /// A file of the store, shown.
 struct FilePage {
     key: String,
-    size: usize,
+    size: u64,
     /// Its text, pretty-printed if JSON; `None` if binary or too large to show.
     text: Option<String>,
 }
 
 async fn file_page(sources: &Sources, key: &str) -> Result<FilePage, PageError> {
-    let bytes = sources.store()?.read(key).await?;
-    let text =
-        (bytes.len() <= SHOWN_AT_MOST).then(|| std::str::from_utf8(&bytes).ok()).flatten().map(|text| {
-            match serde_json::from_str::<serde_json::Value>(text) {
-                Ok(json) => serde_json::to_string_pretty(&json).unwrap_or_else(|_| text.to_owned()),
-                Err(_) => text.to_owned(),
-            }
-        });
-    Ok(FilePage { key: key.to_owned(), size: bytes.len(), text })
+    let store = sources.store()?;
+    let info = store.file_info(key).await?;
+    let small = usize::try_from(info.size).is_ok_and(|size| size <= SHOWN_AT_MOST);
+    let bytes = if small { Some(store.read(key).await?) } else { None };
+    let text = bytes.as_deref().and_then(|bytes| std::str::from_utf8(bytes).ok()).map(|text| {
+        match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(json) => serde_json::to_string_pretty(&json).unwrap_or_else(|_| text.to_owned()),
+            Err(_) => text.to_owned(),
+        }
+    });
+    Ok(FilePage { key: key.to_owned(), size: info.size, text })
 }
 
 pub(crate) async fn file(State(sources): Ctx, Query(query): Query<FileQuery>) -> Response {
     as_html(file_page(&sources, &query.key).await, render_file)
 }
 
-/// The file's bytes as stored, as an attachment named after its last part.
+/// The file's bytes as stored, streamed, as an attachment named after its last part.
 pub(crate) async fn download(State(sources): Ctx, Query(query): Query<FileQuery>) -> Response {
-    let read = async { Ok::<_, PageError>(sources.store()?.read(&query.key).await?) };
-    match read.await {
-        Ok(bytes) => {
-            let name = query.key.rsplit('/').next().unwrap_or("file");
+    let opened = async { Ok::<_, PageError>(sources.store()?.read_stream(&query.key).await?) };
+    match opened.await {
+        Ok((file, stream)) => {
             // The name is a store key's part: quote-safe once its quotes and controls are gone.
-            let name: String = name.chars().filter(|c| *c != '"' && *c != '\\' && !c.is_control()).collect();
+            let name: String =
+                last_part(&file.key).chars().filter(|c| *c != '"' && *c != '\\' && !c.is_control()).collect();
             let kind = if name.ends_with(".json") { "application/json" } else { "application/octet-stream" };
             (
                 [
                     (header::CONTENT_TYPE, kind.to_owned()),
+                    (header::CONTENT_LENGTH, file.size.to_string()),
                     (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
                 ],
-                bytes,
+                Body::from_stream(stream),
             )
                 .into_response()
         }
-        Err(error) => as_json(Err::<(), _>(error)),
+        Err(error) => error_page(error),
     }
 }
 
@@ -112,14 +116,18 @@ fn last_part(key: &str) -> &str {
     key.rsplit('/').next().unwrap_or(key)
 }
 
-/// The links up to a key: the root, then each folder on the way.
-fn breadcrumbs(key: &str) -> Markup {
+/// The links up to a key: the root, then each folder on the way (a file's own name is not
+/// a folder to link).
+fn breadcrumbs(key: &str, is_file: bool) -> Markup {
     let parts: Vec<&str> = key.split('/').filter(|p| !p.is_empty()).collect();
+    let folders = if is_file { parts.len().saturating_sub(1) } else { parts.len() };
     html! {
         p.crumbs {
             a href="/artifacts" { "store" }
             @for (i, part) in parts.iter().enumerate() {
-                " / " a href={ "/artifacts?prefix=" (encode(&parts[..=i].join("/"))) } { (part) }
+                " / "
+                @if i < folders { a href={ "/artifacts?prefix=" (encode(&parts[..=i].join("/"))) } { (part) } }
+                @else { (part) }
             }
         }
     }
@@ -131,7 +139,7 @@ fn render_folder(page: &FolderPage) -> Markup {
         "artifacts",
         &html! {
             h1 { "Artifacts " span.muted { (page.store) } }
-            (breadcrumbs(&folder.prefix))
+            (breadcrumbs(&folder.prefix, false))
             table #listing {
                 thead { tr { th { "Name" } th { "Size" } th { "Modified" } th { "" } } }
                 tbody {
@@ -157,14 +165,13 @@ fn render_folder(page: &FolderPage) -> Markup {
 }
 
 fn render_file(page: &FilePage) -> Markup {
-    let size = u64::try_from(page.size).unwrap_or(u64::MAX);
     layout(
         last_part(&page.key),
         &html! {
             h1 { (last_part(&page.key)) }
-            (breadcrumbs(&page.key))
+            (breadcrumbs(&page.key, true))
             p {
-                (self::size(size)) " · "
+                (size(page.size)) " · "
                 a.download href={ "/artifacts/download?key=" (encode(&page.key)) } download { "download" }
             }
             @if let Some(text) = &page.text { pre #content { (text) } }

@@ -29,6 +29,7 @@ use fleet::queue::Queue;
 use fleet::store::ArtifactStore;
 use prometheus_client::registry::Registry;
 
+pub use crate::operator::OperatorToken;
 use crate::pages::PageError;
 
 /// boltfleet dashboard: the fleet's results in a browser.
@@ -109,7 +110,7 @@ pub struct Sources {
     /// Connected on first use, so that a queue down at start-up only greys its page.
     connected: tokio::sync::OnceCell<Queue>,
     store: Option<ArtifactStore>,
-    token: Option<String>,
+    token: Option<OperatorToken>,
 }
 
 impl std::fmt::Debug for Sources {
@@ -140,7 +141,7 @@ impl Sources {
 
     /// Turns on write actions for whoever gives `token`.
     #[must_use]
-    pub fn with_token(self, token: String) -> Self {
+    pub fn with_token(self, token: OperatorToken) -> Self {
         Self { token: Some(token), ..self }
     }
 
@@ -169,9 +170,6 @@ impl Sources {
     }
 }
 
-/// The shortest operator token accepted.
-const MIN_TOKEN_CHARS: usize = 12;
-
 /// Serves the dashboard until `shutdown` resolves.
 pub async fn serve(
     args: DashboardArgs,
@@ -187,13 +185,9 @@ pub async fn serve(
     if let Some(store) = store {
         sources = sources.with_store(ArtifactStore::open(&store)?);
     }
-    // Empty is unset (compose passes `${DASHBOARD_TOKEN:-}`); a short token is guessable.
-    if let Some(token) = args.dashboard_token.clone().filter(|token| !token.is_empty()) {
-        anyhow::ensure!(
-            token.chars().count() >= MIN_TOKEN_CHARS,
-            "DASHBOARD_TOKEN is shorter than {MIN_TOKEN_CHARS} characters: pick a longer one (e.g. openssl rand -hex 16)"
-        );
-        sources = sources.with_token(token);
+    // Empty is unset: compose passes `${DASHBOARD_TOKEN:-}`.
+    if let Some(token) = args.dashboard_token.as_deref().filter(|token| !token.is_empty()) {
+        sources = sources.with_token(OperatorToken::new(token).map_err(anyhow::Error::msg)?);
     }
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await

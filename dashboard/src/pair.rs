@@ -298,7 +298,7 @@ fn equity_chart(curves: &[(&str, &str, &Vec<CurvePoint>)]) -> Markup {
 }
 
 fn live_table(forecasts: &[LiveForecast]) -> Markup {
-    let scored: Vec<bool> = forecasts.iter().filter_map(LiveForecast::correct).collect();
+    let scored: Vec<bool> = forecasts.iter().filter_map(|forecast| forecast.correct).collect();
     let right = scored.iter().filter(|c| **c).count();
     html! {
         @if !scored.is_empty() {
@@ -313,7 +313,7 @@ fn live_table(forecasts: &[LiveForecast]) -> Markup {
                         td { @if let Some(direction) = &forecast.direction { span class={ "badge " (direction) } { (direction) } } }
                         td.num { (percent(forecast.confidence)) }
                         td {
-                            @match (forecast.correct(), &forecast.realized) {
+                            @match (forecast.correct, &forecast.realized) {
                                 (Some(true), Some(realized)) => span.good { "right (" (realized) ")" },
                                 (Some(false), Some(realized)) => span.bad { "wrong (" (realized) ")" },
                                 _ => span.muted { "pending" },

@@ -11,7 +11,8 @@ use maud::{Markup, html};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::pages::{Ctx, PageError, as_html, as_json, layout, pager};
+use crate::operator::Proof;
+use crate::pages::{Ctx, PageError, as_html, as_json, error_page, layout, pager};
 use crate::views::PER_PAGE;
 use crate::{Sources, operator};
 
@@ -31,7 +32,8 @@ pub(crate) struct QueuePage {
     pub dead: DeadJobs,
     pub page: usize,
     pub pages: usize,
-    /// Whether write actions are on (a token is configured) and this reader gave it.
+    /// Whether write actions are on (a token is configured), and whether this reader
+    /// unlocked them (the buttons are shown; each action is checked again).
     pub actions_enabled: bool,
     pub operator: bool,
 }
@@ -58,7 +60,7 @@ async fn queue_page(
         page,
         pages,
         actions_enabled: sources.token.is_some(),
-        operator: operator::allowed(sources.token.as_deref(), headers),
+        operator: operator::unlocked(sources.token.as_ref(), headers),
     })
 }
 
@@ -79,7 +81,7 @@ pub(crate) async fn json(
 }
 
 /// What an operator does to a dead job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum Action {
     Retry,
@@ -89,22 +91,28 @@ pub(crate) enum Action {
 #[derive(Serialize)]
 struct Done {
     job_id: Uuid,
-    action: &'static str,
+    action: Action,
     /// False if the job was not dead (already retried or deleted, or never dead).
     applied: bool,
 }
 
-async fn act(sources: &Sources, headers: &HeaderMap, id: &str, action: Action) -> Result<Done, PageError> {
-    operator::require(sources.token.as_deref(), headers)?;
+async fn act(
+    sources: &Sources,
+    headers: &HeaderMap,
+    proof: Proof,
+    id: &str,
+    action: Action,
+) -> Result<Done, PageError> {
+    operator::require(sources.token.as_ref(), headers, proof)?;
     let job_id: Uuid = id.parse().map_err(|e| {
         PageError::Refused(StatusCode::BAD_REQUEST, format!("job id {id:?} is not a uuid: {e}"))
     })?;
     let queue = sources.queue().await?;
-    let (applied, action) = match action {
-        Action::Retry => (queue.retry_dead(job_id).await?, "retry"),
-        Action::Delete => (queue.delete_dead(job_id).await?, "delete"),
+    let applied = match action {
+        Action::Retry => queue.retry_dead(job_id).await?,
+        Action::Delete => queue.delete_dead(job_id).await?,
     };
-    tracing::info!(job_id = %job_id, action, applied, "operator acted on a dead job");
+    tracing::info!(job_id = %job_id, action = ?action, applied, "operator acted on a dead job");
     Ok(Done { job_id, action, applied })
 }
 
@@ -114,9 +122,9 @@ pub(crate) async fn act_from_page(
     headers: HeaderMap,
     Path((id, action)): Path<(String, Action)>,
 ) -> Response {
-    match act(&sources, &headers, &id, action).await {
+    match act(&sources, &headers, Proof::BearerOrCookie, &id, action).await {
         Ok(_) => Redirect::to("/queue").into_response(),
-        Err(error) => as_html(Err::<(), _>(error), |()| html! {}),
+        Err(error) => error_page(error),
     }
 }
 
@@ -127,7 +135,7 @@ pub(crate) async fn act_from_api(
     headers: HeaderMap,
     Path((id, action)): Path<(String, Action)>,
 ) -> Response {
-    as_json(act(&sources, &headers, &id, action).await)
+    as_json(act(&sources, &headers, Proof::Bearer, &id, action).await)
 }
 
 /// The token form: checks the token and keeps it in a cookie for this site only.
@@ -136,9 +144,9 @@ pub(crate) async fn unlock(State(sources): Ctx, body: axum::body::Bytes) -> Resp
         .find(|(name, _)| name == "token")
         .map(|(_, value)| value.into_owned())
         .unwrap_or_default();
-    match operator::cookie_for(sources.token.as_deref(), &given) {
+    match operator::cookie_for(sources.token.as_ref(), &given) {
         Ok(cookie) => ([(header::SET_COOKIE, cookie)], Redirect::to("/queue")).into_response(),
-        Err(error) => as_html(Err::<(), _>(error), |()| html! {}),
+        Err(error) => error_page(error),
     }
 }
 

@@ -310,7 +310,10 @@ async fn the_operator_token_guards_every_write_action() {
     database.migrate().await.unwrap();
     let queue = QueueArgs::sqlite(&dir.path().join("queue.db"), "boltfleet");
     let token = "op-token-5f1e";
-    let addr = serve(Sources::new(database).with_queue(queue).with_token(token.to_owned())).await;
+    let addr = serve(
+        Sources::new(database).with_queue(queue).with_token(dashboard::OperatorToken::new(token).unwrap()),
+    )
+    .await;
     let action = format!("/api/queue/dead/{}/delete", Uuid::new_v4());
     assert_eq!(request(&addr, "POST", &action, &[], "").await.status, 401, "no token");
     let wrong = request(&addr, "POST", &action, &["Authorization: Bearer nope"], "").await;
@@ -336,9 +339,16 @@ async fn the_operator_token_guards_every_write_action() {
         "{cookie}"
     );
     let pair = cookie.split(';').next().unwrap();
-    let by_cookie =
-        request(&addr, "POST", &action.replace("/api", ""), &[&format!("Cookie: {pair}")], "").await;
+    let button = action.replace("/api", "");
+    let from = |origin: &str| [format!("Cookie: {pair}"), format!("Origin: {origin}")];
+    let [cookie, own] = from(&format!("http://{addr}"));
+    let by_cookie = request(&addr, "POST", &button, &[&cookie, &own], "").await;
     assert_eq!(by_cookie.status, 303, "the page's button, with the cookie: {}", by_cookie.body);
+    let [cookie, elsewhere] = from("http://127.0.0.1:1");
+    let cross = request(&addr, "POST", &button, &[&cookie, &elsewhere], "").await;
+    assert_eq!(cross.status, 401, "a page of another origin cannot use the cookie");
+    let api = request(&addr, "POST", &action, &[&cookie, &own], "").await;
+    assert_eq!(api.status, 401, "the API takes the bearer token only");
     let (_, unlocked_page) = get(&addr, "/queue").await;
     assert!(unlocked_page.contains("Operator token"), "without the cookie the form is still offered");
 }

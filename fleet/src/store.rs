@@ -93,6 +93,17 @@ fn checked_key(key: &str) -> Result<&str, StoreError> {
     Ok(key)
 }
 
+/// A file's bytes as they arrive from the store.
+pub type ByteStream = futures_util::stream::BoxStream<'static, Result<Bytes, StoreError>>;
+
+/// A key that must name a file: [`checked_key`], and not the root.
+fn checked_file_key(key: &str) -> Result<&str, StoreError> {
+    if key.is_empty() {
+        return Err(StoreError::BadKey { key: String::new() });
+    }
+    checked_key(key)
+}
+
 /// What `latest.json` holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LatestPointer {
@@ -534,7 +545,37 @@ impl ArtifactStore {
 
     /// The bytes of the file at `key` (relative to the root), as stored.
     pub async fn read(&self, key: &str) -> Result<Bytes, StoreError> {
-        self.get(checked_key(key)?).await
+        self.get(checked_file_key(key)?).await
+    }
+
+    /// A file's size and time, without reading it.
+    pub async fn file_info(&self, key: &str) -> Result<StoredFile, StoreError> {
+        let key = checked_file_key(key)?;
+        match self.store.head(&self.path(key)).await {
+            Ok(meta) => Ok(StoredFile { key: key.to_owned(), size: meta.size, modified: meta.last_modified }),
+            Err(object_store::Error::NotFound { .. }) => Err(StoreError::NotFound { key: key.to_owned() }),
+            Err(source) => Err(StoreError::Unavailable { operation: "head", key: key.to_owned(), source }),
+        }
+    }
+
+    /// The file at `key` as a stream of its bytes, for a download of any size that holds no
+    /// more than a chunk in memory.
+    pub async fn read_stream(&self, key: &str) -> Result<(StoredFile, ByteStream), StoreError> {
+        use futures_util::StreamExt;
+        let key = checked_file_key(key)?.to_owned();
+        let unavailable = |key: &str| {
+            let key = key.to_owned();
+            move |source| StoreError::Unavailable { operation: "get", key, source }
+        };
+        let result = match self.store.get(&self.path(&key)).await {
+            Ok(result) => result,
+            Err(object_store::Error::NotFound { .. }) => return Err(StoreError::NotFound { key }),
+            Err(source) => return Err(unavailable(&key)(source)),
+        };
+        let file =
+            StoredFile { key: key.clone(), size: result.meta.size, modified: result.meta.last_modified };
+        let stream = result.into_stream().map(move |chunk| chunk.map_err(unavailable(&key))).boxed();
+        Ok((file, stream))
     }
 
     /// Every key under a prefix (relative to the root), for tests and listings.

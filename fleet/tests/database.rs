@@ -165,7 +165,7 @@ async fn contract(database: Database) {
     assert_eq!(database.pings(run_id).await.unwrap(), 1);
     let live = database.live_forecasts(&pair(), 10).await.unwrap();
     assert_eq!(live.len(), 1, "the model page's forecasts: {live:?}");
-    assert_eq!((live[0].direction.as_deref(), live[0].correct()), (Some(forecast.direction.as_str()), None));
+    assert_eq!((live[0].direction.as_deref(), live[0].correct), (Some(forecast.direction.as_str()), None));
 
     // What evaluate reads: the forecast is due (its horizon bars exist), then scored.
     let due = database.due_forecasts().await.unwrap();
@@ -207,7 +207,7 @@ async fn contract(database: Database) {
     assert!(database.scored_forecasts(forecast.bar_ts + Duration::days(1)).await.unwrap().is_empty());
     let live = database.live_forecasts(&pair(), 10).await.unwrap();
     assert_eq!(live[0].realized.as_deref(), Some(outcome.realized.as_str()), "with its outcome once scored");
-    assert_eq!(live[0].correct(), Some(outcome.predicted == outcome.realized));
+    assert_eq!(live[0].correct, Some(outcome.predicted == outcome.realized));
     assert_eq!(live[0].realized_return, Some(outcome.realized_return));
     assert_eq!(database.drift_alerted().await.unwrap(), [(pair(), Some(manifest.version.clone()))]);
 }

@@ -205,6 +205,16 @@ async fn contract(store: ArtifactStore) {
         assert!(store.browse(bad).await.is_err(), "{bad}");
     }
     assert!(matches!(store.read("models/none.json").await, Err(StoreError::NotFound { .. })));
+    assert!(matches!(store.read("").await, Err(StoreError::BadKey { .. })), "the root is no file");
+    let info = store.file_info(&manifest_key).await.unwrap();
+    assert_eq!((info.size, info.modified), (listed.size, listed.modified), "the head is the listing's");
+    let (streamed, mut chunks) = store.read_stream(&manifest_key).await.unwrap();
+    let mut whole = Vec::new();
+    while let Some(chunk) = futures_util::StreamExt::next(&mut chunks).await {
+        whole.extend_from_slice(&chunk.unwrap());
+    }
+    assert_eq!((streamed.size, whole.as_slice()), (listed.size, bytes.as_ref()), "the stream is the file");
+    assert!(matches!(store.read_stream("models/none.json").await, Err(StoreError::NotFound { .. })));
     assert!(store.browse("nothing/here").await.unwrap().files.is_empty(), "an empty folder is empty");
 }
 

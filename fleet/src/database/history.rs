@@ -30,17 +30,11 @@ pub struct LiveForecast {
     pub horizon: Option<i32>,
     pub direction: Option<String>,
     pub confidence: Option<f64>,
-    /// The direction the horizon's return had under the model's label rule; `None` until
-    /// `producer evaluate` scored it.
+    /// The direction the horizon's return had under the model's label rule, and whether
+    /// the forecast was right, as `producer evaluate` scored it; `None` until then.
     pub realized: Option<String>,
+    pub correct: Option<bool>,
     pub realized_return: Option<f64>,
-}
-
-impl LiveForecast {
-    /// Whether the forecast was right; `None` until scored.
-    pub fn correct(&self) -> Option<bool> {
-        Some(self.direction.as_ref()? == self.realized.as_ref()?)
-    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -95,11 +89,11 @@ impl Database {
         limit: usize,
     ) -> Result<Vec<LiveForecast>, DatabaseError> {
         const FORECASTS: &str = "select f.bar_ts, f.generated_at, f.artifact_version, f.horizon, f.direction,
-                                        f.confidence, o.realized, o.realized_return
+                                        f.confidence, o.realized, o.correct, o.realized_return
                                  from ml_forecasts f
                                  left join forecast_outcomes o on o.forecast_job_id = f.job_id
                                  where f.symbol = $1 and f.timeframe = $2 and f.is_trained_ensemble
-                                 order by f.bar_ts desc, f.generated_at desc limit $3";
+                                 order by f.bar_ts desc nulls last, f.generated_at desc limit $3";
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         on_either!(self, |pool| {
             sqlx::query_as(FORECASTS)
