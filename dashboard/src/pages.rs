@@ -28,7 +28,7 @@ pub(crate) async fn style() -> impl IntoResponse {
 }
 
 async fn overview_page(database: &Database, query: OverviewQuery) -> Result<OverviewPage, DatabaseError> {
-    Ok(OverviewPage::select(query, database.pair_summaries().await?))
+    Ok(OverviewPage::select(query, database.pair_summaries(None).await?))
 }
 
 pub(crate) async fn overview(State(sources): Ctx, Query(query): Query<OverviewQuery>) -> Response {
@@ -84,7 +84,7 @@ async fn symbol_page(database: &Database, symbol: &str, query: SymbolQuery) -> R
     let symbol: shared::Symbol = symbol
         .parse()
         .map_err(|e: shared::bar::SymbolError| PageError::Refused(StatusCode::BAD_REQUEST, e.to_string()))?;
-    let pairs = database.pair_summaries().await?;
+    let pairs = database.pair_summaries(Some(symbol.as_str())).await?;
     let page = SymbolPage::build(symbol.to_string(), query, pairs)
         .map_err(|reason| PageError::Refused(StatusCode::BAD_REQUEST, reason))?;
     if page.timeframes.is_empty() {

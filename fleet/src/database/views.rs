@@ -117,8 +117,11 @@ pub struct RunFilter {
 }
 
 impl Database {
-    /// Every pair with a training run or a forecast, by symbol and timeframe.
-    pub async fn pair_summaries(&self) -> Result<Vec<PairSummary>, DatabaseError> {
+    /// Every pair with a training run or a forecast, by symbol and timeframe; or only
+    /// `symbol`'s, with their scores. Without a symbol the scores are left out: they live in
+    /// each run's evaluation, whose JSON the database would parse for every pair (SQLite
+    /// spent 0.7 s on it for 5,000 pairs, docs/benchmarks.md), and the overview needs none.
+    pub async fn pair_summaries(&self, symbol: Option<&str>) -> Result<Vec<PairSummary>, DatabaseError> {
         // Window functions and `exists` read the same in Postgres and SQLite (3.25+).
         const SUMMARIES: &str = "
             with pairs as (select symbol, timeframe from training_runs
@@ -126,7 +129,7 @@ impl Database {
                  runs as (select symbol, timeframe, artifact_version, finished_at, ensemble_accuracy,
                                  ensemble_accuracy_low, ensemble_accuracy_high, majority_accuracy,
                                  beats_baselines, walk_forward_score, backtest_score, composite,
-                                 rf_weight, gb_weight, evaluation -> 'scores' as scores,
+                                 rf_weight, gb_weight, job_id,
                                  row_number() over (partition by symbol, timeframe order by finished_at desc) as nth
                           from training_runs where status = 'succeeded'),
                  live as (select symbol, timeframe, live_score, composite, composite_drift, scores,
@@ -147,13 +150,17 @@ impl Database {
                    f.direction as forecast_direction, f.confidence as forecast_confidence,
                    f.prob_bearish as forecast_bearish, f.prob_neutral as forecast_neutral,
                    f.prob_bullish as forecast_bullish, f.generated_at as forecast_at,
-                   r.rf_weight, r.gb_weight, coalesce(l.scores, r.scores) as scores
+                   r.rf_weight, r.gb_weight,
+                   case when cast($1 as text) is null then null
+                        else coalesce(l.scores, (select t.evaluation -> 'scores' from training_runs t
+                                                 where t.job_id = r.job_id)) end as scores
             from pairs p
             left join runs r on r.symbol = p.symbol and r.timeframe = p.timeframe and r.nth = 1
             left join live l on l.symbol = p.symbol and l.timeframe = p.timeframe and l.nth = 1
             left join forecasts f on f.symbol = p.symbol and f.timeframe = p.timeframe and f.nth = 1
+            where cast($1 as text) is null or p.symbol = $1
             order by p.symbol, p.timeframe";
-        on_either!(self, |pool| sqlx::query_as(SUMMARIES).fetch_all(pool).await)
+        on_either!(self, |pool| sqlx::query_as(SUMMARIES).bind(symbol).fetch_all(pool).await)
             .map_err(query_error("read the pairs' summaries"))
     }
 
