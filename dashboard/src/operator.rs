@@ -75,31 +75,27 @@ pub(crate) enum Proof {
     BearerOrCookie,
 }
 
-/// Whether the request carries the configured token (never, when none is configured).
-pub(crate) fn allowed(token: Option<&OperatorToken>, headers: &HeaderMap, proof: Proof) -> bool {
-    let Some(OperatorToken(token)) = token else { return false };
-    let mut bearer = texts(headers, header::AUTHORIZATION).filter_map(|value| value.strip_prefix("Bearer "));
-    if bearer.any(|given| same(given.trim(), token)) {
-        return true;
-    }
-    let expected_cookie = cookie_value(token);
-    let mut cookies = texts(headers, header::COOKIE)
-        .flat_map(|value| value.split(';'))
-        .filter_map(|pair| pair.trim().strip_prefix(COOKIE)?.strip_prefix('='));
-    proof == Proof::BearerOrCookie
-        && same_origin(headers)
-        && cookies.any(|given| same(given, &expected_cookie))
-}
-
-/// Whether the reader already unlocked the actions (for showing the buttons; any request
-/// they make is checked again).
-pub(crate) fn unlocked(token: Option<&OperatorToken>, headers: &HeaderMap) -> bool {
-    let Some(OperatorToken(token)) = token else { return false };
+/// Whether the request holds the unlock cookie of `token`.
+fn has_cookie(token: &str, headers: &HeaderMap) -> bool {
     let expected_cookie = cookie_value(token);
     texts(headers, header::COOKIE)
         .flat_map(|value| value.split(';'))
         .filter_map(|pair| pair.trim().strip_prefix(COOKIE)?.strip_prefix('='))
         .any(|given| same(given, &expected_cookie))
+}
+
+/// Whether the request carries the configured token (never, when none is configured).
+pub(crate) fn allowed(token: Option<&OperatorToken>, headers: &HeaderMap, proof: Proof) -> bool {
+    let Some(OperatorToken(token)) = token else { return false };
+    let mut bearer = texts(headers, header::AUTHORIZATION).filter_map(|value| value.strip_prefix("Bearer "));
+    bearer.any(|given| same(given.trim(), token))
+        || (proof == Proof::BearerOrCookie && same_origin(headers) && has_cookie(token, headers))
+}
+
+/// Whether the reader already unlocked the actions (for showing the buttons; any request
+/// they make is checked again).
+pub(crate) fn unlocked(token: Option<&OperatorToken>, headers: &HeaderMap) -> bool {
+    token.is_some_and(|OperatorToken(token)| has_cookie(token, headers))
 }
 
 fn read_only() -> PageError {
