@@ -20,7 +20,7 @@ fn migrate_applies_the_schema_idempotently_with_row_level_security() {
     );
     assert_eq!(
         String::from_utf8_lossy(&tables.stdout).trim(),
-        "drift_alerts,forecast_outcomes,live_scores,ml_forecasts,ohlc_bars,pings,symbols,training_runs"
+        "drift_alerts,forecast_outcomes,live_scores,ml_forecasts,ohlc_bars,pair_latest,pings,symbols,training_runs"
     );
 
     let as_reader =
@@ -31,6 +31,16 @@ fn migrate_applies_the_schema_idempotently_with_row_level_security() {
     assert!(as_writer.status.success(), "{}", String::from_utf8_lossy(&as_writer.stderr));
     let read = psql(&database.name, "set role authenticated; select ticker from symbols");
     assert_eq!(String::from_utf8_lossy(&read.stdout).lines().last(), Some("AAPL"));
+    // The overview's table is kept by a trigger, which runs with the writer's rights.
+    let run = psql(
+        &database.name,
+        "set role service_role; insert into training_runs (job_id, run_id, symbol, timeframe, status, finished_at) \
+         values ('job', gen_random_uuid(), 'AAPL', 'd1', 'failed', now())",
+    );
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let pair =
+        psql(&database.name, "set role authenticated; select symbol || ' ' || timeframe from pair_latest");
+    assert_eq!(String::from_utf8_lossy(&pair.stdout).lines().last(), Some("AAPL d1"));
     let bad_ticker = psql(&database.name, "insert into symbols (ticker) values ('a''; drop')");
     assert!(!bad_ticker.status.success(), "the table refuses what Symbol refuses");
 }

@@ -27,8 +27,16 @@ pub(crate) async fn style() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLE)
 }
 
-async fn overview_page(database: &Database, query: OverviewQuery) -> Result<OverviewPage, DatabaseError> {
-    Ok(OverviewPage::select(query, database.pair_summaries(None).await?))
+async fn overview_page(database: &Database, mut query: OverviewQuery) -> Result<OverviewPage, DatabaseError> {
+    query.page = query.page.max(1);
+    let (mut pairs, total) = database.pair_summaries(&query.filter()).await?;
+    let pages = total.div_ceil(PER_PAGE).max(1);
+    if query.page > pages {
+        // A page past the end (a shared link after pairs went away) shows the last.
+        query.page = pages;
+        (pairs, _) = database.pair_summaries(&query.filter()).await?;
+    }
+    Ok(OverviewPage { page: query.page, query, total, pages, pairs })
 }
 
 pub(crate) async fn overview(State(sources): Ctx, Query(query): Query<OverviewQuery>) -> Response {
@@ -84,7 +92,7 @@ async fn symbol_page(database: &Database, symbol: &str, query: SymbolQuery) -> R
     let symbol: shared::Symbol = symbol
         .parse()
         .map_err(|e: shared::bar::SymbolError| PageError::Refused(StatusCode::BAD_REQUEST, e.to_string()))?;
-    let pairs = database.pair_summaries(Some(symbol.as_str())).await?;
+    let pairs = database.symbol_summaries(symbol.as_str()).await?;
     let page = SymbolPage::build(symbol.to_string(), query, pairs)
         .map_err(|reason| PageError::Refused(StatusCode::BAD_REQUEST, reason))?;
     if page.timeframes.is_empty() {

@@ -1,7 +1,7 @@
 //! What each page shows, as plain data: the filters read from the URL, and the page of rows
 //! they select. The HTML and the JSON are both rendered from these.
 
-use fleet::database::views::{PairSummary, RunSummary};
+use fleet::database::views::{PairFilter, PairOrder, PairSummary, RunSummary};
 use serde::{Deserialize, Serialize};
 use shared::model::consensus::{self, Consensus, Member};
 use shared::model::scores::{Composite, CompositeRule};
@@ -36,44 +36,34 @@ pub(crate) struct OverviewPage {
     pub pairs: Vec<PairSummary>,
 }
 
-fn yes_no(filter: &str, value: bool) -> bool {
+/// `yes` and `no` as a filter; anything else is no filter.
+fn yes_no(filter: &str) -> Option<bool> {
     match filter {
-        "yes" => value,
-        "no" => !value,
-        _ => true,
+        "yes" => Some(true),
+        "no" => Some(false),
+        _ => None,
     }
 }
 
-impl OverviewPage {
-    pub(crate) fn select(mut query: OverviewQuery, all: Vec<PairSummary>) -> Self {
-        let symbol = query.symbol.trim().to_uppercase();
-        let mut pairs: Vec<PairSummary> = all
-            .into_iter()
-            .filter(|p| p.symbol.starts_with(&symbol))
-            .filter(|p| query.timeframe.is_empty() || p.timeframe == query.timeframe)
-            .filter(|p| yes_no(&query.beats, p.beats_baselines == Some(true)))
-            .filter(|p| yes_no(&query.drift, p.drifting()))
-            .collect();
-        // Numbers best first; pairs without one last.
-        let descending = |value: fn(&PairSummary) -> Option<f64>| {
-            move |a: &PairSummary, b: &PairSummary| {
-                let key = |p: &PairSummary| value(p).unwrap_or(f64::NEG_INFINITY);
-                key(b).total_cmp(&key(a))
-            }
+impl OverviewQuery {
+    /// The database's filter for this query's page (1-based; 0 reads as 1).
+    pub(crate) fn filter(&self) -> PairFilter {
+        let order = match self.sort.as_str() {
+            "accuracy" => PairOrder::Accuracy,
+            "composite" => PairOrder::Composite,
+            "live" => PairOrder::Live,
+            "forecast" => PairOrder::Forecast,
+            _ => PairOrder::Symbol,
         };
-        match query.sort.as_str() {
-            "accuracy" => pairs.sort_by(descending(|p| p.ensemble_accuracy)),
-            "composite" => pairs.sort_by(descending(|p| p.live_composite.or(p.trained_composite))),
-            "live" => pairs.sort_by(descending(|p| p.live_score)),
-            "forecast" => pairs.sort_by_key(|p| std::cmp::Reverse(p.forecast_at)),
-            _ => {}
+        PairFilter {
+            symbol_prefix: self.symbol.trim().to_uppercase(),
+            timeframe: Some(self.timeframe.clone()).filter(|t| !t.is_empty()),
+            beats_baselines: yes_no(&self.beats),
+            drifting: yes_no(&self.drift),
+            order,
+            limit: PER_PAGE,
+            offset: (self.page.max(1) - 1) * PER_PAGE,
         }
-        let total = pairs.len();
-        let pages = total.div_ceil(PER_PAGE).max(1);
-        let page = query.page.clamp(1, pages);
-        query.page = page;
-        let pairs = pairs.into_iter().skip((page - 1) * PER_PAGE).take(PER_PAGE).collect();
-        Self { query, total, page, pages, pairs }
     }
 }
 
@@ -214,29 +204,25 @@ mod tests {
     }
 
     #[test]
-    fn filters_sort_and_pages_select_the_rows() {
-        let all = vec![
-            pair("AAPL", Some(0.4), true, false),
-            pair("AMZN", None, false, true),
-            pair("MSFT", Some(0.6), false, false),
-        ];
-        let query = |q: OverviewQuery| OverviewPage::select(q, all.clone());
-        let symbols = |page: OverviewPage| page.pairs.into_iter().map(|p| p.symbol).collect::<Vec<_>>();
-        assert_eq!(symbols(query(OverviewQuery::default())), ["AAPL", "AMZN", "MSFT"]);
-        assert_eq!(
-            symbols(query(OverviewQuery { symbol: "a".into(), ..Default::default() })),
-            ["AAPL", "AMZN"]
-        );
-        assert_eq!(symbols(query(OverviewQuery { beats: "yes".into(), ..Default::default() })), ["AAPL"]);
-        assert_eq!(symbols(query(OverviewQuery { drift: "yes".into(), ..Default::default() })), ["AMZN"]);
-        assert_eq!(
-            symbols(query(OverviewQuery { drift: "no".into(), ..Default::default() })),
-            ["AAPL", "MSFT"]
-        );
-        let by_accuracy = query(OverviewQuery { sort: "accuracy".into(), ..Default::default() });
-        assert_eq!(symbols(by_accuracy), ["MSFT", "AAPL", "AMZN"], "best first, none last");
-        let beyond = query(OverviewQuery { page: 9, ..Default::default() });
-        assert_eq!((beyond.page, beyond.pages, beyond.total), (1, 1, 3), "a page past the end is the last");
+    fn the_overview_query_becomes_the_database_filter() {
+        let filter = OverviewQuery {
+            symbol: " aa ".into(),
+            timeframe: "h1".into(),
+            beats: "yes".into(),
+            drift: "no".into(),
+            sort: "composite".into(),
+            page: 3,
+        }
+        .filter();
+        assert_eq!(filter.symbol_prefix, "AA", "any case, trimmed");
+        assert_eq!(filter.timeframe.as_deref(), Some("h1"));
+        assert_eq!((filter.beats_baselines, filter.drifting), (Some(true), Some(false)));
+        assert_eq!(filter.order, PairOrder::Composite);
+        assert_eq!((filter.limit, filter.offset), (PER_PAGE, 2 * PER_PAGE));
+        let default =
+            OverviewQuery { beats: "maybe".into(), sort: "nonsense".into(), ..Default::default() }.filter();
+        assert_eq!((default.timeframe, default.beats_baselines, default.drifting), (None, None, None));
+        assert_eq!((default.order, default.offset), (PairOrder::Symbol, 0), "page 0 reads as the first");
     }
 
     #[test]

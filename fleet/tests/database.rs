@@ -6,12 +6,14 @@ use chrono::{DateTime, Duration, Utc};
 use fleet::config::DatabaseArgs;
 use fleet::database::Database;
 use fleet::database::runs::RunStatus;
+use fleet::database::views::{PairFilter, PairOrder};
 use fleet::database::write::{ResultsWriter, row};
 use shared::ingest::BarSeries;
 use shared::job::{
-    ArtifactRef, DriftAlert, ForecastStatus, JOB_SCHEMA_VERSION, JobResult, Outcome, Pair, Snapshot,
-    TrainStatus,
+    ArtifactRef, DriftAlert, ForecastStatus, JOB_SCHEMA_VERSION, JobResult, LiveScore, Outcome, Pair,
+    Snapshot, TrainStatus,
 };
+use shared::model::scores::{Composite, Score, Scores};
 use shared::model::{self, TrainConfig};
 use shared::{Bar, Timeframe};
 use uuid::Uuid;
@@ -158,6 +160,35 @@ async fn contract(database: Database) {
         Some(manifest.version.clone())
     );
     assert_eq!(database.up_to_date(&pair(), "other", "cd").await.unwrap(), None);
+
+    // The overview's row of the pair: its latest succeeded run and ensemble forecast, kept
+    // as the results went in; an older run recorded late does not replace the latest.
+    let older = train(
+        TrainStatus::Succeeded {
+            artifact: ArtifactRef {
+                uri: "s3://artifacts/models/TEST/d1/old/".to_owned(),
+                version: "old".to_owned(),
+            },
+            evaluation: Box::new(manifest.evaluation.clone()),
+            promoted: true,
+            promotion_note: None,
+        },
+        now - Duration::days(30),
+    );
+    write(&writer, std::slice::from_ref(&older)).await;
+    let all_pairs = PairFilter { limit: 50, ..PairFilter::default() };
+    let (pairs, total) = database.pair_summaries(&all_pairs).await.unwrap();
+    assert_eq!((total, pairs.len()), (1, 1), "{pairs:?}");
+    let summary = &pairs[0];
+    assert_eq!(summary.artifact_version.as_deref(), Some(manifest.version.as_str()), "the latest run");
+    assert_eq!(summary.ensemble_accuracy, Some(accuracy.value));
+    assert_eq!(summary.trained_composite, manifest.evaluation.composite.as_ref().map(|c| c.value));
+    assert_eq!(summary.forecast_direction.as_deref(), Some(forecast.direction.as_str()));
+    assert_eq!(summary.forecast_bullish, Some(forecast.probabilities[2]));
+    assert_eq!(summary.scores(), None, "the overview reads no scores");
+    let of_symbol = database.symbol_summaries("TEST").await.unwrap();
+    assert_eq!(of_symbol.len(), 1);
+    assert_eq!(of_symbol[0].scores(), manifest.evaluation.scores.as_ref(), "the symbol page reads them");
     let forecasts = database.forecast_rows(&[predicted.job_id]).await.unwrap();
     assert_eq!(forecasts.len(), 1);
     assert!(forecasts[0].is_trained_ensemble);
@@ -200,6 +231,32 @@ async fn contract(database: Database) {
         result(run_id, now, Outcome::DriftAlert(alert)),
     ];
     write(&writer, &evaluation).await;
+    // The pair's live scores, the latest first and an older one recorded after it: the
+    // overview shows the latest, the symbol page its scores.
+    let scores = manifest.evaluation.scores.clone().expect("a run's scores");
+    let live_score = |value: f64, drift| LiveScore {
+        pair: pair(),
+        artifact_version: Some(manifest.version.clone()),
+        evaluated: 1,
+        scores: Scores { live: Some(Score { value, ..scores.backtest.clone() }), ..scores.clone() },
+        composite: Composite { value, included: Vec::new(), missing: Vec::new(), drift: Some(drift) },
+        live_accuracy: 0.0,
+        majority_accuracy: 1.0,
+        backtest: None,
+    };
+    let live_scores = [
+        result(run_id, now, Outcome::LiveScore(Box::new(live_score(0.25, true)))),
+        result(run_id, now - Duration::days(1), Outcome::LiveScore(Box::new(live_score(0.75, false)))),
+    ];
+    write(&writer, &live_scores).await;
+    let (pairs, _) = database.pair_summaries(&all_pairs).await.unwrap();
+    assert_eq!(
+        (pairs[0].live_score, pairs[0].live_composite, pairs[0].composite_drift),
+        (Some(0.25), Some(0.25), Some(true))
+    );
+    assert!(pairs[0].drift_alerted, "the alert names the pair's model");
+    let of_symbol = database.symbol_summaries("TEST").await.unwrap();
+    assert_eq!(of_symbol[0].scores().and_then(|s| s.live.as_ref()).map(|s| s.value), Some(0.25));
     assert!(database.due_forecasts().await.unwrap().is_empty(), "a scored forecast is not due again");
     let scored = database.scored_forecasts(forecast.bar_ts).await.unwrap();
     assert_eq!(scored.len(), 1);
@@ -210,6 +267,72 @@ async fn contract(database: Database) {
     assert_eq!(live[0].correct, Some(outcome.predicted == outcome.realized));
     assert_eq!(live[0].realized_return, Some(outcome.realized_return));
     assert_eq!(database.drift_alerted().await.unwrap(), [(pair(), Some(manifest.version.clone()))]);
+
+    // The overview filters, sorts and pages in SQL: a worse model on OTHER h1 that does not
+    // beat its baselines, and OTHER d1 with only a failed run.
+    let other = |timeframe| Pair { symbol: "OTHER".parse().unwrap(), timeframe };
+    let registered =
+        BarSeries { symbol: other(Timeframe::D1).symbol, timeframe: Timeframe::D1, bars: bars(5) };
+    database.upsert_bars(&registered, "contract").await.unwrap();
+    let mut worse = manifest.evaluation.clone();
+    worse.ensemble.validation.accuracy.value = accuracy.value / 2.0;
+    worse.verdict.beats_majority = false;
+    let beats = manifest.evaluation.verdict.beats_majority && manifest.evaluation.verdict.beats_persistence;
+    let on = |pair: Pair, status| {
+        let outcome =
+            Outcome::Train { pair, snapshot: snapshot.clone(), config_sha256: "cd".repeat(32), status };
+        result(run_id, now, outcome)
+    };
+    let others = [
+        on(
+            other(Timeframe::H1),
+            TrainStatus::Succeeded {
+                artifact: ArtifactRef {
+                    uri: "s3://artifacts/models/OTHER/h1/v/".to_owned(),
+                    version: "v".to_owned(),
+                },
+                evaluation: Box::new(worse),
+                promoted: true,
+                promotion_note: None,
+            },
+        ),
+        on(other(Timeframe::D1), TrainStatus::Failed { error: "too few bars".to_owned() }),
+    ];
+    write(&writer, &others).await;
+    let listed = |filter: PairFilter| {
+        let database = database.clone();
+        async move {
+            let (pairs, total) = database.pair_summaries(&PairFilter { limit: 50, ..filter }).await.unwrap();
+            let names: Vec<String> = pairs.iter().map(|p| format!("{} {}", p.symbol, p.timeframe)).collect();
+            (names, total)
+        }
+    };
+    let names = |names: &[&str]| names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
+    assert_eq!(listed(PairFilter::default()).await, (names(&["OTHER d1", "OTHER h1", "TEST d1"]), 3));
+    let by_accuracy = PairFilter { order: PairOrder::Accuracy, ..PairFilter::default() };
+    assert_eq!(
+        listed(by_accuracy).await.0,
+        names(&["TEST d1", "OTHER h1", "OTHER d1"]),
+        "best first, none last"
+    );
+    let prefix = PairFilter { symbol_prefix: "TE".to_owned(), ..PairFilter::default() };
+    assert_eq!(listed(prefix).await, (names(&["TEST d1"]), 1));
+    let hourly = PairFilter { timeframe: Some("h1".to_owned()), ..PairFilter::default() };
+    assert_eq!(listed(hourly).await.0, names(&["OTHER h1"]));
+    let beating = PairFilter { beats_baselines: Some(beats), ..PairFilter::default() };
+    let expected: &[&str] = if beats { &["TEST d1"] } else { &["OTHER d1", "OTHER h1", "TEST d1"] };
+    assert_eq!(listed(beating).await.0, names(expected));
+    let drifting = PairFilter { drifting: Some(true), ..PairFilter::default() };
+    assert_eq!(listed(drifting).await.0, names(&["TEST d1"]), "the alert names TEST's model");
+    let steady = PairFilter { drifting: Some(false), ..PairFilter::default() };
+    assert_eq!(listed(steady).await.0, names(&["OTHER d1", "OTHER h1"]));
+    let (second, total) =
+        database.pair_summaries(&PairFilter { limit: 1, offset: 1, ..PairFilter::default() }).await.unwrap();
+    assert_eq!(
+        (second.len(), second[0].timeframe.as_str(), total),
+        (1, "h1", 3),
+        "a page of one, and the count"
+    );
 }
 
 // Multi-threaded: the contract trains a small model, and polars blocks in place only there.

@@ -116,52 +116,120 @@ pub struct RunFilter {
     pub offset: usize,
 }
 
+/// How the overview orders pairs: numbers best first, pairs without one last; ties (and
+/// the default) by symbol and timeframe.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PairOrder {
+    #[default]
+    Symbol,
+    Accuracy,
+    /// The live composite where there is one, else the training run's.
+    Composite,
+    Live,
+    /// The last forecast, newest first.
+    Forecast,
+}
+
+impl PairOrder {
+    fn order_by(self) -> &'static str {
+        match self {
+            Self::Symbol => "symbol, timeframe",
+            Self::Accuracy => "ensemble_accuracy desc nulls last, symbol, timeframe",
+            Self::Composite => {
+                "coalesce(live_composite, trained_composite) desc nulls last, symbol, timeframe"
+            }
+            Self::Live => "live_score desc nulls last, symbol, timeframe",
+            Self::Forecast => "forecast_at desc nulls last, symbol, timeframe",
+        }
+    }
+}
+
+/// Which pairs the overview lists, and which page of them.
+#[derive(Debug, Clone, Default)]
+pub struct PairFilter {
+    /// Symbols starting with this; empty for all.
+    pub symbol_prefix: String,
+    pub timeframe: Option<String>,
+    /// Only models that beat their baselines (`true`) or only those that do not.
+    pub beats_baselines: Option<bool>,
+    /// Only drifting pairs (by either rule) or only the others.
+    pub drifting: Option<bool>,
+    pub order: PairOrder,
+    pub limit: usize,
+    pub offset: usize,
+}
+
+/// A pair's row of `pair_latest` (kept by triggers as results are inserted: see its
+/// migration), with its drift alert; `scores` is left to the query that reads it.
+const PAIR_COLUMNS: &str = "
+    select p.symbol, p.timeframe, p.artifact_version, p.trained_at, p.ensemble_accuracy,
+           p.ensemble_accuracy_low, p.ensemble_accuracy_high, p.majority_accuracy, p.beats_baselines,
+           p.walk_forward_score, p.backtest_score, p.trained_composite, p.live_score, p.live_composite,
+           p.composite_drift,
+           exists (select 1 from drift_alerts d
+                   where d.symbol = p.symbol and d.timeframe = p.timeframe
+                     and d.artifact_version = p.artifact_version) as drift_alerted,
+           p.forecast_direction, p.forecast_confidence, p.forecast_bearish, p.forecast_neutral,
+           p.forecast_bullish, p.forecast_at, p.rf_weight, p.gb_weight";
+
 impl Database {
-    /// Every pair with a training run or a forecast, by symbol and timeframe; or only
-    /// `symbol`'s, with their scores. Without a symbol the scores are left out: they live in
-    /// each run's evaluation, whose JSON the database would parse for every pair (SQLite
-    /// spent 0.7 s on it for 5,000 pairs, docs/benchmarks.md), and the overview needs none.
-    pub async fn pair_summaries(&self, symbol: Option<&str>) -> Result<Vec<PairSummary>, DatabaseError> {
-        // Window functions and `exists` read the same in Postgres and SQLite (3.25+).
-        const SUMMARIES: &str = "
-            with pairs as (select symbol, timeframe from training_runs
-                           union select symbol, timeframe from ml_forecasts),
-                 runs as (select symbol, timeframe, artifact_version, finished_at, ensemble_accuracy,
-                                 ensemble_accuracy_low, ensemble_accuracy_high, majority_accuracy,
-                                 beats_baselines, walk_forward_score, backtest_score, composite,
-                                 rf_weight, gb_weight, job_id,
-                                 row_number() over (partition by symbol, timeframe order by finished_at desc) as nth
-                          from training_runs where status = 'succeeded'),
-                 live as (select symbol, timeframe, live_score, composite, composite_drift, scores,
-                                 row_number() over (partition by symbol, timeframe order by evaluated_at desc) as nth
-                          from live_scores),
-                 forecasts as (select symbol, timeframe, direction, confidence, generated_at,
-                                      prob_bearish, prob_neutral, prob_bullish,
-                                      row_number() over (partition by symbol, timeframe order by generated_at desc) as nth
-                               from ml_forecasts where is_trained_ensemble)
-            select p.symbol, p.timeframe, r.artifact_version, r.finished_at as trained_at,
-                   r.ensemble_accuracy, r.ensemble_accuracy_low, r.ensemble_accuracy_high,
-                   r.majority_accuracy, r.beats_baselines, r.walk_forward_score, r.backtest_score,
-                   r.composite as trained_composite, l.live_score, l.composite as live_composite,
-                   l.composite_drift,
-                   exists (select 1 from drift_alerts d
-                           where d.symbol = p.symbol and d.timeframe = p.timeframe
-                             and d.artifact_version = r.artifact_version) as drift_alerted,
-                   f.direction as forecast_direction, f.confidence as forecast_confidence,
-                   f.prob_bearish as forecast_bearish, f.prob_neutral as forecast_neutral,
-                   f.prob_bullish as forecast_bullish, f.generated_at as forecast_at,
-                   r.rf_weight, r.gb_weight,
-                   case when cast($1 as text) is null then null
-                        else coalesce(l.scores, (select t.evaluation -> 'scores' from training_runs t
-                                                 where t.job_id = r.job_id)) end as scores
-            from pairs p
-            left join runs r on r.symbol = p.symbol and r.timeframe = p.timeframe and r.nth = 1
-            left join live l on l.symbol = p.symbol and l.timeframe = p.timeframe and l.nth = 1
-            left join forecasts f on f.symbol = p.symbol and f.timeframe = p.timeframe and f.nth = 1
-            where cast($1 as text) is null or p.symbol = $1
-            order by p.symbol, p.timeframe";
-        on_either!(self, |pool| sqlx::query_as(SUMMARIES).bind(symbol).fetch_all(pool).await)
-            .map_err(query_error("read the pairs' summaries"))
+    /// The overview's page of pairs, without their scores (they live in each run's
+    /// evaluation JSON, which the overview needs none of), and how many match in all.
+    pub async fn pair_summaries(
+        &self,
+        filter: &PairFilter,
+    ) -> Result<(Vec<PairSummary>, usize), DatabaseError> {
+        // Filtered in SQL: paging 5,000 pairs in memory cost more than the query
+        // (docs/benchmarks.md). `substr` compares a prefix without LIKE's wildcards.
+        let matching = format!(
+            "select * from ({PAIR_COLUMNS}, null as scores from pair_latest p) p
+             where substr(symbol, 1, length($1)) = $1 and ($2 = '' or timeframe = $2)
+               and ($3 is null or coalesce(beats_baselines, false) = $3)
+               and ($4 is null or (drift_alerted or coalesce(composite_drift, false)) = $4)"
+        );
+        let page = format!("{matching} order by {} limit $5 offset $6", filter.order.order_by());
+        let count = format!("select count(*) from ({matching}) matching");
+        let timeframe = filter.timeframe.as_deref().unwrap_or("");
+        let limit = i64::try_from(filter.limit).unwrap_or(i64::MAX);
+        let offset = i64::try_from(filter.offset).unwrap_or(i64::MAX);
+        let (pairs, total): (Vec<PairSummary>, i64) = on_either!(self, |pool| {
+            let pairs = sqlx::query_as(sqlx::AssertSqlSafe(page))
+                .bind(&filter.symbol_prefix)
+                .bind(timeframe)
+                .bind(filter.beats_baselines)
+                .bind(filter.drifting)
+                .bind(limit)
+                .bind(offset)
+                .fetch_all(pool)
+                .await;
+            let total = sqlx::query_scalar(sqlx::AssertSqlSafe(count))
+                .bind(&filter.symbol_prefix)
+                .bind(timeframe)
+                .bind(filter.beats_baselines)
+                .bind(filter.drifting)
+                .fetch_one(pool)
+                .await;
+            pairs.and_then(|pairs| Ok((pairs, total?)))
+        })
+        .map_err(query_error("read the pairs' summaries"))?;
+        Ok((pairs, usize::try_from(total).unwrap_or_default()))
+    }
+
+    /// One symbol's pairs, by timeframe, with their latest scores: the last live score's
+    /// (with the live score in it), else the training run's.
+    pub async fn symbol_summaries(&self, symbol: &str) -> Result<Vec<PairSummary>, DatabaseError> {
+        let statement = format!(
+            "{PAIR_COLUMNS}, coalesce(l.scores, t.evaluation -> 'scores') as scores
+             from pair_latest p
+             left join live_scores l on l.job_id = p.live_job_id
+             left join training_runs t on t.job_id = p.run_job_id
+             where p.symbol = $1 order by p.timeframe"
+        );
+        on_either!(self, |pool| sqlx::query_as(sqlx::AssertSqlSafe(statement))
+            .bind(symbol)
+            .fetch_all(pool)
+            .await)
+        .map_err(query_error(format!("read the summaries of {symbol}")))
     }
 
     /// The jobs of one run, each kind by symbol and timeframe.

@@ -1,0 +1,128 @@
+-- One row per pair: what the dashboard's overview shows of it, its latest succeeded run,
+-- live score and ensemble forecast. Triggers keep it as the collector inserts results, in
+-- the same transaction, so the overview reads 5,000 narrow rows (filtered, sorted and paged
+-- in SQL) instead of ranking every run, score and forecast on each request
+-- (docs/benchmarks.md). The covering index of 20261203000000 served that ranking: dropped.
+
+create table if not exists pair_latest (
+    symbol                 text not null,
+    timeframe              text not null,
+    -- The latest succeeded training run (by finished_at).
+    run_job_id             text,
+    artifact_version       text,
+    trained_at             timestamptz,
+    ensemble_accuracy      double precision,
+    ensemble_accuracy_low  double precision,
+    ensemble_accuracy_high double precision,
+    majority_accuracy      double precision,
+    beats_baselines        boolean,
+    walk_forward_score     double precision,
+    backtest_score         double precision,
+    trained_composite      double precision,
+    rf_weight              double precision,
+    gb_weight              double precision,
+    -- The latest live score (by evaluated_at).
+    live_job_id            uuid,
+    live_evaluated_at      timestamptz,
+    live_score             double precision,
+    live_composite         double precision,
+    composite_drift        boolean,
+    -- The latest forecast of a trained ensemble (by generated_at).
+    forecast_direction     text,
+    forecast_confidence    double precision,
+    forecast_bearish       double precision,
+    forecast_neutral       double precision,
+    forecast_bullish       double precision,
+    forecast_at            timestamptz,
+    primary key (symbol, timeframe)
+);
+
+create or replace function pair_latest_of_run() returns trigger language plpgsql as $$
+begin
+    insert into pair_latest (symbol, timeframe) values (new.symbol, new.timeframe) on conflict do nothing;
+    if new.status = 'succeeded' then
+        update pair_latest set run_job_id = new.job_id, artifact_version = new.artifact_version,
+               trained_at = new.finished_at, ensemble_accuracy = new.ensemble_accuracy,
+               ensemble_accuracy_low = new.ensemble_accuracy_low,
+               ensemble_accuracy_high = new.ensemble_accuracy_high,
+               majority_accuracy = new.majority_accuracy, beats_baselines = new.beats_baselines,
+               walk_forward_score = new.walk_forward_score, backtest_score = new.backtest_score,
+               trained_composite = new.composite, rf_weight = new.rf_weight, gb_weight = new.gb_weight
+        where symbol = new.symbol and timeframe = new.timeframe
+          and (trained_at is null or trained_at < new.finished_at);
+    end if;
+    return null;
+end
+$$;
+
+create or replace function pair_latest_of_forecast() returns trigger language plpgsql as $$
+begin
+    insert into pair_latest (symbol, timeframe) values (new.symbol, new.timeframe) on conflict do nothing;
+    if new.is_trained_ensemble then
+        update pair_latest set forecast_direction = new.direction, forecast_confidence = new.confidence,
+               forecast_bearish = new.prob_bearish, forecast_neutral = new.prob_neutral,
+               forecast_bullish = new.prob_bullish, forecast_at = new.generated_at
+        where symbol = new.symbol and timeframe = new.timeframe
+          and (forecast_at is null or forecast_at < new.generated_at);
+    end if;
+    return null;
+end
+$$;
+
+create or replace function pair_latest_of_live_score() returns trigger language plpgsql as $$
+begin
+    insert into pair_latest (symbol, timeframe) values (new.symbol, new.timeframe) on conflict do nothing;
+    update pair_latest set live_job_id = new.job_id, live_evaluated_at = new.evaluated_at,
+           live_score = new.live_score, live_composite = new.composite,
+           composite_drift = new.composite_drift
+    where symbol = new.symbol and timeframe = new.timeframe
+      and (live_evaluated_at is null or live_evaluated_at < new.evaluated_at);
+    return null;
+end
+$$;
+
+drop trigger if exists training_runs_pair_latest on training_runs;
+create trigger training_runs_pair_latest after insert on training_runs
+    for each row execute function pair_latest_of_run();
+drop trigger if exists ml_forecasts_pair_latest on ml_forecasts;
+create trigger ml_forecasts_pair_latest after insert on ml_forecasts
+    for each row execute function pair_latest_of_forecast();
+drop trigger if exists live_scores_pair_latest on live_scores;
+create trigger live_scores_pair_latest after insert on live_scores
+    for each row execute function pair_latest_of_live_score();
+
+-- The results recorded before this migration.
+insert into pair_latest (symbol, timeframe)
+    select symbol, timeframe from training_runs union select symbol, timeframe from ml_forecasts
+    union select symbol, timeframe from live_scores
+    on conflict do nothing;
+update pair_latest p set run_job_id = r.job_id, artifact_version = r.artifact_version,
+       trained_at = r.finished_at, ensemble_accuracy = r.ensemble_accuracy,
+       ensemble_accuracy_low = r.ensemble_accuracy_low, ensemble_accuracy_high = r.ensemble_accuracy_high,
+       majority_accuracy = r.majority_accuracy, beats_baselines = r.beats_baselines,
+       walk_forward_score = r.walk_forward_score, backtest_score = r.backtest_score,
+       trained_composite = r.composite, rf_weight = r.rf_weight, gb_weight = r.gb_weight
+from (select distinct on (symbol, timeframe) * from training_runs where status = 'succeeded'
+      order by symbol, timeframe, finished_at desc) r
+where r.symbol = p.symbol and r.timeframe = p.timeframe;
+update pair_latest p set forecast_direction = f.direction, forecast_confidence = f.confidence,
+       forecast_bearish = f.prob_bearish, forecast_neutral = f.prob_neutral,
+       forecast_bullish = f.prob_bullish, forecast_at = f.generated_at
+from (select distinct on (symbol, timeframe) * from ml_forecasts where is_trained_ensemble
+      order by symbol, timeframe, generated_at desc) f
+where f.symbol = p.symbol and f.timeframe = p.timeframe;
+update pair_latest p set live_job_id = l.job_id, live_evaluated_at = l.evaluated_at,
+       live_score = l.live_score, live_composite = l.composite, composite_drift = l.composite_drift
+from (select distinct on (symbol, timeframe) * from live_scores
+      order by symbol, timeframe, evaluated_at desc) l
+where l.symbol = p.symbol and l.timeframe = p.timeframe;
+
+drop index if exists training_runs_pair_summary;
+
+alter table pair_latest enable row level security;
+drop policy if exists pair_latest_service_role_all on pair_latest;
+create policy pair_latest_service_role_all on pair_latest for all to service_role using (true) with check (true);
+drop policy if exists pair_latest_authenticated_read on pair_latest;
+create policy pair_latest_authenticated_read on pair_latest for select to authenticated using (true);
+grant select, insert, update, delete on pair_latest to service_role;
+grant select on pair_latest to authenticated;
