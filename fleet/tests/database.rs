@@ -233,12 +233,12 @@ async fn contract(database: Database) {
     write(&writer, &evaluation).await;
     // The pair's live scores, the latest first and an older one recorded after it: the
     // overview shows the latest, the symbol page its scores.
-    let scores = manifest.evaluation.scores.clone().expect("a run's scores");
+    let scores = manifest.evaluation.scores.expect("a run's scores");
     let live_score = |value: f64, drift| LiveScore {
         pair: pair(),
         artifact_version: Some(manifest.version.clone()),
         evaluated: 1,
-        scores: Scores { live: Some(Score { value, ..scores.backtest.clone() }), ..scores.clone() },
+        scores: Scores { live: Some(Score { value, ..scores.backtest }), ..scores },
         composite: Composite { value, included: Vec::new(), missing: Vec::new(), drift: Some(drift) },
         live_accuracy: 0.0,
         majority_accuracy: 1.0,

@@ -192,23 +192,23 @@ impl Database {
         let timeframe = filter.timeframe.as_deref().unwrap_or("");
         let limit = i64::try_from(filter.limit).unwrap_or(i64::MAX);
         let offset = i64::try_from(filter.offset).unwrap_or(i64::MAX);
+        // Both statements take the filter as their first four parameters.
+        macro_rules! filtered {
+            ($statement:expr) => {
+                $statement
+                    .bind(&filter.symbol_prefix)
+                    .bind(timeframe)
+                    .bind(filter.beats_baselines)
+                    .bind(filter.drifting)
+            };
+        }
         let (pairs, total): (Vec<PairSummary>, i64) = on_either!(self, |pool| {
-            let pairs = sqlx::query_as(sqlx::AssertSqlSafe(page))
-                .bind(&filter.symbol_prefix)
-                .bind(timeframe)
-                .bind(filter.beats_baselines)
-                .bind(filter.drifting)
+            let pairs = filtered!(sqlx::query_as(sqlx::AssertSqlSafe(page)))
                 .bind(limit)
                 .bind(offset)
                 .fetch_all(pool)
                 .await;
-            let total = sqlx::query_scalar(sqlx::AssertSqlSafe(count))
-                .bind(&filter.symbol_prefix)
-                .bind(timeframe)
-                .bind(filter.beats_baselines)
-                .bind(filter.drifting)
-                .fetch_one(pool)
-                .await;
+            let total = filtered!(sqlx::query_scalar(sqlx::AssertSqlSafe(count))).fetch_one(pool).await;
             pairs.and_then(|pairs| Ok((pairs, total?)))
         })
         .map_err(query_error("read the pairs' summaries"))?;
