@@ -37,59 +37,64 @@ create table if not exists pair_latest (
     primary key (symbol, timeframe)
 );
 
-create or replace function pair_latest_of_run() returns trigger language plpgsql as $$
+-- Statement triggers over the inserted rows (a transition table): a batch of results costs
+-- one upsert per table, not one per row (row triggers doubled the time of a 10,000-forecast
+-- insert; docs/benchmarks.md). A row skipped by `on conflict do nothing` is not in `inserted`.
+create or replace function pair_latest_of_runs() returns trigger language plpgsql as $$
 begin
-    insert into pair_latest (symbol, timeframe) values (new.symbol, new.timeframe) on conflict do nothing;
-    if new.status = 'succeeded' then
-        update pair_latest set run_job_id = new.job_id, artifact_version = new.artifact_version,
-               trained_at = new.finished_at, ensemble_accuracy = new.ensemble_accuracy,
-               ensemble_accuracy_low = new.ensemble_accuracy_low,
-               ensemble_accuracy_high = new.ensemble_accuracy_high,
-               majority_accuracy = new.majority_accuracy, beats_baselines = new.beats_baselines,
-               walk_forward_score = new.walk_forward_score, backtest_score = new.backtest_score,
-               trained_composite = new.composite, rf_weight = new.rf_weight, gb_weight = new.gb_weight
-        where symbol = new.symbol and timeframe = new.timeframe
-          and (trained_at is null or trained_at < new.finished_at);
-    end if;
+    insert into pair_latest (symbol, timeframe) select distinct symbol, timeframe from inserted
+        on conflict do nothing;
+    update pair_latest p set run_job_id = r.job_id, artifact_version = r.artifact_version,
+           trained_at = r.finished_at, ensemble_accuracy = r.ensemble_accuracy,
+           ensemble_accuracy_low = r.ensemble_accuracy_low, ensemble_accuracy_high = r.ensemble_accuracy_high,
+           majority_accuracy = r.majority_accuracy, beats_baselines = r.beats_baselines,
+           walk_forward_score = r.walk_forward_score, backtest_score = r.backtest_score,
+           trained_composite = r.composite, rf_weight = r.rf_weight, gb_weight = r.gb_weight
+    from (select distinct on (symbol, timeframe) * from inserted where status = 'succeeded'
+          order by symbol, timeframe, finished_at desc) r
+    where r.symbol = p.symbol and r.timeframe = p.timeframe
+      and (p.trained_at is null or p.trained_at < r.finished_at);
     return null;
 end
 $$;
 
-create or replace function pair_latest_of_forecast() returns trigger language plpgsql as $$
+create or replace function pair_latest_of_forecasts() returns trigger language plpgsql as $$
 begin
-    insert into pair_latest (symbol, timeframe) values (new.symbol, new.timeframe) on conflict do nothing;
-    if new.is_trained_ensemble then
-        update pair_latest set forecast_direction = new.direction, forecast_confidence = new.confidence,
-               forecast_bearish = new.prob_bearish, forecast_neutral = new.prob_neutral,
-               forecast_bullish = new.prob_bullish, forecast_at = new.generated_at
-        where symbol = new.symbol and timeframe = new.timeframe
-          and (forecast_at is null or forecast_at < new.generated_at);
-    end if;
+    insert into pair_latest (symbol, timeframe) select distinct symbol, timeframe from inserted
+        on conflict do nothing;
+    update pair_latest p set forecast_direction = f.direction, forecast_confidence = f.confidence,
+           forecast_bearish = f.prob_bearish, forecast_neutral = f.prob_neutral,
+           forecast_bullish = f.prob_bullish, forecast_at = f.generated_at
+    from (select distinct on (symbol, timeframe) * from inserted where is_trained_ensemble
+          order by symbol, timeframe, generated_at desc) f
+    where f.symbol = p.symbol and f.timeframe = p.timeframe
+      and (p.forecast_at is null or p.forecast_at < f.generated_at);
     return null;
 end
 $$;
 
-create or replace function pair_latest_of_live_score() returns trigger language plpgsql as $$
+create or replace function pair_latest_of_live_scores() returns trigger language plpgsql as $$
 begin
-    insert into pair_latest (symbol, timeframe) values (new.symbol, new.timeframe) on conflict do nothing;
-    update pair_latest set live_job_id = new.job_id, live_evaluated_at = new.evaluated_at,
-           live_score = new.live_score, live_composite = new.composite,
-           composite_drift = new.composite_drift
-    where symbol = new.symbol and timeframe = new.timeframe
-      and (live_evaluated_at is null or live_evaluated_at < new.evaluated_at);
+    insert into pair_latest (symbol, timeframe) select distinct symbol, timeframe from inserted
+        on conflict do nothing;
+    update pair_latest p set live_job_id = l.job_id, live_evaluated_at = l.evaluated_at,
+           live_score = l.live_score, live_composite = l.composite, composite_drift = l.composite_drift
+    from (select distinct on (symbol, timeframe) * from inserted order by symbol, timeframe, evaluated_at desc) l
+    where l.symbol = p.symbol and l.timeframe = p.timeframe
+      and (p.live_evaluated_at is null or p.live_evaluated_at < l.evaluated_at);
     return null;
 end
 $$;
 
 drop trigger if exists training_runs_pair_latest on training_runs;
 create trigger training_runs_pair_latest after insert on training_runs
-    for each row execute function pair_latest_of_run();
+    referencing new table as inserted for each statement execute function pair_latest_of_runs();
 drop trigger if exists ml_forecasts_pair_latest on ml_forecasts;
 create trigger ml_forecasts_pair_latest after insert on ml_forecasts
-    for each row execute function pair_latest_of_forecast();
+    referencing new table as inserted for each statement execute function pair_latest_of_forecasts();
 drop trigger if exists live_scores_pair_latest on live_scores;
 create trigger live_scores_pair_latest after insert on live_scores
-    for each row execute function pair_latest_of_live_score();
+    referencing new table as inserted for each statement execute function pair_latest_of_live_scores();
 
 -- The results recorded before this migration.
 insert into pair_latest (symbol, timeframe)
