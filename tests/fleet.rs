@@ -174,6 +174,11 @@ fn producer_workers_collector_train_and_forecast_every_pair_once() {
     assert_eq!(total("boltfleet_jobs_in_flight"), 0.0);
     assert_eq!(total(r#"boltfleet_job_duration_seconds_count{kind="train"}"#), 5.0);
     assert!(total("boltfleet_artifact_upload_bytes_total") > 0.0);
+    let (hits, misses) = (
+        r#"boltfleet_model_cache_lookups_total{result="hit"}"#,
+        r#"boltfleet_model_cache_lookups_total{result="miss"}"#,
+    );
+    assert_eq!((total(hits), total(misses)), (0.0, 5.0), "each pair's first forecast decodes its model");
     let collected = tests::http_get(&collector.metrics_addr(), "/metrics");
     assert_eq!(
         tests::metric(&collected, r#"boltfleet_results_written_total{table="training_runs"}"#),
@@ -181,6 +186,15 @@ fn producer_workers_collector_train_and_forecast_every_pair_once() {
         "{collected}"
     );
     assert_eq!(tests::metric(&collected, r#"boltfleet_results_written_total{table="ml_forecasts"}"#), 5.0);
+    // Four more of AAPL's: decoded once more at most (by the other worker), then kept.
+    for _ in 0..4 {
+        env.run_ok("producer", &["forecast", "--symbols=AAPL", "--wait"]);
+    }
+    let scraped: Vec<String> =
+        workers.iter().map(|w| tests::http_get(&w.metrics_addr(), "/metrics")).collect();
+    let total = |series: &str| scraped.iter().map(|text| tests::metric(text, series)).sum::<f64>();
+    assert_eq!(total(hits) + total(misses), 9.0, "{scraped:?}");
+    assert!(total(misses) <= 6.0, "a worker decodes a model once: {scraped:?}");
     for process in workers.iter().chain([&collector]) {
         let addr = process.metrics_addr();
         assert!(tests::http_get(&addr, "/healthz").starts_with("HTTP/1.1 200"));

@@ -150,6 +150,7 @@ impl Fleet {
                     concurrency: Some(1),
                     train_threads: Some((cores / workers.max(1)).max(1)),
                     max_model_age_days: worker::DEFAULT_MAX_MODEL_AGE_DAYS,
+                    model_cache_size: worker::DEFAULT_MODEL_CACHE_SIZE,
                     promotion: fleet::lifecycle::PromotionArgs::default(),
                     ops: ops(),
                     shutdown_timeout_secs: 60,

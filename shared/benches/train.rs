@@ -1,7 +1,9 @@
 //! One whole training job (features → labels → split → RF → GB → weights → artifact bytes) on
 //! 500, 5,000 and 20,000 real hourly bars (BTCUSD), and the RF and GB fits alone on the 5,000-bar
 //! training matrix, which it also writes as CSV for `scripts/sklearn_bench.py` to fit the same
-//! matrix with scikit-learn. Run by hand; results in docs/benchmarks.md:
+//! matrix with scikit-learn; then a forecast job's compute on one core, decoding the 5,000-bar
+//! job's artifact and predicting from 500 bars (a forecast job's default), apart. Run by hand;
+//! results in docs/benchmarks.md:
 //!
 //! ```sh
 //! cargo bench -p shared --bench train
@@ -12,6 +14,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use shared::ingest::{BarSeries, IngestOptions, ingest_file};
+use shared::model::artifact::Artifact;
 use shared::model::boosting::Boosting;
 use shared::model::dataset::{self, Dataset};
 use shared::model::forest::Forest;
@@ -19,8 +22,12 @@ use shared::model::{self, TrainConfig};
 
 const RUNS: usize = 3;
 
-fn median_seconds(mut run: impl FnMut()) -> f64 {
-    let mut times: Vec<f64> = (0..RUNS)
+fn median_seconds(run: impl FnMut()) -> f64 {
+    median_of(RUNS, run)
+}
+
+fn median_of(runs: usize, mut run: impl FnMut()) -> f64 {
+    let mut times: Vec<f64> = (0..runs)
         .map(|_| {
             let start = Instant::now();
             run();
@@ -28,7 +35,7 @@ fn median_seconds(mut run: impl FnMut()) -> f64 {
         })
         .collect();
     times.sort_by(f64::total_cmp);
-    times[RUNS / 2]
+    times[runs / 2]
 }
 
 fn main() {
@@ -44,12 +51,16 @@ fn main() {
         config.forest.trees, config.boosting.rounds
     );
 
+    let mut artifact_of_5000 = None;
     for bars in [500, 5_000, 20_000] {
         let series = BarSeries { bars: full.bars[..bars].to_vec(), ..full.clone() };
         let mut payload_bytes = 0;
         let seconds = median_seconds(|| {
             let trained = model::train(&series, &config, chrono::Utc::now()).expect("trains");
             payload_bytes = trained.bytes.payload.len();
+            if bars == 5_000 {
+                artifact_of_5000 = Some(trained.bytes);
+            }
         });
         println!(
             "whole job, {bars:>6} bars: {seconds:.3} s (median of {RUNS}), payload {payload_bytes} bytes"
@@ -83,4 +94,28 @@ fn main() {
         writeln!(file, "{},{}", row.join(","), label.score()).expect("write");
     }
     println!("training matrix written to {}", out.display());
+
+    // A forecast job's compute, on one core as a worker's job runs it.
+    let bytes = artifact_of_5000.expect("the 5,000-bar job ran");
+    let one_core = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("pool");
+    let window = &full.bars[full.bars.len() - 500..];
+    let model = Artifact::decode(&bytes).expect("decodes").model;
+    let (decode, predict) = one_core.install(|| {
+        let decode = median_of(21, || {
+            std::hint::black_box(Artifact::decode(&bytes).expect("decodes"));
+        });
+        let predict = median_of(21, || {
+            std::hint::black_box(model::predict(&model, window).expect("predicts"));
+        });
+        (decode, predict)
+    });
+    println!(
+        "forecast on one core: decode {:.1} ms ({} payload bytes), predict from 500 bars {:.1} ms: \
+         {:.0} forecasts/s decoding every time, {:.0}/s from a cached model",
+        decode * 1e3,
+        bytes.payload.len(),
+        predict * 1e3,
+        1.0 / (decode + predict),
+        1.0 / predict
+    );
 }

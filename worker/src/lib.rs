@@ -5,6 +5,7 @@
 
 mod artifact_dir;
 mod metrics;
+mod model_cache;
 mod offline;
 pub mod payload;
 mod running;
@@ -13,7 +14,7 @@ mod table;
 
 use clap::{Parser, Subcommand};
 
-pub use serve::{DEFAULT_MAX_MODEL_AGE_DAYS, RunArgs, serve};
+pub use serve::{DEFAULT_MAX_MODEL_AGE_DAYS, DEFAULT_MODEL_CACHE_SIZE, RunArgs, serve};
 
 /// boltfleet worker: train and forecast.
 #[derive(Debug, Parser)]

@@ -20,6 +20,12 @@ pub(crate) struct KindOutcome {
     pub(crate) outcome: &'static str,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct CacheLookup {
+    /// `hit` (the decoded model was kept) or `miss` (downloaded and decoded).
+    pub(crate) result: &'static str,
+}
+
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 /// Job durations from 10 ms to about 45 minutes.
@@ -36,6 +42,7 @@ pub(crate) struct WorkerMetrics {
     pub(crate) queue_depth: Gauge,
     pub(crate) upload_bytes: Counter,
     pub(crate) upload_seconds: Histogram,
+    pub(crate) model_cache: Family<CacheLookup, Counter>,
 }
 
 impl WorkerMetrics {
@@ -48,6 +55,7 @@ impl WorkerMetrics {
             queue_depth: Gauge::default(),
             upload_bytes: Counter::default(),
             upload_seconds: Histogram::new(exponential_buckets(0.005, 2.0, 14)),
+            model_cache: Family::default(),
         };
         let registry = registry.sub_registry_with_prefix("boltfleet");
         registry.register("jobs_started", "Jobs this worker started, by kind", metrics.started.clone());
@@ -65,6 +73,11 @@ impl WorkerMetrics {
         );
         registry.register("artifact_upload_bytes", "Bytes of models uploaded", metrics.upload_bytes.clone());
         registry.register("artifact_upload_seconds", "Model upload latency", metrics.upload_seconds.clone());
+        registry.register(
+            "model_cache_lookups",
+            "Forecasts' model lookups in the worker's cache, by result",
+            metrics.model_cache.clone(),
+        );
         metrics
     }
 }

@@ -28,11 +28,12 @@ use shared::job::{
     ArtifactRef, ForecastStatus, JOB_SCHEMA_VERSION, Job, JobKind, JobResult, Outcome, Pair, Snapshot,
     TrainStatus, config_sha256,
 };
-use shared::model::artifact::{Artifact, ArtifactError};
+use shared::model::artifact::{Artifact, ArtifactError, Model};
 use shared::model::{self, Evaluation, ModelError, TrainConfig};
 use tracing::Instrument;
 
-use crate::metrics::{Kind, KindOutcome, WorkerMetrics};
+use crate::metrics::{CacheLookup, Kind, KindOutcome, WorkerMetrics};
+use crate::model_cache::ModelCache;
 use crate::payload::{LenientJson, Payload, job_of};
 use crate::running::Running;
 
@@ -52,6 +53,9 @@ const RESULT_RETRY_MAX: Duration = Duration::from_secs(2);
 /// Forecasts refuse models older than this by default (`MAX_MODEL_AGE_DAYS`).
 pub const DEFAULT_MAX_MODEL_AGE_DAYS: u32 = 60;
 
+/// Decoded models a worker keeps for its forecasts by default (`MODEL_CACHE_SIZE`).
+pub const DEFAULT_MODEL_CACHE_SIZE: usize = 32;
+
 /// The settings of `worker run` (and of the workers `producer demo` runs in-process).
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -68,6 +72,10 @@ pub struct RunArgs {
     /// Forecasts refuse a model older than this many days.
     #[arg(long, env = "MAX_MODEL_AGE_DAYS", default_value_t = DEFAULT_MAX_MODEL_AGE_DAYS)]
     pub max_model_age_days: u32,
+    /// Decoded models kept in memory for forecasts, the most recently used; 0 decodes the
+    /// artifact for every forecast.
+    #[arg(long, env = "MODEL_CACHE_SIZE", default_value_t = DEFAULT_MODEL_CACHE_SIZE)]
+    pub model_cache_size: usize,
     #[command(flatten)]
     pub promotion: PromotionArgs,
     #[command(flatten)]
@@ -87,6 +95,7 @@ struct Fleet {
     worker_id: String,
     train_threads: usize,
     max_model_age: chrono::Duration,
+    models: ModelCache<Model>,
     promotion: PromotionArgs,
     metrics: WorkerMetrics,
     running: Running,
@@ -140,6 +149,7 @@ pub async fn serve(
         worker_id: worker_id.clone(),
         train_threads,
         max_model_age: chrono::Duration::days(args.max_model_age_days.into()),
+        models: ModelCache::new(args.model_cache_size),
         promotion: args.promotion,
         metrics,
         running: Running::default(),
@@ -465,13 +475,31 @@ impl Fleet {
         {
             return Ok(ForecastStatus::NoModel { reason: format!("{pair}: {expired}") });
         }
-        let bytes = self.store.get_latest_model(pair, &latest).await?;
+        let model = match self.models.get(&latest.version, &latest.payload_sha256) {
+            Some(model) => {
+                self.metrics.model_cache.get_or_create(&CacheLookup { result: "hit" }).inc();
+                model
+            }
+            None => {
+                self.metrics.model_cache.get_or_create(&CacheLookup { result: "miss" }).inc();
+                let bytes = self.store.get_latest_model(pair, &latest).await?;
+                let version = latest.version.clone();
+                let artifact = tokio::task::spawn_blocking(move || {
+                    Artifact::decode(&bytes).map_err(|source| JobError::Artifact { version, source })
+                })
+                .await
+                .map_err(|e| JobError::Panicked(e.to_string()))??;
+                // Kept under the hash its manifest vouched for, so a pointer naming another
+                // payload under this version misses.
+                let model = Arc::new(artifact.model);
+                self.models.insert(&latest.version, &artifact.manifest.payload_sha256, Arc::clone(&model));
+                model
+            }
+        };
         let bars = self.store.get_snapshot(snapshot).await?;
         let version = latest.version;
         let forecast = tokio::task::spawn_blocking(move || {
-            let artifact = Artifact::decode(&bytes)
-                .map_err(|source| JobError::Artifact { version: version.clone(), source })?;
-            let forecast = model::predict(&artifact.model, &bars)?;
+            let forecast = model::predict(&model, &bars)?;
             Ok::<_, JobError>(ForecastStatus::Predicted { forecast, artifact_version: version })
         })
         .await
