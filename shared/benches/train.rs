@@ -8,6 +8,9 @@
 //! ```sh
 //! cargo bench -p shared --bench train
 //! ```
+//!
+//! `BENCH_BARS=5000` times only the whole jobs of those sizes (comma-separated; 5,000 must be
+//! among them for the fits and the forecast).
 
 use std::io::Write;
 use std::path::Path;
@@ -52,7 +55,11 @@ fn main() {
     );
 
     let mut artifact_of_5000 = None;
-    for bars in [500, 5_000, 20_000] {
+    let sizes: Vec<usize> = std::env::var("BENCH_BARS").map_or_else(
+        |_| vec![500, 5_000, 20_000],
+        |sizes| sizes.split(',').map(|size| size.trim().parse().expect("BENCH_BARS: bar counts")).collect(),
+    );
+    for bars in sizes {
         let series = BarSeries { bars: full.bars[..bars].to_vec(), ..full.clone() };
         let mut payload_bytes = 0;
         let seconds = median_seconds(|| {
