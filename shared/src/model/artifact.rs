@@ -15,14 +15,14 @@ use sha2::{Digest, Sha256};
 
 use super::boosting::Boosting;
 use super::ensemble::EnsembleRule;
-use super::forest::Forest;
+use super::forest::{Forest, LegacyForest};
 use super::{Evaluation, TrainConfig};
 use crate::bar::{Bar, Symbol, Timeframe};
 use crate::labels::LabelConfig;
 
-/// The payload format this build writes and the newest it reads. Format 1 (no ensemble rule:
-/// always the vote) is still read.
-pub const ARTIFACT_FORMAT_VERSION: u32 = 2;
+/// The payload format this build writes and the newest it reads. Formats 1 (no ensemble rule:
+/// always the vote) and 2 (smartcore's trees, flattened as they are read) are still read.
+pub const ARTIFACT_FORMAT_VERSION: u32 = 3;
 
 const MAGIC: &[u8; 4] = b"BFM\0";
 
@@ -95,11 +95,24 @@ struct ModelV1 {
     labels: LabelConfig,
     score_threshold: f64,
     weights: [f64; 2],
-    forest: Forest,
+    forest: LegacyForest,
     boosting: Boosting,
 }
 
-impl From<ModelV1> for Model {
+/// Format 2's payload: format 3's with smartcore's trees.
+#[derive(Deserialize)]
+struct ModelV2 {
+    feature_schema_version: u32,
+    feature_names: Vec<String>,
+    labels: LabelConfig,
+    score_threshold: f64,
+    ensemble: EnsembleRule,
+    weights: [f64; 2],
+    forest: LegacyForest,
+    boosting: Boosting,
+}
+
+impl From<ModelV1> for ModelV2 {
     fn from(v1: ModelV1) -> Self {
         Self {
             feature_schema_version: v1.feature_schema_version,
@@ -111,6 +124,23 @@ impl From<ModelV1> for Model {
             forest: v1.forest,
             boosting: v1.boosting,
         }
+    }
+}
+
+impl TryFrom<ModelV2> for Model {
+    type Error = ArtifactError;
+
+    fn try_from(v2: ModelV2) -> Result<Self, ArtifactError> {
+        Ok(Self {
+            feature_schema_version: v2.feature_schema_version,
+            feature_names: v2.feature_names,
+            labels: v2.labels,
+            score_threshold: v2.score_threshold,
+            ensemble: v2.ensemble,
+            weights: v2.weights,
+            forest: Forest::try_from(v2.forest).map_err(|e| ArtifactError::Payload(e.to_string()))?,
+            boosting: v2.boosting,
+        })
     }
 }
 
@@ -220,44 +250,55 @@ fn decode_model(version: u32, payload: &[u8]) -> Result<Model, ArtifactError> {
     flate2::read::GzDecoder::new(&payload[MAGIC.len() + 4..])
         .read_to_end(&mut body)
         .map_err(|e| ArtifactError::Payload(e.to_string()))?;
+    let corrupt = |e: postcard::Error| ArtifactError::Payload(e.to_string());
     match version {
-        1 => postcard::from_bytes::<ModelV1>(&body).map(Model::from),
-        _ => postcard::from_bytes::<Model>(&body),
+        1 => Model::try_from(ModelV2::from(postcard::from_bytes::<ModelV1>(&body).map_err(corrupt)?)),
+        2 => Model::try_from(postcard::from_bytes::<ModelV2>(&body).map_err(corrupt)?),
+        _ => postcard::from_bytes::<Model>(&body).map_err(corrupt),
     }
-    .map_err(|e| ArtifactError::Payload(e.to_string()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::boosting::BoostingParams;
-    use crate::model::forest::ForestParams;
 
-    /// A payload as format 1 wrote it: postcard lays a struct out as the tuple of its fields,
-    /// so the tuple of format 2's fields less the ensemble rule is format 1's body.
+    /// A payload of `version` around `body`, as that format wrote it.
+    fn payload_of(version: u32, body: &[u8]) -> Vec<u8> {
+        let mut payload = MAGIC.to_vec();
+        payload.extend_from_slice(&version.to_le_bytes());
+        let mut gzip = flate2::write::GzEncoder::new(payload, flate2::Compression::default());
+        std::io::Write::write_all(&mut gzip, body).unwrap();
+        gzip.finish().unwrap()
+    }
+
+    /// Payloads as formats 1 and 2 wrote them: postcard lays a struct out as its fields one
+    /// after another, so a body is the fields' bytes concatenated, smartcore's forest among them.
     #[test]
-    fn a_format_1_payload_is_still_read_as_the_vote() {
+    fn format_1_and_2_payloads_are_still_read_with_their_trees_flattened() {
         let (features, labels) = crate::model::separable_rows();
-        let forest_params = ForestParams { trees: 5, ..ForestParams::default() };
+        let (legacy_forest, fitted) = super::super::forest::legacy_and_fitted(&features, &labels, 2, 5, 1);
         let boosting_params = BoostingParams { rounds: 5, ..BoostingParams::default() };
-        let forest = Forest::fit(&features, &labels, 2, &forest_params, 1).unwrap();
         let boosting = Boosting::fit(&features, &labels, 2, &boosting_params, 1).unwrap();
         let label_config = LabelConfig { horizon: 5, threshold: 0.01 };
         let names = vec!["a".to_owned(), "b".to_owned()];
         let body =
-            postcard::to_allocvec(&(3u32, &names, label_config, 0.33f64, [0.4f64, 0.6], &forest, &boosting))
-                .unwrap();
-        let mut payload = MAGIC.to_vec();
-        payload.extend_from_slice(&1u32.to_le_bytes());
-        let mut gzip = flate2::write::GzEncoder::new(payload, flate2::Compression::default());
-        std::io::Write::write_all(&mut gzip, &body).unwrap();
-        let payload = gzip.finish().unwrap();
+            |head: Vec<u8>| [head, legacy_forest.clone(), postcard::to_allocvec(&boosting).unwrap()].concat();
+
+        let v1 = body(postcard::to_allocvec(&(3u32, &names, label_config, 0.33f64, [0.4f64, 0.6])).unwrap());
+        let payload = payload_of(1, &v1);
         assert_eq!(payload_version(&payload).unwrap(), 1);
         let model = decode_model(1, &payload).unwrap();
-        assert_eq!(model.ensemble, EnsembleRule::Vote);
+        assert_eq!(model.ensemble, EnsembleRule::Vote, "format 1 had only the vote");
         assert_eq!(
             (model.weights, model.score_threshold, model.feature_schema_version),
             ([0.4, 0.6], 0.33, 3)
         );
+        assert_eq!(model.forest, fitted);
+
+        let head = (3u32, &names, label_config, 0.33f64, EnsembleRule::Proba, [0.4f64, 0.6]);
+        let model = decode_model(2, &payload_of(2, &body(postcard::to_allocvec(&head).unwrap()))).unwrap();
+        assert_eq!((model.ensemble, model.weights), (EnsembleRule::Proba, [0.4, 0.6]));
+        assert_eq!(model.forest, fitted, "the same trees as this build grows, flattened");
     }
 }

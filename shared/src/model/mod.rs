@@ -358,9 +358,8 @@ fn model_probabilities(
     boosting: &Boosting,
     data: &Dataset,
 ) -> Result<(RowProbabilities, RowProbabilities), ModelError> {
-    let matrix = forest::dense(&data.features, data.len(), data.n_features())?;
     Ok((
-        forest.predict_proba(&matrix, data.len())?,
+        forest.predict_proba(&data.features, data.n_features()),
         boosting.predict_proba(&data.features, data.len(), data.n_features())?,
     ))
 }
@@ -721,8 +720,7 @@ pub fn predict(model: &Model, bars: &[Bar]) -> Result<Forecast, ModelError> {
         return Err(ModelError::NotReady { ts: bars[last].ts });
     }
     let row: Vec<f64> = columns.iter().map(|c| c[last]).collect();
-    let matrix = forest::dense(&row, 1, row.len())?;
-    let forest_p = model.forest.predict_proba(&matrix, 1)?[0];
+    let forest_p = model.forest.predict_proba(&row, row.len())[0];
     let boosting_p = model.boosting.predict_proba(&row, 1, row.len())?[0];
     let decision = decide(model.ensemble, [&forest_p, &boosting_p], model.weights, model.score_threshold);
     Ok(Forecast {
