@@ -49,6 +49,23 @@ impl Default for ForestParams {
 
 type Tree = RandomForestClassifier<f64, u32, DenseMatrix<f64>, Vec<u32>>;
 
+impl ForestParams {
+    /// smartcore's parameters for tree number `tree` of a forest seeded with `seed`, grown as
+    /// a forest of one.
+    fn one_tree(&self, seed: u64, tree: u16) -> RandomForestClassifierParameters {
+        RandomForestClassifierParameters {
+            criterion: SplitCriterion::Gini,
+            max_depth: Some(self.max_depth),
+            min_samples_leaf: self.min_samples_leaf,
+            min_samples_split: self.min_samples_split,
+            n_trees: 1,
+            m: None,
+            keep_samples: false,
+            seed: seed.wrapping_add(u64::from(tree)),
+        }
+    }
+}
+
 /// A fitted forest: each tree's nodes in preorder.
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
 pub struct Forest {
@@ -218,19 +235,10 @@ impl Forest {
         let trees = (0..params.trees)
             .into_par_iter()
             .map(|tree| {
-                let tree_params = RandomForestClassifierParameters {
-                    criterion: SplitCriterion::Gini,
-                    max_depth: Some(params.max_depth),
-                    min_samples_leaf: params.min_samples_leaf,
-                    min_samples_split: params.min_samples_split,
-                    n_trees: 1,
-                    m: None,
-                    keep_samples: false,
-                    seed: seed.wrapping_add(u64::from(tree)),
-                };
                 // Flattened here, so that a job never holds more than a tree per thread
                 // in smartcore's layout.
-                flatten_fitted(&Tree::fit(&x, &y, tree_params).map_err(|e| ModelError::Fit(e.to_string()))?)
+                let grown = Tree::fit(&x, &y, params.one_tree(seed, tree));
+                flatten_fitted(&grown.map_err(|e| ModelError::Fit(e.to_string()))?)
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self { trees })
@@ -272,21 +280,8 @@ pub(super) fn legacy_and_fitted(
     let fitted = Forest::fit(features, labels, n_features, &params, seed).unwrap();
     let x = dense(features, labels.len(), n_features).unwrap();
     let y: Vec<u32> = labels.iter().map(|&l| class_id(l)).collect();
-    let smartcore_trees: Vec<Tree> = (0..trees)
-        .map(|tree| {
-            let tree_params = RandomForestClassifierParameters {
-                criterion: SplitCriterion::Gini,
-                max_depth: Some(params.max_depth),
-                min_samples_leaf: params.min_samples_leaf,
-                min_samples_split: params.min_samples_split,
-                n_trees: 1,
-                m: None,
-                keep_samples: false,
-                seed: seed.wrapping_add(u64::from(tree)),
-            };
-            Tree::fit(&x, &y, tree_params).unwrap()
-        })
-        .collect();
+    let smartcore_trees: Vec<Tree> =
+        (0..trees).map(|tree| Tree::fit(&x, &y, params.one_tree(seed, tree)).unwrap()).collect();
     (postcard::to_allocvec(&smartcore_trees).unwrap(), fitted)
 }
 
