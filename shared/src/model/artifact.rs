@@ -277,7 +277,8 @@ mod tests {
     #[test]
     fn format_1_and_2_payloads_are_still_read_with_their_trees_flattened() {
         let (features, labels) = crate::model::separable_rows();
-        let (legacy_forest, fitted) = super::super::forest::legacy_and_fitted(&features, &labels, 2, 5, 1);
+        let (legacy_forest, flattened) =
+            super::super::forest::smartcore_trees::legacy_and_flattened(&features, &labels, 2, 5, 1);
         let boosting_params = BoostingParams { rounds: 5, ..BoostingParams::default() };
         let boosting = Boosting::fit(&features, &labels, 2, &boosting_params, 1).unwrap();
         let label_config = LabelConfig { horizon: 5, threshold: 0.01 };
@@ -294,11 +295,11 @@ mod tests {
             (model.weights, model.score_threshold, model.feature_schema_version),
             ([0.4, 0.6], 0.33, 3)
         );
-        assert_eq!(model.forest, fitted);
+        assert_eq!(model.forest, flattened);
 
         let head = (3u32, &names, label_config, 0.33f64, EnsembleRule::Proba, [0.4f64, 0.6]);
         let model = decode_model(2, &payload_of(2, &body(postcard::to_allocvec(&head).unwrap()))).unwrap();
         assert_eq!((model.ensemble, model.weights), (EnsembleRule::Proba, [0.4, 0.6]));
-        assert_eq!(model.forest, fitted, "the same trees as this build grows, flattened");
+        assert_eq!(model.forest, flattened, "smartcore's trees, flattened");
     }
 }

@@ -3,6 +3,8 @@
 
 use forust_ml::GradientBooster;
 use forust_ml::data::Matrix;
+use std::sync::OnceLock;
+
 use serde::{Deserialize, Serialize};
 
 use super::ModelError;
@@ -27,10 +29,23 @@ impl Default for BoostingParams {
 }
 
 /// Three fitted one-vs-rest boosters, in [`Direction::ALL`] order, kept as forust's own JSON
-/// (its deserialiser needs a self-describing format).
+/// (its deserialiser needs a self-describing format), and the boosters themselves, parsed once:
+/// a worker keeps a model to forecast with it again, and parsing is most of a small forecast's
+/// work.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Boosting {
     boosters_json: Vec<String>,
+    #[serde(skip)]
+    boosters: OnceLock<Boosters>,
+}
+
+/// Parsed boosters.
+struct Boosters(Vec<GradientBooster>);
+
+impl std::fmt::Debug for Boosters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} boosters", self.0.len())
+    }
 }
 
 /// Column-major copy of row-major features, as forust reads them.
@@ -62,7 +77,7 @@ impl Boosting {
         let data = column_major(features, rows, n_features);
         let matrix = Matrix::new(&data, rows, n_features);
         let weights = vec![1.0; rows];
-        let boosters_json = Direction::ALL
+        let boosters = Direction::ALL
             .into_iter()
             .map(|class| {
                 let target: Vec<f64> = labels.iter().map(|&l| if l == class { 1.0 } else { 0.0 }).collect();
@@ -79,10 +94,28 @@ impl Boosting {
                     .set_seed(seed)
                     .set_parallel(true);
                 booster.fit(&matrix, &target, &weights, None).map_err(|e| booster_error(&e))?;
-                booster.json_dump().map_err(|e| booster_error(&e))
+                Ok::<_, ModelError>(booster)
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Self { boosters_json })
+        let boosters_json = boosters
+            .iter()
+            .map(|b| b.json_dump().map_err(|e| booster_error(&e)))
+            .collect::<Result<_, _>>()?;
+        Ok(Self { boosters_json, boosters: OnceLock::from(Boosters(boosters)) })
+    }
+
+    /// The boosters, parsed on first use.
+    fn boosters(&self) -> Result<&[GradientBooster], ModelError> {
+        if let Some(parsed) = self.boosters.get() {
+            return Ok(&parsed.0);
+        }
+        let parsed = self
+            .boosters_json
+            .iter()
+            .map(|json| GradientBooster::from_json(json).map_err(|e| booster_error(&e)))
+            .collect::<Result<_, _>>()?;
+        // A racing thread parsed the same JSON: either result will do.
+        Ok(&self.boosters.get_or_init(|| Boosters(parsed)).0)
     }
 
     /// Normalised class probabilities per row of row-major `features`.
@@ -95,8 +128,7 @@ impl Boosting {
         let data = column_major(features, rows, n_features);
         let matrix = Matrix::new(&data, rows, n_features);
         let mut probabilities = vec![[0.0; 3]; rows];
-        for (class, json) in self.boosters_json.iter().enumerate() {
-            let booster = GradientBooster::from_json(json).map_err(|e| booster_error(&e))?;
+        for (class, booster) in self.boosters()?.iter().enumerate() {
             for (row, log_odds) in booster.predict(&matrix, true).into_iter().enumerate() {
                 probabilities[row][class] = 1.0 / (1.0 + (-log_odds).exp());
             }
