@@ -155,6 +155,8 @@ struct Growth {
     samples: Vec<Sample>,
     features: Vec<usize>,
     histogram: Vec<BinTotals>,
+    /// The bins of `histogram` a candidate feature's rows occupy.
+    touched: Vec<u8>,
     nodes: Vec<Node>,
 }
 
@@ -204,6 +206,7 @@ impl<'a> Grower<'a> {
             samples,
             features: (0..self.binned.n_features()).collect(),
             histogram: vec![BinTotals::default(); MAX_BINS],
+            touched: Vec::with_capacity(MAX_BINS),
             nodes: Vec::new(),
         };
         let all = growth.samples.len();
@@ -253,7 +256,7 @@ impl<'a> Grower<'a> {
         range: std::ops::Range<usize>,
         totals: &[f64; 3],
     ) -> Option<Split> {
-        let Growth { random, samples, features, histogram, .. } = growth;
+        let Growth { random, samples, features, histogram, touched, .. } = growth;
         let samples = &samples[range];
         let count = samples.len();
         let mut best: Option<(f64, Split)> = None;
@@ -266,36 +269,40 @@ impl<'a> Grower<'a> {
             features.swap(drawn, pick);
             let feature = features[drawn];
             let column = self.binned.column(feature);
-            let (mut low, mut high) = (usize::MAX, 0);
+            touched.clear();
             for sample in samples {
-                let bin = usize::from(column[sample.row as usize]);
-                let totals = &mut histogram[bin];
+                let bin = column[sample.row as usize];
+                let totals = &mut histogram[usize::from(bin)];
+                if totals.samples == 0 {
+                    touched.push(bin);
+                }
                 totals.weight[sample.class as usize] += sample.weight;
                 totals.samples += 1;
-                (low, high) = (low.min(bin), high.max(bin));
             }
-            if low == high {
-                histogram[low] = BinTotals::default();
-                continue;
-            }
-            tried += 1;
-            let mut left = BinTotals::default();
-            for bin in low..high {
-                let here = std::mem::take(&mut histogram[bin]);
-                left.samples += here.samples;
-                (0..3).for_each(|class| left.weight[class] += here.weight[class]);
-                let right_samples = count - left.samples as usize;
-                if (left.samples as usize) < self.min_samples_leaf || right_samples < self.min_samples_leaf {
-                    continue;
+            if touched.len() > 1 {
+                tried += 1;
+                // A split between two occupied bins is the same split wherever between them:
+                // walk only the occupied bins, in order.
+                touched.sort_unstable();
+                let mut left = BinTotals::default();
+                for &bin in &touched[..touched.len() - 1] {
+                    let here = histogram[usize::from(bin)];
+                    left.samples += here.samples;
+                    (0..3).for_each(|class| left.weight[class] += here.weight[class]);
+                    let right_samples = count - left.samples as usize;
+                    if (left.samples as usize) < self.min_samples_leaf || right_samples < self.min_samples_leaf {
+                        continue;
+                    }
+                    let right: [f64; 3] = std::array::from_fn(|class| totals[class] - left.weight[class]);
+                    let score = gini_proxy(&left.weight) + gini_proxy(&right);
+                    if best.is_none_or(|(best, _)| score > best) {
+                        best = Some((score, Split { feature, bin }));
+                    }
                 }
-                let right: [f64; 3] = std::array::from_fn(|class| totals[class] - left.weight[class]);
-                let score = gini_proxy(&left.weight) + gini_proxy(&right);
-                if best.is_none_or(|(best, _)| score > best) {
-                    let bin = u8::try_from(bin).expect("at most 256 bins");
-                    best = Some((score, Split { feature, bin }));
-                }
             }
-            histogram[high] = BinTotals::default();
+            for &bin in touched.iter() {
+                histogram[usize::from(bin)] = BinTotals::default();
+            }
         }
         best.map(|(_, split)| split)
     }
