@@ -290,7 +290,9 @@ impl<'a> Grower<'a> {
                     left.samples += here.samples;
                     (0..3).for_each(|class| left.weight[class] += here.weight[class]);
                     let right_samples = count - left.samples as usize;
-                    if (left.samples as usize) < self.min_samples_leaf || right_samples < self.min_samples_leaf {
+                    if (left.samples as usize) < self.min_samples_leaf
+                        || right_samples < self.min_samples_leaf
+                    {
                         continue;
                     }
                     let right: [f64; 3] = std::array::from_fn(|class| totals[class] - left.weight[class]);
