@@ -13,9 +13,10 @@ use uuid::Uuid;
 /// Small models: these tests check the fleet's plumbing, not the ensemble's quality.
 /// No walk-forward folds (on by default): they would triple the training for nothing here.
 const QUICK_TRAINING: [&str; 6] = ["--trees", "40", "--rounds", "20", "--walk-forward", "0"];
-/// Training of some tens of seconds per daily pair in a debug build, for tests that need jobs
-/// still running while something happens to the fleet.
-const LONGER_TRAINING: [&str; 3] = ["--trees=60", "--rounds=30", "--walk-forward=1"];
+/// Training of some seconds per daily pair in a debug build (about 10 s here), for tests that
+/// need jobs still running while something happens to the fleet. Since the forest engine of
+/// issue 16, 60 trees and 30 rounds took 3 s: too short to cut Redis under a job.
+const LONGER_TRAINING: [&str; 3] = ["--trees=200", "--rounds=80", "--walk-forward=2"];
 
 /// `producer train --wait` of `symbols` with [`LONGER_TRAINING`], on a thread; its output.
 fn train_in_background(env: &FleetEnv, symbols: &str) -> std::thread::JoinHandle<std::process::Output> {
