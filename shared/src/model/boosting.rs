@@ -1,8 +1,10 @@
 //! Gradient boosting with forust-ml: one binary log-loss booster per class (one-vs-rest), their
 //! probabilities normalised to sum to one. See ARCHITECTURE.md for why forust-ml.
 //!
-//! The three boosters fit side by side on the caller's rayon pool, each on one thread: forust's
-//! own parallelism splits a small matrix's histograms too finely to pay (docs/benchmarks.md).
+//! The three boosters fit side by side on the caller's rayon pool, each with forust's own
+//! parallelism inside it: one booster a thread leaves a core idle while the third fits alone,
+//! and one booster at a time splits a small matrix's histograms too finely to pay
+//! (docs/benchmarks.md).
 
 use std::sync::OnceLock;
 
@@ -98,7 +100,7 @@ fn booster_error(error: &forust_ml::errors::ForustError) -> ModelError {
 }
 
 impl Boosting {
-    /// Fits on row-major `features`, a booster a thread of the caller's rayon pool.
+    /// Fits on row-major `features`, the boosters side by side on the caller's rayon pool.
     pub fn fit(
         features: &[f64],
         labels: &[Direction],
@@ -129,7 +131,7 @@ impl Boosting {
                     // Training features are never missing.
                     .set_allow_missing_splits(false)
                     .set_seed(seed)
-                    .set_parallel(false);
+                    .set_parallel(true);
                 booster.fit(&matrix, &target, &weights, None).map_err(|e| booster_error(&e))?;
                 Ok::<_, ModelError>(booster)
             })
