@@ -6,6 +6,7 @@
 //! and one booster at a time splits a small matrix's histograms too finely to pay
 //! (docs/benchmarks.md).
 
+use std::borrow::Cow;
 use std::sync::OnceLock;
 
 use forust_ml::GradientBooster;
@@ -63,14 +64,15 @@ impl Default for BoostingParams {
     }
 }
 
-/// Three fitted one-vs-rest boosters, in [`Direction::ALL`] order, kept as forust's own JSON
-/// (its deserialiser needs a self-describing format), and the boosters themselves, parsed once:
-/// a worker keeps a model to forecast with it again, and parsing is most of a small forecast's
-/// work.
-#[derive(Debug, Serialize, Deserialize)]
+/// Three fitted one-vs-rest boosters, in [`Direction::ALL`] order, stored as forust's own
+/// JSON (its deserialiser needs a self-describing format). A fitted model holds the boosters
+/// and writes their JSON when it is first serialised: a job fits eight models and stores one,
+/// and three boosters' JSON is megabytes. A read model holds the JSON and parses it once, on
+/// first use: a worker keeps a model to forecast with it again, and parsing is most of a
+/// small forecast's work. One of the two is always set.
+#[derive(Debug)]
 pub struct Boosting {
-    boosters_json: Vec<String>,
-    #[serde(skip)]
+    json: OnceLock<Vec<String>>,
     boosters: OnceLock<Boosters>,
 }
 
@@ -136,11 +138,7 @@ impl Boosting {
                 Ok::<_, ModelError>(booster)
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let boosters_json = boosters
-            .iter()
-            .map(|b| b.json_dump().map_err(|e| booster_error(&e)))
-            .collect::<Result<_, _>>()?;
-        Ok(Self { boosters_json, boosters: OnceLock::from(Boosters(boosters)) })
+        Ok(Self { json: OnceLock::new(), boosters: OnceLock::from(Boosters(boosters)) })
     }
 
     /// The boosters, parsed on first use.
@@ -149,12 +147,30 @@ impl Boosting {
             return Ok(&parsed.0);
         }
         let parsed = self
-            .boosters_json
+            .json
+            .get()
+            .expect("a boosting holds its boosters or their JSON")
             .iter()
             .map(|json| GradientBooster::from_json(json).map_err(|e| booster_error(&e)))
             .collect::<Result<_, _>>()?;
         // A racing thread parsed the same JSON: either result will do.
         Ok(&self.boosters.get_or_init(|| Boosters(parsed)).0)
+    }
+
+    /// The boosters' JSON, written on first use.
+    fn json(&self) -> Result<&[String], ModelError> {
+        if let Some(json) = self.json.get() {
+            return Ok(json);
+        }
+        let json = self
+            .boosters
+            .get()
+            .expect("a boosting holds its boosters or their JSON")
+            .0
+            .iter()
+            .map(|booster| booster.json_dump().map_err(|e| booster_error(&e)))
+            .collect::<Result<_, _>>()?;
+        Ok(self.json.get_or_init(|| json))
     }
 
     /// Normalised class probabilities per row of row-major `features`.
@@ -177,6 +193,27 @@ impl Boosting {
             p.iter_mut().for_each(|v| *v /= total);
         }
         Ok(probabilities)
+    }
+}
+
+/// The stored form, every artifact format's: each booster's JSON.
+#[derive(Serialize, Deserialize)]
+#[serde(rename = "Boosting")]
+struct Stored<'a> {
+    boosters_json: Cow<'a, [String]>,
+}
+
+impl Serialize for Boosting {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let json = self.json().map_err(serde::ser::Error::custom)?;
+        Stored { boosters_json: Cow::Borrowed(json) }.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Boosting {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let stored = Stored::deserialize(deserializer)?;
+        Ok(Self { json: OnceLock::from(stored.boosters_json.into_owned()), boosters: OnceLock::new() })
     }
 }
 
@@ -209,6 +246,18 @@ mod tests {
         for p in model.predict_proba(&features, labels.len(), 2).unwrap() {
             assert!(p.iter().all(|v| v.is_finite()) && p[0] < 0.2, "{p:?}");
         }
+    }
+
+    #[test]
+    fn a_stored_boosting_reads_back_as_it_was_written_and_predicts_the_same() {
+        let (features, labels) = crate::model::separable_rows();
+        let params = BoostingParams { rounds: 10, ..BoostingParams::default() };
+        let fitted = Boosting::fit(&features, &labels, 2, &params, 1).unwrap();
+        let bytes = postcard::to_allocvec(&fitted).unwrap();
+        let read: Boosting = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(postcard::to_allocvec(&read).unwrap(), bytes);
+        let predict = |model: &Boosting| model.predict_proba(&features, labels.len(), 2).unwrap();
+        assert_eq!(predict(&read), predict(&fitted));
     }
 
     #[test]

@@ -30,6 +30,7 @@ pub mod stats;
 use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::bar::Bar;
@@ -519,19 +520,70 @@ impl Predictions {
     }
 }
 
+/// The holdout split's models and what the evaluation reports of them.
+struct Holdout {
+    labels: LabelConfig,
+    fitted: Fitted,
+    calibration: Calibration,
+    report: FoldReport,
+    /// The models' and the ensemble's metrics on their own training rows.
+    on_train: [Metrics; 3],
+    majority_class: Direction,
+    train_classes: [usize; 3],
+    validation_classes: [usize; 3],
+}
+
+impl Holdout {
+    /// Fits the models on `split`'s training rows and scores them on both sides.
+    fn evaluate(
+        dataset: &Dataset,
+        split: &Split,
+        config: &TrainConfig,
+        trading: Trading,
+    ) -> Result<Self, ModelError> {
+        // Walk-forward folds choose their own thresholds from the dataset as built.
+        let (dataset, labels) = label_split(dataset, split, config);
+        let (fitted, scored) = fit_split(&dataset, split, config)?;
+        let predictions = Predictions::of_split(&dataset, split, scored);
+        let report = predictions.report(Some((split, &fitted, &labels)), trading);
+        let train = dataset.select(&split.train);
+        let on_train = predict_rows(&fitted, config, &train)?.metrics(&train.labels);
+        Ok(Self {
+            labels,
+            calibration: predictions.calibration(),
+            report,
+            on_train,
+            majority_class: majority_class(&train.labels),
+            train_classes: train.class_counts(),
+            validation_classes: dataset.select(&split.validation).class_counts(),
+            fitted,
+        })
+    }
+}
+
 fn walk_forward(
     dataset: &Dataset,
     folds: usize,
     config: &TrainConfig,
     trading: Trading,
 ) -> Result<WalkForward, ModelError> {
-    let mut reports = Vec::with_capacity(folds);
+    // The folds fit side by side; their results are taken in fold order, so that the first
+    // failing fold's error is the one reported, as it would be one fold after another.
+    let folds: Vec<Result<(FoldReport, Predictions), ModelError>> =
+        dataset::walk_forward(dataset, folds, config.labels.horizon)
+            .into_par_iter()
+            .map(|split| {
+                let (dataset, labels) = label_split(dataset, &split, config);
+                let (fitted, scored) = fit_split(&dataset, &split, config)?;
+                let predictions = Predictions::of_split(&dataset, &split, scored);
+                Ok((predictions.report(Some((&split, &fitted, &labels)), trading), predictions))
+            })
+            .collect();
+    let mut reports = Vec::with_capacity(folds.len());
     let mut pooled: Option<Predictions> = None;
-    for split in dataset::walk_forward(dataset, folds, config.labels.horizon) {
-        let (dataset, labels) = label_split(dataset, &split, config);
-        let (fitted, scored) = fit_split(&dataset, &split, config)?;
-        let predictions = Predictions::of_split(&dataset, &split, scored);
-        reports.push(predictions.report(Some((&split, &fitted, &labels)), trading));
+    for fold in folds {
+        let (report, predictions) = fold?;
+        reports.push(report);
         match &mut pooled {
             Some(all) => all.append(predictions),
             None => pooled = Some(predictions),
@@ -608,23 +660,32 @@ fn train_on_pool(
         cost_bps: config.cost_bps,
     };
     let split = dataset::holdout(&dataset, config.train_fraction, config.labels.horizon);
-    // Walk-forward folds choose their own thresholds from the dataset as built.
-    let (holdout_dataset, labels) = label_split(&dataset, &split, config);
-    let (fitted, scored) = fit_split(&holdout_dataset, &split, config)?;
-    let predictions = Predictions::of_split(&holdout_dataset, &split, scored);
-    let calibration = predictions.calibration();
-    let holdout = predictions.report(Some((&split, &fitted, &labels)), trading);
-
-    let train = holdout_dataset.select(&split.train);
-    let on_train = predict_rows(&fitted, config, &train)?;
-    let [rf_train, gb_train, ensemble_train] = on_train.metrics(&train.labels);
+    // The holdout and the walk-forward folds fit side by side: each one's serial stretches
+    // leave a core to the other's fits.
+    let (holdout, walk_forward) = rayon::join(
+        || Holdout::evaluate(&dataset, &split, config, trading),
+        || {
+            config
+                .walk_forward_folds
+                .filter(|k| *k > 0)
+                .map(|k| walk_forward(&dataset, k, config, trading))
+                .transpose()
+        },
+    );
+    let Holdout {
+        labels,
+        fitted,
+        calibration,
+        report: holdout,
+        on_train,
+        majority_class,
+        train_classes,
+        validation_classes,
+    } = holdout?;
+    let walk_forward = walk_forward?;
+    let [rf_train, gb_train, ensemble_train] = on_train;
     let verdict =
         verdict(&holdout.ensemble.accuracy, &holdout.majority.accuracy, &holdout.persistence.accuracy);
-    let walk_forward = config
-        .walk_forward_folds
-        .filter(|k| *k > 0)
-        .map(|k| walk_forward(&dataset, k, config, trading))
-        .transpose()?;
     let skill = |report: &FoldReport| Score::skill(report.ensemble.accuracy, report.majority.accuracy.value);
     let scores = Scores {
         backtest: skill(&holdout),
@@ -635,11 +696,7 @@ fn train_on_pool(
         random_forest: model_report(holdout.random_forest, &rf_train),
         gradient_boosting: model_report(holdout.gradient_boosting, &gb_train),
         ensemble: model_report(holdout.ensemble, &ensemble_train),
-        baselines: Baselines {
-            majority_class: majority_class(&train.labels),
-            majority: holdout.majority,
-            persistence: holdout.persistence,
-        },
+        baselines: Baselines { majority_class, majority: holdout.majority, persistence: holdout.persistence },
         weights: fitted.weights,
         samples: Samples {
             bars: series.bars.len(),
@@ -647,8 +704,8 @@ fn train_on_pool(
             train_rows: split.train.len(),
             purged_rows: split.purged,
             validation_rows: split.validation.len(),
-            train_classes: train.class_counts(),
-            validation_classes: holdout_dataset.select(&split.validation).class_counts(),
+            train_classes,
+            validation_classes,
         },
         verdict,
         backtest: holdout.backtest,

@@ -156,8 +156,41 @@ struct Growth {
     features: Vec<usize>,
     histogram: Vec<BinTotals>,
     /// The bins of `histogram` a candidate feature's rows occupy.
-    touched: Vec<u8>,
+    occupied: OccupiedBins,
     nodes: Vec<Node>,
+}
+
+/// A set of bins, walked in increasing order: a split's candidates are the occupied bins in
+/// order, and sorting a list of them was 8 % of the 20,000-bar job (docs/benchmarks.md).
+#[derive(Debug, Default)]
+struct OccupiedBins([u64; MAX_BINS / 64]);
+
+impl OccupiedBins {
+    fn insert(&mut self, bin: u8) {
+        self.0[usize::from(bin >> 6)] |= 1 << (bin & 63);
+    }
+
+    fn len(&self) -> usize {
+        self.0.iter().map(|word| word.count_ones() as usize).sum()
+    }
+
+    /// The bins, increasing.
+    fn iter(&self) -> impl Iterator<Item = u8> + '_ {
+        self.0.iter().enumerate().flat_map(|(word, &bits)| {
+            let mut rest = bits;
+            std::iter::from_fn(move || {
+                (rest != 0).then(|| {
+                    let bit = rest.trailing_zeros() as usize;
+                    rest &= rest - 1;
+                    u8::try_from(word * 64 + bit).expect("at most 256 bins")
+                })
+            })
+        })
+    }
+
+    fn clear(&mut self) {
+        self.0 = [0; MAX_BINS / 64];
+    }
 }
 
 impl<'a> Grower<'a> {
@@ -206,11 +239,13 @@ impl<'a> Grower<'a> {
             samples,
             features: (0..self.binned.n_features()).collect(),
             histogram: vec![BinTotals::default(); MAX_BINS],
-            touched: Vec::with_capacity(MAX_BINS),
+            occupied: OccupiedBins::default(),
             nodes: Vec::new(),
         };
         let all = growth.samples.len();
         self.grow_node(&mut growth, 0..all, 0);
+        // A forest's trees are most of a job's memory while it fits: keep no spare capacity.
+        growth.nodes.shrink_to_fit();
         growth.nodes
     }
 
@@ -256,7 +291,7 @@ impl<'a> Grower<'a> {
         range: std::ops::Range<usize>,
         totals: &[f64; 3],
     ) -> Option<Split> {
-        let Growth { random, samples, features, histogram, touched, .. } = growth;
+        let Growth { random, samples, features, histogram, occupied, .. } = growth;
         let samples = &samples[range];
         let count = samples.len();
         let mut best: Option<(f64, Split)> = None;
@@ -269,23 +304,22 @@ impl<'a> Grower<'a> {
             features.swap(drawn, pick);
             let feature = features[drawn];
             let column = self.binned.column(feature);
-            touched.clear();
             for sample in samples {
                 let bin = column[sample.row as usize];
                 let totals = &mut histogram[usize::from(bin)];
                 if totals.samples == 0 {
-                    touched.push(bin);
+                    occupied.insert(bin);
                 }
                 totals.weight[sample.class as usize] += sample.weight;
                 totals.samples += 1;
             }
-            if touched.len() > 1 {
+            let bins = occupied.len();
+            if bins > 1 {
                 tried += 1;
                 // A split between two occupied bins is the same split wherever between them:
                 // walk only the occupied bins, in order.
-                touched.sort_unstable();
                 let mut left = BinTotals::default();
-                for &bin in &touched[..touched.len() - 1] {
+                for bin in occupied.iter().take(bins - 1) {
                     let here = histogram[usize::from(bin)];
                     left.samples += here.samples;
                     (0..3).for_each(|class| left.weight[class] += here.weight[class]);
@@ -302,9 +336,10 @@ impl<'a> Grower<'a> {
                     }
                 }
             }
-            for &bin in touched.iter() {
+            for bin in occupied.iter() {
                 histogram[usize::from(bin)] = BinTotals::default();
             }
+            occupied.clear();
         }
         best.map(|(_, split)| split)
     }
@@ -359,6 +394,16 @@ mod tests {
             assert!(bin == MAX_BINS - 1 || value <= edges[bin]);
             assert!(bin == 0 || value > edges[bin - 1]);
         }
+    }
+
+    #[test]
+    fn occupied_bins_are_walked_in_increasing_order() {
+        let mut occupied = OccupiedBins::default();
+        [200, 3, 64, 3, 255, 0, 63].into_iter().for_each(|bin| occupied.insert(bin));
+        assert_eq!(occupied.len(), 6);
+        assert_eq!(occupied.iter().collect::<Vec<_>>(), [0, 3, 63, 64, 200, 255]);
+        occupied.clear();
+        assert_eq!(occupied.iter().count(), 0);
     }
 
     #[test]
