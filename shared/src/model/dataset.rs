@@ -122,12 +122,17 @@ impl Dataset {
 
     /// How many rows of each class, in [`Direction::ALL`] order.
     pub fn class_counts(&self) -> [usize; 3] {
-        let mut counts = [0; 3];
-        for label in &self.labels {
-            counts[label.index()] += 1;
-        }
-        counts
+        class_counts(&self.labels)
     }
+}
+
+/// How many of `labels` are of each class, in [`Direction::ALL`] order.
+pub fn class_counts(labels: &[Direction]) -> [usize; 3] {
+    let mut counts = [0; 3];
+    for label in labels {
+        counts[label.index()] += 1;
+    }
+    counts
 }
 
 /// Row indices of one time-ordered split.

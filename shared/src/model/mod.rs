@@ -432,8 +432,7 @@ fn label_split<'a>(
 
 /// The commonest label; ties go to NEUTRAL, the least committal guess, then the earlier class.
 fn majority_class(labels: &[Direction]) -> Direction {
-    let mut counts = [0usize; 3];
-    labels.iter().for_each(|l| counts[l.index()] += 1);
+    let counts = dataset::class_counts(labels);
     let mut best = Direction::Neutral;
     for candidate in Direction::ALL {
         if counts[candidate.index()] > counts[best.index()] {
@@ -541,11 +540,8 @@ impl Holdout {
         config: &TrainConfig,
         trading: Trading,
     ) -> Result<Self, ModelError> {
-        // Walk-forward folds choose their own thresholds from the dataset as built.
-        let (dataset, labels) = label_split(dataset, split, config);
-        let (fitted, scored) = fit_split(&dataset, split, config)?;
-        let predictions = Predictions::of_split(&dataset, split, scored);
-        let report = predictions.report(Some((split, &fitted, &labels)), trading);
+        let SplitEvaluation { dataset, labels, fitted, predictions, report } =
+            SplitEvaluation::of(dataset, split, config, trading)?;
         let train = dataset.select(&split.train);
         let on_train = predict_rows(&fitted, config, &train)?.metrics(&train.labels);
         Ok(Self {
@@ -555,9 +551,33 @@ impl Holdout {
             on_train,
             majority_class: majority_class(&train.labels),
             train_classes: train.class_counts(),
-            validation_classes: dataset.select(&split.validation).class_counts(),
+            validation_classes: dataset::class_counts(&predictions.truth),
             fitted,
         })
+    }
+}
+
+/// One split labelled by its rule, fitted, and scored on its validation rows.
+struct SplitEvaluation<'a> {
+    dataset: Cow<'a, Dataset>,
+    labels: LabelConfig,
+    fitted: Fitted,
+    predictions: Predictions,
+    report: FoldReport,
+}
+
+impl<'a> SplitEvaluation<'a> {
+    fn of(
+        dataset: &'a Dataset,
+        split: &Split,
+        config: &TrainConfig,
+        trading: Trading,
+    ) -> Result<Self, ModelError> {
+        let (dataset, labels) = label_split(dataset, split, config);
+        let (fitted, scored) = fit_split(&dataset, split, config)?;
+        let predictions = Predictions::of_split(&dataset, split, scored);
+        let report = predictions.report(Some((split, &fitted, &labels)), trading);
+        Ok(Self { dataset, labels, fitted, predictions, report })
     }
 }
 
@@ -573,10 +593,8 @@ fn walk_forward(
         dataset::walk_forward(dataset, folds, config.labels.horizon)
             .into_par_iter()
             .map(|split| {
-                let (dataset, labels) = label_split(dataset, &split, config);
-                let (fitted, scored) = fit_split(&dataset, &split, config)?;
-                let predictions = Predictions::of_split(&dataset, &split, scored);
-                Ok((predictions.report(Some((&split, &fitted, &labels)), trading), predictions))
+                let fold = SplitEvaluation::of(dataset, &split, config, trading)?;
+                Ok((fold.report, fold.predictions))
             })
             .collect();
     let mut reports = Vec::with_capacity(folds.len());
@@ -661,7 +679,8 @@ fn train_on_pool(
     };
     let split = dataset::holdout(&dataset, config.train_fraction, config.labels.horizon);
     // The holdout and the walk-forward folds fit side by side: each one's serial stretches
-    // leave a core to the other's fits.
+    // leave a core to the other's fits. Each split chooses its threshold from the dataset as
+    // built.
     let (holdout, walk_forward) = rayon::join(
         || Holdout::evaluate(&dataset, &split, config, trading),
         || {
