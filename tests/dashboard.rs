@@ -8,7 +8,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use fleet::config::QueueArgs;
+use fleet::config::QueueConfig;
 use fleet::queue::{Queue, RawJob};
 use tests::{EmbeddedEnv, Process, TestFleet, data_dir, eventually};
 use uuid::Uuid;
@@ -59,12 +59,13 @@ fn a_real_browser_walks_the_dashboard_of_a_fleet_this_test_trains() {
 
     // Two poison jobs, killed by a real worker: one to retry, one to delete from the page.
     let mut ping =
-        serde_json::to_value(shared::job::Job::new(Uuid::new_v4(), shared::job::JobKind::Ping, None))
+        serde_json::to_value(ml_core::job::Job::new(Uuid::new_v4(), ml_core::job::JobKind::Ping, None))
             .unwrap();
     ping["kind"] = HOSTILE_KIND.into();
     let poison = [raw(ping.to_string().as_bytes()), raw(b"not json {")];
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let queue = runtime.block_on(Queue::connect(&QueueArgs::sqlite(&env.queue_file(), "boltfleet"))).unwrap();
+    let queue =
+        runtime.block_on(Queue::connect(&QueueConfig::sqlite(&env.queue_file(), "boltfleet"))).unwrap();
     runtime.block_on(queue.push_raw(&poison)).unwrap();
     let mut worker = env.spawn("worker", &["run", "--concurrency", "1"]);
     let dead = eventually(Duration::from_secs(60), || {

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use fleet::config::QueueArgs;
+use fleet::config::QueueConfig;
 use fleet::queue::Queue;
 use tests::{EmbeddedEnv, TestFleet, data_dir, eventually};
 
@@ -128,7 +128,8 @@ fn the_binaries_run_as_a_fleet_on_sqlite_files_and_a_folder() {
     // A job no worker can read goes to the dead jobs, and the workers carry on.
     let poison = tests::poison_jobs();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let queue = runtime.block_on(Queue::connect(&QueueArgs::sqlite(&env.queue_file(), "boltfleet"))).unwrap();
+    let queue =
+        runtime.block_on(Queue::connect(&QueueConfig::sqlite(&env.queue_file(), "boltfleet"))).unwrap();
     runtime.block_on(queue.push_raw(&poison)).unwrap();
     for job in &poison {
         let dead =
@@ -168,7 +169,8 @@ fn the_scheduler_fires_on_its_cron_schedule_and_stops_on_sigterm() {
 
     // No worker runs: the firing's forecast job waits in the queue.
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let queue = runtime.block_on(Queue::connect(&QueueArgs::sqlite(&env.queue_file(), "boltfleet"))).unwrap();
+    let queue =
+        runtime.block_on(Queue::connect(&QueueConfig::sqlite(&env.queue_file(), "boltfleet"))).unwrap();
     let queued = eventually(Duration::from_secs(30), || runtime.block_on(queue.waiting()).unwrap() >= 1);
     assert!(queued, "a fired forecast enqueued its job; log:\n{}", scheduler.log().join("\n"));
 
@@ -347,21 +349,22 @@ fn a_tampered_or_incomplete_store_is_refused_with_the_reason_and_the_worker_goes
 
     // A train job whose bars are not in the store (pruned by hand, or a producer that failed
     // to upload them) fails at once with the key, without retries.
-    let pair = shared::job::Pair { symbol: "GOOGL".parse().unwrap(), timeframe: shared::Timeframe::D1 };
-    let snapshot = shared::job::Snapshot {
+    let pair = ml_core::job::Pair { symbol: "GOOGL".parse().unwrap(), timeframe: ml_core::Timeframe::D1 };
+    let snapshot = ml_core::job::Snapshot {
         key: format!("bars/GOOGL/d1/{}.parquet", "0".repeat(64)),
         sha256: "0".repeat(64),
         bars: 2000,
         last_bar: chrono::Utc::now(),
     };
-    let kind = shared::job::JobKind::Train {
+    let kind = ml_core::job::JobKind::Train {
         pair,
         snapshot,
-        config: shared::model::TrainConfig::for_timeframe(shared::Timeframe::D1),
+        config: ml_core::model::TrainConfig::for_timeframe(ml_core::Timeframe::D1),
     };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let queue = runtime.block_on(Queue::connect(&QueueArgs::sqlite(&env.queue_file(), "boltfleet"))).unwrap();
-    runtime.block_on(queue.push(&[shared::job::Job::new(uuid::Uuid::new_v4(), kind, None)])).unwrap();
+    let queue =
+        runtime.block_on(Queue::connect(&QueueConfig::sqlite(&env.queue_file(), "boltfleet"))).unwrap();
+    runtime.block_on(queue.push(&[ml_core::job::Job::new(uuid::Uuid::new_v4(), kind, None)])).unwrap();
     let failed = eventually(Duration::from_secs(60), || {
         env.count("select count(*) from training_runs where status = 'failed' and error like '%0000.parquet is not in the store%'") == 1
     });

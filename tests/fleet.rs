@@ -4,7 +4,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use fleet::config::StoreArgs;
+use fleet::config::StoreConfig;
 use fleet::queue::Queue;
 use fleet::store::ArtifactStore;
 use tests::{FleetEnv, Process, RedisServer, TcpProxy, TestFleet, data_dir, eventually};
@@ -56,13 +56,13 @@ const PAIRS: &str = "--symbols=AAPL,MSFT,IBM,GOOG,EURUSD";
 
 fn store(env: &FleetEnv) -> ArtifactStore {
     let env_or = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
-    ArtifactStore::open(&StoreArgs {
+    ArtifactStore::open(&StoreConfig {
         artifacts_url: env.artifacts_url.clone(),
-        s3: fleet::config::S3Args {
-            aws_endpoint_url: Some(env_or("AWS_ENDPOINT_URL", "http://127.0.0.1:9000")),
-            aws_access_key_id: Some(env_or("AWS_ACCESS_KEY_ID", "minioadmin")),
-            aws_secret_access_key: Some(env_or("AWS_SECRET_ACCESS_KEY", "minioadmin")),
-            aws_region: "us-east-1".to_owned(),
+        s3: fleet::config::S3Config {
+            endpoint_url: Some(env_or("AWS_ENDPOINT_URL", "http://127.0.0.1:9000")),
+            access_key_id: Some(env_or("AWS_ACCESS_KEY_ID", "minioadmin")),
+            secret_access_key: Some(env_or("AWS_SECRET_ACCESS_KEY", "minioadmin")),
+            region: "us-east-1".to_owned(),
         },
     })
     .expect("the test store opens")
@@ -432,11 +432,11 @@ fn an_s3_outage_mid_run_costs_time_not_jobs_and_no_partial_model_is_latest() {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let store = store(&env);
     for symbol in ["AAPL", "GOOG", "IBM"] {
-        let pair = shared::job::Pair { symbol: symbol.parse().unwrap(), timeframe: shared::Timeframe::D1 };
+        let pair = ml_core::job::Pair { symbol: symbol.parse().unwrap(), timeframe: ml_core::Timeframe::D1 };
         let latest = runtime.block_on(store.latest(&pair)).unwrap().expect("every pair has a model");
         let bytes =
             runtime.block_on(store.get_latest_model(&pair, &latest)).expect("latest names a stored version");
-        shared::model::artifact::Artifact::decode(&bytes).expect("and that version verifies");
+        ml_core::model::artifact::Artifact::decode(&bytes).expect("and that version verifies");
     }
 }
 

@@ -11,8 +11,8 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 
-use shared::ingest::{IngestOptions, ingest_file};
-use shared::job::{Job, JobKind, Pair, Snapshot};
+use ml_core::ingest::{IngestOptions, ingest_file};
+use ml_core::job::{Job, JobKind, Pair, Snapshot};
 use tests::{Mutator, data_dir, fuzz_iterations, fuzz_seed};
 
 /// The first lines of a data file (of its decompressed text for a `.gz`).
@@ -44,7 +44,7 @@ fn ingest_seeds() -> Vec<(&'static str, Vec<u8>)> {
         (".csv", head("BTCUSD-1h-coinbase.csv", 60)),
         (".csv", stocks),
         (".csv.gz", gzipped.finish().unwrap()),
-        (".parquet", shared::ingest::bars_to_parquet(&bars).unwrap()),
+        (".parquet", ml_core::ingest::bars_to_parquet(&bars).unwrap()),
     ]
 }
 
@@ -71,7 +71,7 @@ fn keep_failure(kind: &str, name: &str, input: &[u8]) -> PathBuf {
 }
 
 /// What every accepted series must be: what features, labels and snapshots assume.
-fn check_series(bars: &[shared::Bar]) -> Result<(), String> {
+fn check_series(bars: &[ml_core::Bar]) -> Result<(), String> {
     for (index, bar) in bars.iter().enumerate() {
         let prices = [bar.open, bar.high, bar.low, bar.close];
         let in_range =
@@ -94,7 +94,7 @@ fn ingest_one(path: &Path, strict: bool) -> Result<(), String> {
     if path.extension().is_some_and(|extension| extension == "parquet") {
         // A Parquet file is also what a snapshot is: its decoder must hold too.
         let bytes = std::fs::read(path).unwrap();
-        match std::panic::catch_unwind(|| shared::snapshot::decode(&bytes)) {
+        match std::panic::catch_unwind(|| ml_core::snapshot::decode(&bytes)) {
             Err(panic) => return Err(format!("the snapshot decoder panicked: {}", panic_message(&*panic))),
             Ok(Ok(bars)) => check_series(&bars)?,
             Ok(Err(_refused)) => {}
@@ -150,14 +150,14 @@ fn bar_files_never_panic_the_ingest_and_what_it_accepts_is_valid() {
 
 /// Real jobs of every kind, as a producer encodes them.
 fn job_seeds() -> Vec<Vec<u8>> {
-    let pair = Pair { symbol: "BRK.B".parse().unwrap(), timeframe: shared::Timeframe::H1 };
+    let pair = Pair { symbol: "BRK.B".parse().unwrap(), timeframe: ml_core::Timeframe::H1 };
     let snapshot = Snapshot {
         key: format!("bars/BRK.B/h1/{}.parquet", "ab".repeat(32)),
         sha256: "ab".repeat(32),
         bars: 4321,
         last_bar: "2024-03-01T15:00:00Z".parse().unwrap(),
     };
-    let config = shared::model::TrainConfig::for_timeframe(shared::Timeframe::H1);
+    let config = ml_core::model::TrainConfig::for_timeframe(ml_core::Timeframe::H1);
     let run = uuid::Uuid::new_v4();
     [
         JobKind::Train { pair: pair.clone(), snapshot: snapshot.clone(), config },

@@ -13,12 +13,13 @@ pub fn data_dir() -> PathBuf {
         .map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"), PathBuf::from)
 }
 
-/// A workspace binary, fresh: the first call per test process runs
+/// `boltfleet` playing `role`: `producer` (whose verbs are the program's own), `worker`,
+/// `collector` or `dashboard`. The binary is fresh: the first call per test process runs
 /// `cargo build --workspace --bins --tests` in the test's profile (a no-op when nothing
 /// changed), since a test run builds test targets, not the workspace's binaries. The whole
 /// workspace and the test targets too, so that features unify (dev-dependencies included) as
 /// in the test build and no dependency is compiled a second time.
-pub fn binary(name: &str) -> Command {
+pub fn binary(role: &str) -> Command {
     static BUILT: OnceLock<()> = OnceLock::new();
     let exe = std::env::current_exe().expect("test executable path");
     let profile_dir = exe.parent().and_then(Path::parent).expect("target profile dir");
@@ -54,12 +55,20 @@ pub fn binary(name: &str) -> Command {
             .unwrap_or_else(|e| panic!("cannot run cargo to build the binaries: {e}"));
         assert!(status.success(), "cargo build of the workspace's binaries failed");
     });
-    Command::new(profile_dir.join(name))
+    let mut command = Command::new(profile_dir.join("boltfleet"));
+    match role {
+        "producer" => {}
+        "worker" | "collector" | "dashboard" => {
+            command.arg(role);
+        }
+        other => panic!("no role {other}: producer, worker, collector or dashboard"),
+    }
+    command
 }
 
-/// A workspace binary with arguments, logging only warnings.
-pub fn command(name: &str, args: &[&str]) -> Command {
-    let mut command = binary(name);
+/// `boltfleet` playing `role` with arguments, logging only warnings.
+pub fn command(role: &str, args: &[&str]) -> Command {
+    let mut command = binary(role);
     // Any free port for /metrics: tests run many workers and collectors side by side.
     command.args(args).env("RUST_LOG", "warn").env("METRICS_ADDR", "127.0.0.1:0");
     command
@@ -174,13 +183,10 @@ impl FleetEnv {
     }
 
     /// This fleet's queue settings, for a test that talks to the queue itself.
-    pub fn queue_args(&self) -> fleet::config::QueueArgs {
-        fleet::config::QueueArgs {
-            backend: fleet::config::QueueBackendArgs {
-                redis_url: Some(self.redis_url.clone()),
-                queue_url: None,
-            },
-            queue_prefix: self.prefix.clone(),
+    pub fn queue_args(&self) -> fleet::config::QueueConfig {
+        fleet::config::QueueConfig {
+            backend: fleet::config::QueueBackend::Redis(self.redis_url.clone()),
+            prefix: self.prefix.clone(),
         }
     }
 
@@ -558,24 +564,24 @@ pub fn eventually(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
 /// of it, and a well-formed forecast job for a hostile symbol. Each must end in the dead set
 /// with its reason while the workers go on.
 pub fn poison_jobs() -> Vec<fleet::queue::RawJob> {
-    let mut future = shared::job::Job::new(uuid::Uuid::new_v4(), shared::job::JobKind::Ping, None);
-    future.schema_version = shared::job::JOB_SCHEMA_VERSION + 1;
+    let mut future = ml_core::job::Job::new(uuid::Uuid::new_v4(), ml_core::job::JobKind::Ping, None);
+    future.schema_version = ml_core::job::JOB_SCHEMA_VERSION + 1;
     let raw = |payload: &[u8]| fleet::queue::RawJob {
         job_id: uuid::Uuid::new_v4(),
         payload: payload.to_vec(),
         idempotency_key: None,
     };
-    let huge = serde_json::json!({ "schema_version": shared::job::JOB_SCHEMA_VERSION, "kind": "x".repeat(10 << 20) });
-    let pair = shared::job::Pair { symbol: "AAPL".parse().unwrap(), timeframe: shared::Timeframe::D1 };
-    let snapshot = shared::job::Snapshot {
+    let huge = serde_json::json!({ "schema_version": ml_core::job::JOB_SCHEMA_VERSION, "kind": "x".repeat(10 << 20) });
+    let pair = ml_core::job::Pair { symbol: "AAPL".parse().unwrap(), timeframe: ml_core::Timeframe::D1 };
+    let snapshot = ml_core::job::Snapshot {
         key: "bars/AAPL/d1/any.parquet".to_owned(),
         sha256: "0".repeat(64),
         bars: 1,
         last_bar: chrono::Utc::now(),
     };
-    let forecast = shared::job::JobKind::Forecast { pair, snapshot };
+    let forecast = ml_core::job::JobKind::Forecast { pair, snapshot };
     let mut hostile =
-        serde_json::to_value(shared::job::Job::new(uuid::Uuid::new_v4(), forecast, None)).unwrap();
+        serde_json::to_value(ml_core::job::Job::new(uuid::Uuid::new_v4(), forecast, None)).unwrap();
     hostile["pair"]["symbol"] = "AAPL'; drop table training_runs;--".into();
     vec![
         fleet::queue::RawJob::of(&future),

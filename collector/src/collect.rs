@@ -1,4 +1,4 @@
-//! `collector run`: results stream → database (Postgres, or SQLite in embedded mode), in
+//! The collector's loop: results stream → database (Postgres, or SQLite in embedded mode), in
 //! batches, at least once, idempotently.
 //!
 //! A batch is written in one transaction, one statement per table, `on conflict do
@@ -10,20 +10,19 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
-use clap::Args;
 use fleet::backoff::Backoff;
-use fleet::config::{DatabaseArgs, QueueArgs};
+use fleet::config::{DatabaseConfig, QueueConfig};
 use fleet::database::DatabaseError;
 use fleet::database::write::{ResultsWriter, Table, row};
-use fleet::ops::{Ops, OpsArgs};
-use fleet::queue::Queue;
+use fleet::ops::{Ops, OpsConfig};
+use fleet::queue::{Queue, QueueError};
 use fleet::results::{Delivery, ResultsConsumer, Unreadable};
+use fleet::shutdown::Shutdown;
 use serde_json::Value;
-use tokio::sync::watch;
 
 use prometheus_client::registry::Registry;
 
+use crate::CollectorError;
 use crate::metrics::{CollectorMetrics, TableLabel};
 
 /// The longest wait between two attempts while the database or Redis is down.
@@ -32,22 +31,30 @@ const MAX_BACKOFF: Duration = Duration::from_secs(10);
 const SWEEP_INTERVAL: Duration = Duration::from_secs(10);
 const SWEEP_BATCH: usize = 1000;
 
-/// The settings of `collector run` (and of the collector `producer demo` runs in-process).
-#[derive(Debug, Args)]
-pub struct RunArgs {
-    #[command(flatten)]
-    pub database: DatabaseArgs,
-    #[command(flatten)]
-    pub queue: QueueArgs,
+/// A collector's settings (`boltfleet collector run`, or the embedded demo's collector).
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database: DatabaseConfig,
+    pub queue: QueueConfig,
     /// Results written per transaction at most.
-    #[arg(long, env = "COLLECTOR_BATCH_SIZE", default_value_t = 1000)]
     pub batch_size: usize,
-    /// This collector's name in the results consumer group. A collector restarted under the
-    /// same name takes its unacknowledged results back at once; others take them after 30 s.
-    #[arg(long, env = "COLLECTOR_NAME")]
+    /// This collector's name in the results consumer group (`None`: the host's). A collector
+    /// restarted under the same name takes its unacknowledged results back at once; others
+    /// take them after 30 s.
     pub name: Option<String>,
-    #[command(flatten)]
-    pub ops: OpsArgs,
+    pub ops: OpsConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            database: DatabaseConfig::default(),
+            queue: QueueConfig::default(),
+            batch_size: 1000,
+            name: None,
+            ops: OpsConfig::default(),
+        }
+    }
 }
 
 /// The operator's view of the collector: its metrics and its readiness.
@@ -57,44 +64,43 @@ struct Telemetry {
     ops: Ops,
 }
 
-/// Writes results until `shutdown` resolves (a signal, for `collector run`); the batch in
-/// hand is finished or left unacknowledged for the next start.
-pub async fn collect(
-    args: RunArgs,
-    shutdown: impl Future<Output = std::io::Result<()>> + Send + 'static,
-) -> anyhow::Result<()> {
+/// Writes results until `shutdown` is triggered; the batch in hand is finished or left
+/// unacknowledged for the next start. Returns once the collector's own tasks (the queue
+/// sweep, the backlog sampler, the metrics server) have ended too.
+pub async fn run(args: Config, shutdown: &Shutdown) -> Result<(), CollectorError> {
+    let tasks = shutdown.child();
+    let outcome = collect(args, &tasks).await;
+    tasks.stop().await;
+    outcome
+}
+
+async fn collect(args: Config, stop: &Shutdown) -> Result<(), CollectorError> {
     let mut registry = Registry::default();
     let metrics = CollectorMetrics::register(&mut registry);
-    let telemetry = Arc::new(Telemetry { metrics, ops: Ops::serve(registry, &args.ops).await? });
-    let (stop_tx, mut stop) = watch::channel(false);
-    tokio::spawn(async move {
-        if let Err(error) = shutdown.await {
-            tracing::error!(error = %error, "cannot listen for signals; stopping");
-        }
-        let _ = stop_tx.send(true);
-    });
-    let database = crate::connect_retrying(&args.database, &mut stop).await?;
+    let ops = Ops::serve(registry, &args.ops, stop).await.map_err(CollectorError::Ops)?;
+    let telemetry = Arc::new(Telemetry { metrics, ops });
+    let database = crate::connect_retrying(&args.database, stop).await?;
     let Some(database) = database else { return Ok(()) };
     database.migrate().await?;
     let writer = ResultsWriter::new(database);
-    let queue = Queue::connect(&args.queue).await.context("cannot connect to the queue")?;
+    let queue = Queue::connect(&args.queue).await?;
     let name = args.name.unwrap_or_else(fleet::host_name);
-    tokio::spawn(sweep_finished_jobs(queue.clone()));
-    tokio::spawn(sample_backlog(queue.clone(), telemetry.clone()));
+    stop.spawn(sweep_finished_jobs(queue.clone(), stop.clone()));
+    stop.spawn(sample_backlog(queue.clone(), telemetry.clone(), stop.clone()));
     let mut consumer = ResultsConsumer::new(&queue, name.clone()).await?;
     tracing::info!(name, batch_size = args.batch_size, "collector started");
     telemetry.ops.set_ready(true);
     let mut backoff = Backoff::up_to(MAX_BACKOFF);
-    while !*stop.borrow() {
+    while !stop.is_triggered() {
         let batch = tokio::select! {
             batch = consumer.next_batch(args.batch_size, Duration::from_secs(1)) => batch,
-            _ = stop.changed() => break,
+            () = stop.triggered() => break,
         };
         let batch = match batch {
             Ok(batch) => batch,
             Err(error) => {
                 tracing::warn!(error = %error, "cannot read results from Redis; retrying");
-                if pause(&mut backoff, &mut stop).await {
+                if pause(&mut backoff, stop).await {
                     break;
                 }
                 continue;
@@ -103,12 +109,12 @@ pub async fn collect(
         if batch.is_empty() {
             continue;
         }
-        match store_batch(&writer, &mut consumer, batch, &telemetry, &mut stop).await {
+        match store_batch(&writer, &mut consumer, batch, &telemetry, stop).await {
             Ok(true) => backoff = Backoff::up_to(MAX_BACKOFF),
             Ok(false) => break,
             Err(error) => {
-                tracing::warn!(error = %format!("{error:#}"), "cannot acknowledge results; they will be read again");
-                if pause(&mut backoff, &mut stop).await {
+                tracing::warn!(error = %error, "cannot acknowledge results; they will be read again");
+                if pause(&mut backoff, stop).await {
                     break;
                 }
             }
@@ -121,10 +127,13 @@ pub async fn collect(
 
 /// apalis keeps every finished job's payload and metadata forever; a done job's result is on
 /// the results stream by then, so the collector forgets them, a batch at a time.
-async fn sweep_finished_jobs(queue: Queue) {
+async fn sweep_finished_jobs(queue: Queue, stop: Shutdown) {
     let mut tick = tokio::time::interval(SWEEP_INTERVAL);
     loop {
-        tick.tick().await;
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = stop.triggered() => return,
+        }
         let mut swept = 0;
         loop {
             match queue.sweep_done(SWEEP_BATCH).await {
@@ -149,10 +158,13 @@ async fn sweep_finished_jobs(queue: Queue) {
 /// How often the results backlog is read for its gauge.
 const BACKLOG_INTERVAL: Duration = Duration::from_secs(5);
 
-async fn sample_backlog(queue: Queue, telemetry: Arc<Telemetry>) {
+async fn sample_backlog(queue: Queue, telemetry: Arc<Telemetry>, stop: Shutdown) {
     let mut tick = tokio::time::interval(BACKLOG_INTERVAL);
     loop {
-        tick.tick().await;
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = stop.triggered() => return,
+        }
         match fleet::results::backlog(&queue).await {
             Ok(backlog) => {
                 telemetry.metrics.backlog.set(i64::try_from(backlog).unwrap_or(i64::MAX));
@@ -169,8 +181,8 @@ async fn store_batch(
     consumer: &mut ResultsConsumer,
     batch: Vec<Delivery>,
     telemetry: &Telemetry,
-    stop: &mut watch::Receiver<bool>,
-) -> anyhow::Result<bool> {
+    stop: &Shutdown,
+) -> Result<bool, QueueError> {
     let mut rows: Vec<(String, Table, Value)> = Vec::with_capacity(batch.len());
     for delivery in batch {
         match delivery.result {
@@ -223,7 +235,7 @@ async fn insert_one_by_one(
     consumer: &mut ResultsConsumer,
     rows: Vec<(String, Table, Value)>,
     metrics: &CollectorMetrics,
-) -> anyhow::Result<Vec<(String, Table, Value)>> {
+) -> Result<Vec<(String, Table, Value)>, QueueError> {
     let mut written = Vec::new();
     let mut rows = rows.into_iter();
     while let Some((id, table, row)) = rows.next() {
@@ -261,9 +273,9 @@ async fn insert<'a>(
 }
 
 /// Waits out one step of `backoff`; returns true if asked to stop meanwhile.
-async fn pause(backoff: &mut Backoff, stop: &mut watch::Receiver<bool>) -> bool {
+async fn pause(backoff: &mut Backoff, stop: &Shutdown) -> bool {
     tokio::select! {
-        () = tokio::time::sleep(backoff.next_delay()) => *stop.borrow(),
-        _ = stop.changed() => true,
+        () = tokio::time::sleep(backoff.next_delay()) => stop.is_triggered(),
+        () = stop.triggered() => true,
     }
 }

@@ -1,75 +1,73 @@
-//! The collector: the only component that holds database write credentials. It applies the
-//! schema (`migrate`) and writes the fleet's results into `training_runs`, `ml_forecasts`
-//! and `pings` (`run`).
-//!
-//! `main.rs` only parses the command line and calls [`run`].
+//! The collector role: the only component that holds database write credentials, and the
+//! only crate that enables `fleet`'s `results-writer` feature. It applies the schema
+//! ([`migrate`]) and writes the fleet's results into `training_runs`, `ml_forecasts`, `pings`
+//! and the other results tables ([`run`], until its [`Shutdown`] is triggered).
 
 mod collect;
 mod metrics;
 
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
-use fleet::config::DatabaseArgs;
-use fleet::database::Database;
-use tokio::sync::watch;
+use fleet::config::DatabaseConfig;
+use fleet::database::{Database, DatabaseError};
+use fleet::queue::QueueError;
+use fleet::shutdown::Shutdown;
 
-pub use collect::{RunArgs, collect};
+pub use collect::{Config, run};
 
-/// boltfleet collector: writes results into the database.
-#[derive(Debug, Parser)]
-#[command(version, about)]
-pub struct Cli {
-    #[command(subcommand)]
-    command: Command,
+/// Why the collector could not start or go on.
+#[derive(Debug, thiserror::Error)]
+pub enum CollectorError {
+    #[error("the results database failed")]
+    Database(#[from] DatabaseError),
+    #[error("cannot connect to the queue")]
+    Queue(#[from] QueueError),
+    #[error("cannot serve the operator's endpoint")]
+    Ops(#[source] std::io::Error),
 }
 
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Apply the database migrations (supabase/migrations, or sqlite/migrations) and exit.
-    Migrate(DatabaseArgs),
-    /// Apply the migrations, then write results from the queue into the database until
-    /// SIGTERM/SIGINT.
-    Run(RunArgs),
-}
-
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {
-        Command::Migrate(args) => migrate(&args).await,
-        Command::Run(args) => collect(args, fleet::shutdown_signal()).await,
+impl CollectorError {
+    /// A database or queue that is away may be back for the next start; a taken metrics
+    /// address is the same at every start.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Database(error) => error.is_retryable(),
+            Self::Queue(error) => error.is_retryable(),
+            Self::Ops(_) => false,
+        }
     }
 }
 
-/// `collector migrate`: creates the database `args` names if it is missing, and applies the
-/// schema to it.
-pub async fn migrate(args: &DatabaseArgs) -> anyhow::Result<()> {
-    if Database::create_if_missing(args).await? {
+/// Creates the database `config` names if it is missing (Postgres), and applies the schema
+/// to it. Returns how many migrations the schema has.
+pub async fn migrate(config: &DatabaseConfig) -> Result<usize, CollectorError> {
+    if Database::create_if_missing(config).await? {
         tracing::info!("database created");
     }
-    let database = Database::connect(args).await?;
+    let database = Database::connect(config).await?;
     let applied = database.migrate().await?;
     tracing::info!(migrations = applied, "database schema up to date");
     database.close().await;
-    Ok(())
+    Ok(applied)
 }
 
 /// Connects, waiting for a database that is not up yet (as in a cluster starting). `None` if
 /// asked to stop first.
 async fn connect_retrying(
-    args: &DatabaseArgs,
-    stop: &mut watch::Receiver<bool>,
-) -> anyhow::Result<Option<Database>> {
+    args: &DatabaseConfig,
+    stop: &Shutdown,
+) -> Result<Option<Database>, CollectorError> {
     loop {
         match Database::connect(args).await {
             Ok(database) => return Ok(Some(database)),
             Err(error) if error.is_retryable() => {
-                tracing::warn!(error = %format!("{:#}", anyhow::Error::from(error)), "database unreachable; retrying in 2 s");
+                tracing::warn!(error = %error, "database unreachable; retrying in 2 s");
             }
             Err(error) => return Err(error.into()),
         }
         tokio::select! {
             () = tokio::time::sleep(Duration::from_secs(2)) => {}
-            _ = stop.changed() => return Ok(None),
+            () = stop.triggered() => return Ok(None),
         }
     }
 }

@@ -15,15 +15,15 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use dashboard::Sources;
-use fleet::config::DatabaseArgs;
+use fleet::config::DatabaseConfig;
 use fleet::database::Database;
 use fleet::database::write::{ResultsWriter, row};
-use shared::Timeframe;
-use shared::ingest::BarSeries;
-use shared::job::{
+use ml_core::Timeframe;
+use ml_core::ingest::BarSeries;
+use ml_core::job::{
     ArtifactRef, ForecastStatus, JOB_SCHEMA_VERSION, JobResult, Outcome, Pair, Snapshot, TrainStatus,
 };
-use shared::model::{self, TrainConfig};
+use ml_core::model::{self, TrainConfig};
 use uuid::Uuid;
 
 const RUNS: usize = 30;
@@ -104,7 +104,7 @@ async fn measure(name: &str, database: Database, results: &[JobResult]) {
     database.migrate().await.unwrap();
     let seeding = Instant::now();
     // Results name their symbol, which must be known: a few bars each register them.
-    let mut symbols: Vec<shared::Symbol> = results
+    let mut symbols: Vec<ml_core::Symbol> = results
         .iter()
         .filter_map(|result| match &result.outcome {
             Outcome::Train { pair, .. } | Outcome::Forecast { pair, .. } => Some(pair.symbol.clone()),
@@ -161,20 +161,20 @@ fn main() {
     println!("| database | path | min | median | p95 | body |\n|---|---|---:|---:|---:|---:|");
     runtime.block_on(async {
         let dir = tempfile::tempdir().unwrap();
-        let sqlite = DatabaseArgs { database_url: fleet::config::sqlite_url(&dir.path().join("bench.db")) };
+        let sqlite = DatabaseConfig::sqlite(&dir.path().join("bench.db"));
         measure("sqlite", Database::connect(&sqlite).await.unwrap(), &results).await;
 
         let server = std::env::var("DATABASE_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
         let (base, _) = server.rsplit_once('/').unwrap();
-        let args = DatabaseArgs { database_url: format!("{base}/bfbench_dashboard_{}", std::process::id()) };
+        let args = DatabaseConfig { url: format!("{base}/bfbench_dashboard_{}", std::process::id()) };
         Database::create_if_missing(&args).await.unwrap();
         let postgres = Database::connect(&args).await.unwrap();
         measure("postgres", postgres.clone(), &results).await;
         postgres.close().await;
-        let admin = Database::connect(&DatabaseArgs { database_url: server }).await.unwrap();
+        let admin = Database::connect(&DatabaseConfig { url: server }).await.unwrap();
         let Database::Postgres(pool) = &admin else { panic!("DATABASE_URL names a Postgres server") };
-        let name = args.database_url.rsplit('/').next().unwrap().to_owned();
+        let name = args.url.rsplit('/').next().unwrap().to_owned();
         sqlx::query(sqlx::AssertSqlSafe(format!("drop database if exists {name} with (force)")))
             .execute(pool)
             .await

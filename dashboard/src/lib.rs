@@ -1,10 +1,8 @@
-//! The validation dashboard: the results database, the queue and the artifact store as
+//! The validation dashboard role: the results database, the queue and the artifact store as
 //! server-rendered pages, each also JSON under `/api/` from the same structs. It reads the
 //! results through `fleet::database` (give it credentials that can only `SELECT`) and the
 //! store with read-only credentials; its one write, an operator's retry or delete of a dead
-//! job, is off unless `DASHBOARD_TOKEN` is set.
-//!
-//! `main.rs` only parses the command line and calls [`serve`].
+//! job, is off unless a token is set. [`run`] serves it until its [`Shutdown`] is triggered.
 
 mod artifacts;
 mod operator;
@@ -13,100 +11,87 @@ mod pair;
 mod queue;
 mod views;
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
-use anyhow::Context;
 use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use clap::{Args, Parser};
-use fleet::config::{DatabaseArgs, QueueArgs, QueueBackendArgs, S3Args, StoreArgs, sqlite_url};
-use fleet::database::Database;
-use fleet::ops::{Ops, OpsArgs};
+use fleet::config::{DatabaseConfig, QueueConfig, StoreConfig};
+use fleet::database::{Database, DatabaseError};
+use fleet::ops::{Ops, OpsConfig};
 use fleet::queue::Queue;
-use fleet::store::ArtifactStore;
+use fleet::shutdown::Shutdown;
+use fleet::store::{ArtifactStore, StoreError};
 use prometheus_client::registry::Registry;
 
 pub use crate::operator::OperatorToken;
 use crate::pages::PageError;
 
-/// boltfleet dashboard: the fleet's results in a browser.
-#[derive(Debug, Parser)]
-#[command(version, about)]
-pub struct Cli {
-    #[command(flatten)]
-    pub args: DashboardArgs,
-}
-
-/// Where the dashboard reads: one embedded fleet's data directory, or the servers' URLs.
-/// Only the results database is required; without a queue or a store their pages say so.
-#[derive(Debug, Args)]
-pub struct DashboardArgs {
-    /// An embedded fleet's data directory (what `producer demo` made): its fleet.db,
-    /// queue.db and artifacts/, instead of the URLs below.
-    #[arg(long, env = "BOLTFLEET_DATA_DIR", conflicts_with_all = ["database_url", "redis_url", "queue_url", "artifacts_url"])]
-    pub data_dir: Option<PathBuf>,
+/// Where the dashboard reads and listens. Only the results database is required; without a
+/// queue or a store their pages say what to set.
+#[derive(Debug, Clone)]
+pub struct Config {
     /// The results database: give it a role that can only SELECT (README).
-    #[arg(long, env = "DATABASE_URL", hide_env_values = true, required_unless_present = "data_dir")]
-    pub database_url: Option<String>,
-    /// The queue page's Redis. May hold a password: never shown.
-    #[arg(long, env = "REDIS_URL", hide_env_values = true, conflicts_with = "queue_url")]
-    pub redis_url: Option<String>,
-    /// The queue page's SQLite queue: sqlite:///absolute/path/queue.db.
-    #[arg(long, env = "QUEUE_URL")]
-    pub queue_url: Option<String>,
-    #[arg(long, env = "QUEUE_PREFIX", default_value = "boltfleet")]
-    pub queue_prefix: String,
-    /// The artifact browser's store: s3://bucket[/prefix] or file:///path. Read-only
-    /// credentials are enough.
-    #[arg(long, env = "ARTIFACTS_URL")]
-    pub artifacts_url: Option<String>,
-    #[command(flatten)]
-    pub s3: S3Args,
-    /// Turns on the queue page's write actions (retry or delete a dead job) for whoever
-    /// gives this token. Unset: the dashboard only reads.
-    #[arg(long, env = "DASHBOARD_TOKEN", hide_env_values = true)]
-    pub dashboard_token: Option<String>,
+    pub database: DatabaseConfig,
+    /// The queue page's queue.
+    pub queue: Option<QueueConfig>,
+    /// The artifact browser's store: read-only credentials are enough.
+    pub store: Option<StoreConfig>,
+    /// Turns on the queue page's write actions (retry or delete a dead job) for whoever gives
+    /// this token. `None` (or empty): the dashboard only reads.
+    pub token: Option<String>,
     /// Where the pages are served. Loopback by default: expose it on purpose.
-    #[arg(long, env = "DASHBOARD_ADDR", default_value = "127.0.0.1:8080")]
     pub addr: SocketAddr,
-    #[command(flatten)]
-    pub ops: OpsArgs,
+    pub ops: OpsConfig,
 }
 
-impl DashboardArgs {
-    /// The database, queue and store these settings name.
-    fn sources(&self) -> anyhow::Result<(DatabaseArgs, Option<QueueArgs>, Option<StoreArgs>)> {
-        if let Some(dir) = &self.data_dir {
-            let dir = dir.canonicalize().with_context(|| {
-                format!("no fleet data directory at {}: run `producer demo` first", dir.display())
-            })?;
-            return Ok((
-                DatabaseArgs { database_url: sqlite_url(&dir.join("fleet.db")) },
-                Some(QueueArgs::sqlite(&dir.join("queue.db"), &self.queue_prefix)),
-                Some(StoreArgs::folder(&dir.join("artifacts"))),
-            ));
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            database: DatabaseConfig::default(),
+            queue: None,
+            store: None,
+            token: None,
+            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 8080)),
+            ops: OpsConfig::default(),
         }
-        let database_url = self.database_url.clone().context("DATABASE_URL or --data-dir is required")?;
-        let queue = (self.redis_url.is_some() || self.queue_url.is_some()).then(|| QueueArgs {
-            backend: QueueBackendArgs {
-                redis_url: self.redis_url.clone(),
-                queue_url: self.queue_url.clone(),
-            },
-            queue_prefix: self.queue_prefix.clone(),
-        });
-        let store =
-            self.artifacts_url.clone().map(|artifacts_url| StoreArgs { artifacts_url, s3: self.s3.clone() });
-        Ok((DatabaseArgs { database_url }, queue, store))
+    }
+}
+
+/// Why the dashboard could not start or serve.
+#[derive(Debug, thiserror::Error)]
+pub enum DashboardError {
+    #[error("the results database failed")]
+    Database(#[from] DatabaseError),
+    #[error("cannot open the artifact store")]
+    Store(#[from] StoreError),
+    #[error("DASHBOARD_TOKEN cannot be used: {0}")]
+    Token(String),
+    #[error("cannot listen on DASHBOARD_ADDR {addr}")]
+    Listen { addr: SocketAddr, source: std::io::Error },
+    #[error("cannot serve the operator's endpoint")]
+    Ops(#[source] std::io::Error),
+    #[error("the page server failed")]
+    Serve(#[source] std::io::Error),
+}
+
+impl DashboardError {
+    /// Only a store that is away may be there at the next start; the database is connected
+    /// on first use, and the rest are settings.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Database(error) => error.is_retryable(),
+            Self::Store(error) => error.is_retryable(),
+            Self::Token(_) | Self::Listen { .. } | Self::Ops(_) | Self::Serve(_) => false,
+        }
     }
 }
 
 /// What the pages read: the results database, and the queue and store if configured.
 pub struct Sources {
     pub database: Database,
-    queue: Option<QueueArgs>,
+    queue: Option<QueueConfig>,
     /// Connected on first use, so that a queue down at start-up only greys its page.
     connected: tokio::sync::OnceCell<Queue>,
     store: Option<ArtifactStore>,
@@ -117,7 +102,7 @@ impl std::fmt::Debug for Sources {
     // By hand: the token, and the passwords in the database and Redis URLs, stay out of it.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Sources")
-            .field("queue_prefix", &self.queue.as_ref().map(|queue| &queue.queue_prefix))
+            .field("queue_prefix", &self.queue.as_ref().map(|queue| &queue.prefix))
             .field("store", &self.store.as_ref().map(ArtifactStore::url))
             .field("write_actions", &self.token.is_some())
             .finish_non_exhaustive()
@@ -130,7 +115,7 @@ impl Sources {
     }
 
     #[must_use]
-    pub fn with_queue(self, queue: QueueArgs) -> Self {
+    pub fn with_queue(self, queue: QueueConfig) -> Self {
         Self { queue: Some(queue), ..self }
     }
 
@@ -170,30 +155,32 @@ impl Sources {
     }
 }
 
-/// Serves the dashboard until `shutdown` resolves.
-pub async fn serve(
-    args: DashboardArgs,
-    shutdown: impl Future<Output = std::io::Result<()>> + Send + 'static,
-) -> anyhow::Result<()> {
-    let ops = Ops::serve(Registry::default(), &args.ops).await?;
-    let (database, queue, store) = args.sources()?;
+/// Serves the dashboard until `shutdown` is triggered; returns once its servers have ended.
+pub async fn run(config: Config, shutdown: &Shutdown) -> Result<(), DashboardError> {
+    let tasks = shutdown.child();
+    let outcome = serve(config, &tasks).await;
+    tasks.stop().await;
+    outcome
+}
+
+async fn serve(config: Config, shutdown: &Shutdown) -> Result<(), DashboardError> {
+    let ops = Ops::serve(Registry::default(), &config.ops, shutdown).await.map_err(DashboardError::Ops)?;
     // A database that is down now may come back: the pages say so meanwhile.
-    let mut sources = Sources::new(Database::connect_lazy(&database).await?);
-    if let Some(queue) = queue {
+    let mut sources = Sources::new(Database::connect_lazy(&config.database).await?);
+    if let Some(queue) = config.queue {
         sources = sources.with_queue(queue);
     }
-    if let Some(store) = store {
-        sources = sources.with_store(ArtifactStore::open(&store)?);
+    if let Some(store) = &config.store {
+        sources = sources.with_store(ArtifactStore::open(store)?);
     }
     // Empty is unset: compose passes `${DASHBOARD_TOKEN:-}`.
-    if let Some(token) = args.dashboard_token.as_deref().filter(|token| !token.is_empty()) {
-        sources = sources.with_token(OperatorToken::new(token).map_err(anyhow::Error::msg)?);
+    if let Some(token) = config.token.as_deref().filter(|token| !token.is_empty()) {
+        sources = sources.with_token(OperatorToken::new(token).map_err(DashboardError::Token)?);
     }
-    let listener = tokio::net::TcpListener::bind(args.addr)
-        .await
-        .with_context(|| format!("cannot listen on DASHBOARD_ADDR {}", args.addr))?;
+    let listen = |source| DashboardError::Listen { addr: config.addr, source };
+    let listener = tokio::net::TcpListener::bind(config.addr).await.map_err(listen)?;
     tracing::info!(
-        addr = %listener.local_addr()?,
+        addr = %listener.local_addr().map_err(listen)?,
         queue = sources.queue.is_some(),
         store = sources.store.is_some(),
         write_actions = sources.token.is_some(),
@@ -201,12 +188,9 @@ pub async fn serve(
     );
     ops.set_ready(true);
     axum::serve(listener, router(sources))
-        .with_graceful_shutdown(async {
-            if let Err(error) = shutdown.await {
-                tracing::error!(error = %error, "cannot listen for signals; stopping");
-            }
-        })
-        .await?;
+        .with_graceful_shutdown(shutdown.triggered_owned())
+        .await
+        .map_err(DashboardError::Serve)?;
     tracing::info!("dashboard stopped");
     Ok(())
 }

@@ -8,7 +8,7 @@
 //! `Origin` is this dashboard's own (browsers send `Origin` with every form POST).
 
 use axum::http::{HeaderMap, StatusCode, header};
-use shared::model::artifact::sha256_hex;
+use ml_core::model::artifact::sha256_hex;
 
 use crate::pages::PageError;
 

@@ -89,9 +89,9 @@ impl From<QueueError> for PageError {
 }
 
 async fn symbol_page(database: &Database, symbol: &str, query: SymbolQuery) -> Result<SymbolPage, PageError> {
-    let symbol: shared::Symbol = symbol
+    let symbol: ml_core::Symbol = symbol
         .parse()
-        .map_err(|e: shared::bar::SymbolError| PageError::Refused(StatusCode::BAD_REQUEST, e.to_string()))?;
+        .map_err(|e: ml_core::bar::SymbolError| PageError::Refused(StatusCode::BAD_REQUEST, e.to_string()))?;
     let pairs = database.symbol_summaries(symbol.as_str()).await?;
     let page = SymbolPage::build(symbol.to_string(), query, pairs)
         .map_err(|reason| PageError::Refused(StatusCode::BAD_REQUEST, reason))?;
@@ -273,7 +273,7 @@ fn render_overview(page: &OverviewPage) -> Markup {
     let now = Utc::now();
     let yes_no = [("", "any"), ("yes", "yes"), ("no", "no")];
     let timeframes: Vec<(&str, &str)> = std::iter::once(("", "any"))
-        .chain(shared::Timeframe::ALL.iter().map(|tf| (tf.as_str(), tf.as_str())))
+        .chain(ml_core::Timeframe::ALL.iter().map(|tf| (tf.as_str(), tf.as_str())))
         .collect();
     layout(
         "overview",
@@ -434,7 +434,7 @@ fn render_symbol(page: &SymbolPage) -> Markup {
     )
 }
 
-fn timeframe_card(view: &TimeframeView, rule: &shared::model::scores::CompositeRule) -> Markup {
+fn timeframe_card(view: &TimeframeView, rule: &ml_core::model::scores::CompositeRule) -> Markup {
     let pair = &view.summary;
     let scores = pair.scores();
     let parts = [

@@ -10,12 +10,12 @@ use axum::response::Response;
 use fleet::database::history::{LiveForecast, RunPoint};
 use fleet::store::{ArtifactStore, MANIFEST_FILE, PAYLOAD_FILE};
 use maud::{Markup, html};
+use ml_core::job::Pair;
+use ml_core::labels::Direction;
+use ml_core::model::Evaluation;
+use ml_core::model::backtest::{CurvePoint, Performance};
+use ml_core::model::calibration::Calibration;
 use serde::Serialize;
-use shared::job::Pair;
-use shared::labels::Direction;
-use shared::model::Evaluation;
-use shared::model::backtest::{CurvePoint, Performance};
-use shared::model::calibration::Calibration;
 
 use crate::Sources;
 use crate::pages::{Ctx, PageError, as_html, as_json, encode, layout, number, percent};
@@ -42,8 +42,8 @@ async fn pair_page(sources: &Sources, symbol: &str, timeframe: &str) -> Result<P
     let database = &sources.database;
     let bad = |e: String| PageError::Refused(StatusCode::BAD_REQUEST, e);
     let pair = Pair {
-        symbol: symbol.parse().map_err(|e: shared::bar::SymbolError| bad(e.to_string()))?,
-        timeframe: timeframe.parse().map_err(|e: shared::bar::TimeframeError| bad(e.to_string()))?,
+        symbol: symbol.parse().map_err(|e: ml_core::bar::SymbolError| bad(e.to_string()))?,
+        timeframe: timeframe.parse().map_err(|e: ml_core::bar::TimeframeError| bad(e.to_string()))?,
     };
     let history = database.run_history(&pair).await?;
     let latest = database.latest_evaluation(&pair).await?;

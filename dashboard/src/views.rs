@@ -2,9 +2,9 @@
 //! they select. The HTML and the JSON are both rendered from these.
 
 use fleet::database::views::{PairFilter, PairOrder, PairSummary, RunSummary};
+use ml_core::model::consensus::{self, Consensus, Member};
+use ml_core::model::scores::{Composite, CompositeRule};
 use serde::{Deserialize, Serialize};
-use shared::model::consensus::{self, Consensus, Member};
-use shared::model::scores::{Composite, CompositeRule};
 
 /// Rows per page.
 pub(crate) const PER_PAGE: usize = 50;
@@ -148,7 +148,9 @@ impl SymbolPage {
         let rule = query.composite_rule()?;
         let consensus_rule = query.consensus_rule()?;
         let mut pairs: Vec<PairSummary> = pairs.into_iter().filter(|p| p.symbol == symbol).collect();
-        pairs.sort_by_key(|p| p.timeframe.parse::<shared::Timeframe>().map(shared::Timeframe::duration).ok());
+        pairs.sort_by_key(|p| {
+            p.timeframe.parse::<ml_core::Timeframe>().map(ml_core::Timeframe::duration).ok()
+        });
         let members: Vec<Member> = pairs.iter().filter_map(member).collect();
         let consensus = consensus::reconcile(&members, consensus_rule);
         let timeframes = pairs

@@ -2,7 +2,7 @@
 //! walk (fixed seed) of daily bars, so that a model trains on them in milliseconds.
 
 use chrono::{DateTime, Duration, Utc};
-use shared::Bar;
+use ml_core::Bar;
 
 pub fn walk(count: usize) -> Vec<Bar> {
     let start: DateTime<Utc> = "2021-01-04T00:00:00Z".parse().unwrap();

@@ -6,18 +6,18 @@ use std::io::{Read, Write};
 
 use chrono::{Duration, Utc};
 use dashboard::Sources;
-use fleet::config::{DatabaseArgs, QueueArgs, QueueBackendArgs, S3Args, StoreArgs};
+use fleet::config::{DatabaseConfig, QueueBackend, QueueConfig, S3Config, StoreConfig};
 use fleet::database::Database;
 use fleet::database::write::{ResultsWriter, row};
-use fleet::lifecycle::PromotionArgs;
+use fleet::lifecycle::PromotionPolicy;
 use fleet::queue::Queue;
 use fleet::store::ArtifactStore;
-use shared::Timeframe;
-use shared::ingest::BarSeries;
-use shared::job::{
+use ml_core::Timeframe;
+use ml_core::ingest::BarSeries;
+use ml_core::job::{
     ArtifactRef, JOB_SCHEMA_VERSION, Job, JobKind, JobResult, Outcome, Pair, Snapshot, TrainStatus,
 };
-use shared::model::{self, TrainConfig};
+use ml_core::model::{self, TrainConfig};
 use uuid::Uuid;
 
 const HOSTILE: &str = "<script>alert('owned')</script>";
@@ -68,7 +68,7 @@ async fn seed(database: &Database, queue: &Queue, store: &ArtifactStore) -> Stri
     let writer = ResultsWriter::new(database.clone());
     writer.insert(rows.iter().map(|(table, row)| (*table, row))).await.unwrap();
     store.put_model(manifest, &trained.bytes).await.unwrap();
-    store.promote(manifest, &trained.bytes, &PromotionArgs::default(), Duration::days(3650)).await.unwrap();
+    store.promote(manifest, &trained.bytes, &PromotionPolicy::default(), Duration::days(3650)).await.unwrap();
     let waiting: Vec<Job> = (0..2).map(|_| Job::new(Uuid::new_v4(), JobKind::Ping, None)).collect();
     queue.push(&waiting).await.unwrap();
     manifest.version.clone()
@@ -118,7 +118,7 @@ async fn get(addr: &str, path: &str) -> (u16, String) {
 
 /// Seeds `writer`'s database, `queue` and `store`, then serves `reader` (the same database,
 /// or a read-only role's connection to it) beside them and checks every route.
-async fn pages_on(writer: &Database, reader: Database, queue: QueueArgs, store: ArtifactStore) {
+async fn pages_on(writer: &Database, reader: Database, queue: QueueConfig, store: ArtifactStore) {
     let version = seed(writer, &Queue::connect(&queue).await.unwrap(), &store).await;
     let addr = serve(Sources::new(reader).with_queue(queue).with_store(store)).await;
 
@@ -263,10 +263,10 @@ async fn pages_on(writer: &Database, reader: Database, queue: QueueArgs, store: 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_page_renders_seeded_results_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
-    let args = DatabaseArgs { database_url: fleet::config::sqlite_url(&dir.path().join("results.db")) };
+    let args = DatabaseConfig::sqlite(&dir.path().join("results.db"));
     let database = Database::connect(&args).await.unwrap();
-    let queue = QueueArgs::sqlite(&dir.path().join("queue.db"), "boltfleet");
-    let store = ArtifactStore::open(&StoreArgs::folder(&dir.path().join("artifacts"))).unwrap();
+    let queue = QueueConfig::sqlite(&dir.path().join("queue.db"), "boltfleet");
+    let store = ArtifactStore::open(&StoreConfig::folder(&dir.path().join("artifacts"))).unwrap();
     pages_on(&database, database.clone(), queue, store).await;
 }
 
@@ -276,13 +276,13 @@ fn env_or(name: &str, default: &str) -> String {
 
 /// The S3 store of `scripts/s3-server` (or the environment's), under a prefix of its own.
 fn s3_store(prefix: &str) -> ArtifactStore {
-    ArtifactStore::open(&StoreArgs {
+    ArtifactStore::open(&StoreConfig {
         artifacts_url: format!("s3://{}/{prefix}", env_or("TEST_S3_BUCKET", "artifacts")),
-        s3: S3Args {
-            aws_endpoint_url: Some(env_or("AWS_ENDPOINT_URL", "http://127.0.0.1:9000")),
-            aws_access_key_id: Some(env_or("AWS_ACCESS_KEY_ID", "minioadmin")),
-            aws_secret_access_key: Some(env_or("AWS_SECRET_ACCESS_KEY", "minioadmin")),
-            aws_region: env_or("AWS_REGION", "us-east-1"),
+        s3: S3Config {
+            endpoint_url: Some(env_or("AWS_ENDPOINT_URL", "http://127.0.0.1:9000")),
+            access_key_id: Some(env_or("AWS_ACCESS_KEY_ID", "minioadmin")),
+            secret_access_key: Some(env_or("AWS_SECRET_ACCESS_KEY", "minioadmin")),
+            region: env_or("AWS_REGION", "us-east-1"),
         },
     })
     .unwrap()
@@ -290,13 +290,10 @@ fn s3_store(prefix: &str) -> ArtifactStore {
 
 /// A Redis queue under a prefix of its own (its keys are left to expire with the server:
 /// the prefix is never reused).
-fn redis_queue(prefix: &str) -> QueueArgs {
-    QueueArgs {
-        backend: QueueBackendArgs {
-            redis_url: Some(env_or("REDIS_URL", "redis://127.0.0.1:6379")),
-            queue_url: None,
-        },
-        queue_prefix: prefix.to_owned(),
+fn redis_queue(prefix: &str) -> QueueConfig {
+    QueueConfig {
+        backend: QueueBackend::Redis(env_or("REDIS_URL", "redis://127.0.0.1:6379")),
+        prefix: prefix.to_owned(),
     }
 }
 
@@ -305,10 +302,10 @@ fn redis_queue(prefix: &str) -> QueueArgs {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_operator_token_guards_every_write_action() {
     let dir = tempfile::tempdir().unwrap();
-    let args = DatabaseArgs { database_url: fleet::config::sqlite_url(&dir.path().join("results.db")) };
+    let args = DatabaseConfig::sqlite(&dir.path().join("results.db"));
     let database = Database::connect(&args).await.unwrap();
     database.migrate().await.unwrap();
-    let queue = QueueArgs::sqlite(&dir.path().join("queue.db"), "boltfleet");
+    let queue = QueueConfig::sqlite(&dir.path().join("queue.db"), "boltfleet");
     let token = "op-token-5f1e";
     let addr = serve(
         Sources::new(database).with_queue(queue).with_token(dashboard::OperatorToken::new(token).unwrap()),
@@ -361,8 +358,8 @@ async fn every_page_renders_seeded_results_on_postgres_with_a_read_only_role() {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
     let (base, _) = server.rsplit_once('/').unwrap();
     let name = format!("bftest_dashboard_{}", std::process::id());
-    let args = DatabaseArgs { database_url: format!("{base}/{name}") };
-    let admin = Database::connect(&DatabaseArgs { database_url: server.clone() }).await.unwrap();
+    let args = DatabaseConfig { url: format!("{base}/{name}") };
+    let admin = Database::connect(&DatabaseConfig { url: server.clone() }).await.unwrap();
     let Database::Postgres(admin_pool) = &admin else { panic!("DATABASE_URL names a Postgres server") };
     let drop = format!("drop database if exists {name} with (force)");
     sqlx_execute(admin_pool, &drop).await;
@@ -371,22 +368,13 @@ async fn every_page_renders_seeded_results_on_postgres_with_a_read_only_role() {
     owner.migrate().await.unwrap();
     let role_sql = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/dashboard-role.sql");
     let made = std::process::Command::new("psql")
-        .args([
-            args.database_url.as_str(),
-            "-q",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-v",
-            "password=read-only",
-            "-f",
-            role_sql,
-        ])
+        .args([args.url.as_str(), "-q", "-v", "ON_ERROR_STOP=1", "-v", "password=read-only", "-f", role_sql])
         .status()
         .expect("psql runs");
     assert!(made.success(), "deploy/dashboard-role.sql applies");
-    let reader_url = args.database_url.replacen("://postgres@", "://boltfleet_dashboard:read-only@", 1);
-    assert_ne!(reader_url, args.database_url, "the test's URL names the postgres user");
-    let reader = Database::connect(&DatabaseArgs { database_url: reader_url }).await.unwrap();
+    let reader_url = args.url.replacen("://postgres@", "://boltfleet_dashboard:read-only@", 1);
+    assert_ne!(reader_url, args.url, "the test's URL names the postgres user");
+    let reader = Database::connect(&DatabaseConfig { url: reader_url }).await.unwrap();
     let prefix = format!("bftest-dashboard-{}-{}", std::process::id(), Uuid::new_v4().simple());
     pages_on(&owner, reader.clone(), redis_queue(&prefix), s3_store(&prefix)).await;
     let Database::Postgres(reader_pool) = &reader else { unreachable!("a Postgres pool") };
@@ -402,23 +390,19 @@ async fn every_page_renders_seeded_results_on_postgres_with_a_read_only_role() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_database_that_is_down_gives_a_page_that_says_so() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let args =
-        DatabaseArgs { database_url: format!("postgres://postgres:secret-password@127.0.0.1:{port}/none") };
+    let args = DatabaseConfig { url: format!("postgres://postgres:secret-password@127.0.0.1:{port}/none") };
     let nothing_there = format!("127.0.0.1:{port}");
-    let queue = QueueArgs {
-        backend: QueueBackendArgs {
-            redis_url: Some(format!("redis://:secret-password@{nothing_there}")),
-            queue_url: None,
-        },
-        queue_prefix: "down".to_owned(),
+    let queue = QueueConfig {
+        backend: QueueBackend::Redis(format!("redis://:secret-password@{nothing_there}")),
+        prefix: "down".to_owned(),
     };
-    let store = ArtifactStore::open(&StoreArgs {
+    let store = ArtifactStore::open(&StoreConfig {
         artifacts_url: "s3://artifacts/down".to_owned(),
-        s3: S3Args {
-            aws_endpoint_url: Some(format!("http://{nothing_there}")),
-            aws_access_key_id: Some("key".to_owned()),
-            aws_secret_access_key: Some("secret-password".to_owned()),
-            aws_region: "us-east-1".to_owned(),
+        s3: S3Config {
+            endpoint_url: Some(format!("http://{nothing_there}")),
+            access_key_id: Some("key".to_owned()),
+            secret_access_key: Some("secret-password".to_owned()),
+            region: "us-east-1".to_owned(),
         },
     })
     .unwrap();

@@ -5,8 +5,7 @@
 //! the store and the worker apply them.
 
 use chrono::{DateTime, Duration, Utc};
-use clap::{Args, ValueEnum};
-use shared::model::Evaluation;
+use ml_core::model::Evaluation;
 
 /// Accuracies closer than this are equal: `0.65 - 0.50` is `0.15000000000000002`.
 const ACCURACY_EPSILON: f64 = 1e-9;
@@ -39,7 +38,7 @@ pub fn check_age(
 }
 
 /// When a newly trained model becomes `latest`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PromotionRule {
     /// Every new model replaces the current one.
     Always,
@@ -48,28 +47,46 @@ pub enum PromotionRule {
     NotWorse,
 }
 
-/// The promotion settings of the workers.
-#[derive(Debug, Clone, Copy, Args)]
-pub struct PromotionArgs {
-    /// When a new model becomes `latest`.
-    #[arg(long, env = "PROMOTION_RULE", value_enum, default_value_t = Self::DEFAULT.promotion_rule)]
-    pub promotion_rule: PromotionRule,
-    /// Validation accuracy (0 to 1) a new model may lose against the current one and still
-    /// be promoted under `not-worse`.
-    #[arg(long, env = "PROMOTION_TOLERANCE", default_value_t = Self::DEFAULT.promotion_tolerance)]
-    pub promotion_tolerance: f64,
+impl PromotionRule {
+    const NAMES: [(Self, &'static str); 2] = [(Self::Always, "always"), (Self::NotWorse, "not-worse")];
 }
 
-impl Default for PromotionArgs {
-    fn default() -> Self {
-        Self::DEFAULT
+impl std::fmt::Display for PromotionRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = Self::NAMES.iter().find(|(rule, _)| rule == self).map_or("", |(_, name)| name);
+        f.write_str(name)
     }
 }
 
-impl PromotionArgs {
-    /// The defaults, for the command line and for [`Default`].
-    const DEFAULT: Self = Self { promotion_rule: PromotionRule::NotWorse, promotion_tolerance: 0.0 };
+impl std::str::FromStr for PromotionRule {
+    type Err = String;
 
+    fn from_str(text: &str) -> Result<Self, String> {
+        Self::NAMES
+            .iter()
+            .find(|(_, name)| *name == text)
+            .map(|(rule, _)| *rule)
+            .ok_or_else(|| format!("{text:?} is not a promotion rule: always or not-worse"))
+    }
+}
+
+/// The promotion settings of the workers.
+#[derive(Debug, Clone, Copy)]
+pub struct PromotionPolicy {
+    /// When a new model becomes `latest`.
+    pub promotion_rule: PromotionRule,
+    /// Validation accuracy (0 to 1) a new model may lose against the current one and still
+    /// be promoted under `not-worse`.
+    pub promotion_tolerance: f64,
+}
+
+impl Default for PromotionPolicy {
+    fn default() -> Self {
+        Self { promotion_rule: PromotionRule::NotWorse, promotion_tolerance: 0.0 }
+    }
+}
+
+impl PromotionPolicy {
     /// `Err` with the reason when the candidate must not replace the incumbent. Each model
     /// is judged by the ensemble accuracy on its own validation rows (the last rows of the
     /// data it was trained on).
@@ -101,23 +118,21 @@ impl PromotionArgs {
 
 /// The drift rule's settings: when live accuracy is low enough, on enough forecasts, to
 /// alert and retrain.
-#[derive(Debug, Clone, Copy, Args)]
-pub struct DriftArgs {
+#[derive(Debug, Clone, Copy)]
+pub struct DriftPolicy {
     /// Alert when live accuracy is below the model's validation accuracy by more than this
-    /// (0.15 = 15 points, the original pipeline's rule).
-    #[arg(long, env = "DRIFT_MAX_DROP", default_value_t = Self::DEFAULT.drift_max_drop)]
+    /// (0.15 = 15 points).
     pub drift_max_drop: f64,
     /// Evaluated forecasts needed in the window before drift is judged at all.
-    #[arg(long, env = "DRIFT_MIN_FORECASTS", default_value_t = Self::DEFAULT.drift_min_forecasts)]
     pub drift_min_forecasts: usize,
     /// The rolling window of live accuracy, in days of forecast bar time.
-    #[arg(long, env = "DRIFT_WINDOW_DAYS", default_value_t = Self::DEFAULT.drift_window_days)]
     pub drift_window_days: u32,
 }
 
-impl Default for DriftArgs {
+impl Default for DriftPolicy {
+    /// The original pipeline's rule: 15 points down on 20 forecasts of the last 30 days.
     fn default() -> Self {
-        Self::DEFAULT
+        Self { drift_max_drop: 0.15, drift_min_forecasts: 20, drift_window_days: 30 }
     }
 }
 
@@ -129,10 +144,7 @@ pub struct Drift {
     pub evaluated: usize,
 }
 
-impl DriftArgs {
-    /// The defaults (the original pipeline's 15 points), for the command line and [`Default`].
-    const DEFAULT: Self = Self { drift_max_drop: 0.15, drift_min_forecasts: 20, drift_window_days: 30 };
-
+impl DriftPolicy {
     /// `Some` when `correct / evaluated` is below `validation_accuracy` by more than the
     /// allowed drop and at least the minimum number of forecasts were evaluated.
     pub fn judge(&self, correct: usize, evaluated: usize, validation_accuracy: f64) -> Option<Drift> {
@@ -192,7 +204,7 @@ mod tests {
 
     #[test]
     fn not_worse_promotes_within_the_tolerance_only() {
-        let strict = PromotionArgs::default();
+        let strict = PromotionPolicy::default();
         assert_eq!(strict.judge_accuracy(0.50, 0.50, "v1"), Ok(()));
         assert_eq!(strict.judge_accuracy(0.51, 0.50, "v1"), Ok(()));
         let refused = strict.judge_accuracy(0.49, 0.50, "v1").unwrap_err();
@@ -200,31 +212,39 @@ mod tests {
             refused.contains("candidate") && refused.contains("0.490") && refused.contains("v1"),
             "{refused}"
         );
-        let tolerant = PromotionArgs { promotion_tolerance: 0.02, ..strict };
+        let tolerant = PromotionPolicy { promotion_tolerance: 0.02, ..strict };
         assert_eq!(tolerant.judge_accuracy(0.49, 0.50, "v1"), Ok(()));
         assert!(tolerant.judge_accuracy(0.47, 0.50, "v1").is_err());
     }
 
     #[test]
+    fn promotion_rules_read_back_as_they_are_written() {
+        for rule in [PromotionRule::Always, PromotionRule::NotWorse] {
+            assert_eq!(rule.to_string().parse::<PromotionRule>(), Ok(rule));
+        }
+        assert!("sometimes".parse::<PromotionRule>().unwrap_err().contains("always or not-worse"));
+    }
+
+    #[test]
     fn always_promotes_a_worse_model() {
-        let always = PromotionArgs { promotion_rule: PromotionRule::Always, promotion_tolerance: 0.0 };
+        let always = PromotionPolicy { promotion_rule: PromotionRule::Always, promotion_tolerance: 0.0 };
         assert_eq!(always.judge_accuracy(0.1, 0.9, "v1"), Ok(()));
     }
 
     #[test]
     fn drift_needs_a_drop_beyond_the_threshold_on_enough_forecasts() {
-        let rule = DriftArgs::default();
+        let rule = DriftPolicy::default();
         // 20 forecasts, validation 0.60: 0.45 is exactly 15 points down (no alert), 0.40 is 20.
         assert_eq!(rule.judge(9, 20, 0.60), None, "a drop of exactly the threshold is tolerated");
         let drift = rule.judge(8, 20, 0.60).expect("20 points down on 20 forecasts");
         assert_eq!((drift.live_accuracy, drift.evaluated), (0.40, 20));
         assert_eq!(rule.judge(0, 19, 0.60), None, "19 forecasts are too few to judge");
         assert_eq!(rule.judge(0, 0, 0.60), None);
-        let strict = DriftArgs { drift_max_drop: 0.05, drift_min_forecasts: 5, ..rule };
+        let strict = DriftPolicy { drift_max_drop: 0.05, drift_min_forecasts: 5, ..rule };
         assert!(strict.judge(3, 6, 0.60).is_some(), "0.50 is 10 points down");
         assert_eq!(rule.judge(10, 20, 0.65), None, "0.65 - 0.50 rounds above 0.15 but is exactly 15 points");
         assert!(
-            DriftArgs { drift_min_forecasts: 0, ..rule }.judge(0, 0, 0.9).is_none(),
+            DriftPolicy { drift_min_forecasts: 0, ..rule }.judge(0, 0, 0.9).is_none(),
             "nothing evaluated, nothing judged"
         );
     }

@@ -11,16 +11,17 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use clap::Args;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::registry::Registry;
 
-#[derive(Debug, Clone, Args)]
-pub struct OpsArgs {
-    /// Where /metrics, /healthz and /readyz are served (port 0: any free port). Unset: port
-    /// 9090 on every interface, or the next free one when several processes share a host
-    /// (logged).
-    #[arg(long, env = "METRICS_ADDR")]
+use crate::shutdown::Shutdown;
+
+/// Where the operator's endpoint listens.
+#[derive(Debug, Clone, Default)]
+pub struct OpsConfig {
+    /// Where /metrics, /healthz and /readyz are served (port 0: any free port). `None`: port
+    /// [`DEFAULT_METRICS_PORT`] on every interface, or the next free one when several
+    /// processes share a host (logged).
     pub metrics_addr: Option<SocketAddr>,
 }
 
@@ -30,7 +31,7 @@ pub const DEFAULT_METRICS_PORT: u16 = 9090;
 /// worker or collector on a host, with room to spare.
 const DEFAULT_PORTS_TRIED: u16 = 100;
 
-impl OpsArgs {
+impl OpsConfig {
     /// Any free port on the loopback interface: nothing exposed, nothing clashes.
     pub fn loopback_any_port() -> Self {
         Self { metrics_addr: Some(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))) }
@@ -86,9 +87,9 @@ struct Served {
 }
 
 impl Ops {
-    /// Starts serving the registry's metrics (not ready yet). Fails if the configured address
-    /// is taken.
-    pub async fn serve(registry: Registry, args: &OpsArgs) -> std::io::Result<Self> {
+    /// Starts serving the registry's metrics (not ready yet) as a task of `shutdown`, until it
+    /// is triggered. Fails if the configured address is taken.
+    pub async fn serve(registry: Registry, args: &OpsConfig, shutdown: &Shutdown) -> std::io::Result<Self> {
         let listener = args.listen().await?;
         let addr = listener.local_addr()?;
         let ready = Arc::new(AtomicBool::new(false));
@@ -98,8 +99,9 @@ impl Ops {
             .route("/healthz", get(|| async { "ok\n" }))
             .route("/readyz", get(readiness))
             .with_state(served);
-        tokio::spawn(async move {
-            if let Err(error) = axum::serve(listener, app).await {
+        let stopped = shutdown.triggered_owned();
+        shutdown.spawn(async move {
+            if let Err(error) = axum::serve(listener, app).with_graceful_shutdown(stopped).await {
                 tracing::error!(error = %error, "the metrics server stopped");
             }
         });

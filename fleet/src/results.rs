@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use apalis_redis::ConnectionManager;
 use apalis_sqlite::SqlitePool;
+use ml_core::job::JobResult;
 use redis::AsyncCommands;
 use redis::streams::{StreamAutoClaimOptions, StreamAutoClaimReply, StreamReadOptions, StreamReadReply};
-use shared::job::JobResult;
 
 use crate::queue::{Backend, Queue, QueueError};
 

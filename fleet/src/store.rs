@@ -12,6 +12,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use ml_core::job::{Pair, Snapshot};
+use ml_core::model::artifact::{Artifact, ArtifactBytes, Manifest, sha256_hex};
+use ml_core::{Symbol, Timeframe};
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
@@ -19,13 +22,10 @@ use object_store::{
     ClientOptions, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, RetryConfig, UpdateVersion,
 };
 use serde::{Deserialize, Serialize};
-use shared::job::{Pair, Snapshot};
-use shared::model::artifact::{Artifact, ArtifactBytes, Manifest, sha256_hex};
-use shared::{Symbol, Timeframe};
 use url::Url;
 
-use crate::config::StoreArgs;
-use crate::lifecycle::{PromotionArgs, check_age};
+use crate::config::StoreConfig;
+use crate::lifecycle::{PromotionPolicy, check_age};
 
 pub const MANIFEST_FILE: &str = "manifest.json";
 pub const PAYLOAD_FILE: &str = "model.bin";
@@ -168,7 +168,7 @@ pub struct ArtifactStore {
 }
 
 impl ArtifactStore {
-    pub fn open(args: &StoreArgs) -> Result<Self, StoreError> {
+    pub fn open(args: &StoreConfig) -> Result<Self, StoreError> {
         let url_text = args.artifacts_url.trim_end_matches('/').to_owned();
         let config_error = |problem: String| StoreError::Config { url: url_text.clone(), problem };
         let url = Url::parse(&url_text).map_err(|e| config_error(e.to_string()))?;
@@ -192,8 +192,7 @@ impl ArtifactStore {
                     .host_str()
                     .filter(|b| !b.is_empty())
                     .ok_or_else(|| config_error("names no bucket: use s3://bucket[/prefix]".to_owned()))?;
-                let (Some(key_id), Some(secret)) =
-                    (&args.s3.aws_access_key_id, &args.s3.aws_secret_access_key)
+                let (Some(key_id), Some(secret)) = (&args.s3.access_key_id, &args.s3.secret_access_key)
                 else {
                     return Err(config_error(
                         "is on S3 but AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not both set"
@@ -202,7 +201,7 @@ impl ArtifactStore {
                 };
                 let mut builder = AmazonS3Builder::new()
                     .with_bucket_name(bucket)
-                    .with_region(&args.s3.aws_region)
+                    .with_region(&args.s3.region)
                     .with_access_key_id(key_id)
                     .with_secret_access_key(secret)
                     .with_client_options(
@@ -216,7 +215,7 @@ impl ArtifactStore {
                         retry_timeout: Duration::from_secs(15),
                         ..RetryConfig::default()
                     });
-                if let Some(endpoint) = &args.s3.aws_endpoint_url {
+                if let Some(endpoint) = &args.s3.endpoint_url {
                     // Local servers (MinIO, SeaweedFS) use path-style addressing and often HTTP.
                     builder = builder
                         .with_endpoint(endpoint)
@@ -244,7 +243,7 @@ impl ArtifactStore {
         &self,
         pair: &Pair,
         parquet: Vec<u8>,
-        bars: &[shared::Bar],
+        bars: &[ml_core::Bar],
     ) -> Result<Snapshot, StoreError> {
         let sha256 = sha256_hex(&parquet);
         let key = format!("bars/{}/{}/{sha256}.parquet", pair.symbol.path_segment(), pair.timeframe);
@@ -254,7 +253,7 @@ impl ArtifactStore {
     }
 
     /// The bars of a snapshot, checked against the hash in its name.
-    pub async fn get_snapshot(&self, snapshot: &Snapshot) -> Result<Vec<shared::Bar>, StoreError> {
+    pub async fn get_snapshot(&self, snapshot: &Snapshot) -> Result<Vec<ml_core::Bar>, StoreError> {
         let bytes = self.get(&snapshot.key).await?;
         let actual = sha256_hex(&bytes);
         if actual != snapshot.sha256 {
@@ -264,7 +263,7 @@ impl ArtifactStore {
             });
         }
         // Decoding (Parquet, checks on every bar) is CPU work: off the async runtime.
-        let decoded = tokio::task::spawn_blocking(move || shared::snapshot::decode(&bytes)).await;
+        let decoded = tokio::task::spawn_blocking(move || ml_core::snapshot::decode(&bytes)).await;
         let corrupt = |detail: String| StoreError::Corrupt { key: snapshot.key.clone(), detail };
         match decoded {
             Ok(bars) => bars.map_err(|e| corrupt(e.to_string())),
@@ -294,7 +293,7 @@ impl ArtifactStore {
         &self,
         manifest: &Manifest,
         bytes: &ArtifactBytes,
-        rule: &PromotionArgs,
+        rule: &PromotionPolicy,
         max_model_age: chrono::Duration,
     ) -> Result<Promotion, StoreError> {
         let pair = Pair { symbol: manifest.symbol.clone(), timeframe: manifest.timeframe };
@@ -349,7 +348,7 @@ impl ArtifactStore {
         candidate: &Manifest,
         pair: &Pair,
         incumbent_version: &str,
-        rule: &PromotionArgs,
+        rule: &PromotionPolicy,
     ) -> Result<Result<(), String>, StoreError> {
         match self.manifest(pair, incumbent_version).await {
             Ok(incumbent) => Ok(rule.judge(&candidate.evaluation, &incumbent.evaluation, incumbent_version)),

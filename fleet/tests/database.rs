@@ -3,19 +3,19 @@
 //! fleet runs is driven through `fleet::database` and must read back the same on either.
 
 use chrono::{DateTime, Duration, Utc};
-use fleet::config::DatabaseArgs;
+use fleet::config::DatabaseConfig;
 use fleet::database::Database;
 use fleet::database::runs::RunStatus;
 use fleet::database::views::{PairFilter, PairOrder};
 use fleet::database::write::{ResultsWriter, row};
-use shared::ingest::BarSeries;
-use shared::job::{
+use ml_core::ingest::BarSeries;
+use ml_core::job::{
     ArtifactRef, DriftAlert, ForecastStatus, JOB_SCHEMA_VERSION, JobResult, LiveScore, Outcome, Pair,
     Snapshot, TrainStatus,
 };
-use shared::model::scores::{Composite, Score, Scores};
-use shared::model::{self, TrainConfig};
-use shared::{Bar, Timeframe};
+use ml_core::model::scores::{Composite, Score, Scores};
+use ml_core::model::{self, TrainConfig};
+use ml_core::{Bar, Timeframe};
 use uuid::Uuid;
 
 fn pair() -> Pair {
@@ -339,7 +339,7 @@ async fn contract(database: Database) {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_sqlite_database_keeps_the_contract() {
     let dir = tempfile::tempdir().unwrap();
-    let args = DatabaseArgs { database_url: fleet::config::sqlite_url(&dir.path().join("results.db")) };
+    let args = DatabaseConfig::sqlite(&dir.path().join("results.db"));
     contract(Database::connect(&args).await.unwrap()).await;
 }
 
@@ -349,8 +349,8 @@ async fn the_postgres_database_keeps_the_contract() {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
     let name = format!("bftest_database_contract_{}", std::process::id());
     let (base, _) = server.rsplit_once('/').expect("a database URL ends in its database");
-    let args = DatabaseArgs { database_url: format!("{base}/{name}") };
-    let admin = Database::connect(&DatabaseArgs { database_url: server.clone() }).await.unwrap();
+    let args = DatabaseConfig { url: format!("{base}/{name}") };
+    let admin = Database::connect(&DatabaseConfig { url: server.clone() }).await.unwrap();
     let Database::Postgres(admin_pool) = &admin else { panic!("DATABASE_URL names a Postgres server") };
     let drop = format!("drop database if exists {name} with (force)");
     sqlx::query(sqlx::AssertSqlSafe(drop.clone())).execute(admin_pool).await.unwrap();
@@ -366,7 +366,15 @@ async fn the_postgres_database_keeps_the_contract() {
 fn only_the_collector_names_the_results_writer() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut offenders = Vec::new();
-    for krate in ["producer", "worker", "dashboard/src", "shared", "fleet/src/queue", "fleet/src/store.rs"] {
+    for krate in [
+        "producer",
+        "worker",
+        "dashboard/src",
+        "boltfleet",
+        "ml-core",
+        "fleet/src/queue",
+        "fleet/src/store.rs",
+    ] {
         let mut stack = vec![root.join(krate)];
         while let Some(path) = stack.pop() {
             if path.is_dir() {

@@ -4,10 +4,10 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use fleet::config::{QueueArgs, QueueBackendArgs};
-use fleet::queue::Queue;
+use fleet::config::{QueueBackend, QueueConfig};
+use fleet::queue::{Queue, QueueError};
 use fleet::results::{self, ResultsConsumer, ResultsPublisher, Unreadable};
-use shared::job::{JOB_SCHEMA_VERSION, Job, JobKind, JobResult, Outcome};
+use ml_core::job::{JOB_SCHEMA_VERSION, Job, JobKind, JobResult, Outcome};
 use uuid::Uuid;
 
 fn ping_result(run_id: Uuid) -> JobResult {
@@ -146,11 +146,11 @@ async fn dead_jobs_contract(queue: &Queue) {
 #[tokio::test]
 async fn the_sqlite_queue_keeps_the_contract() {
     let dir = tempfile::tempdir().unwrap();
-    let queue = Queue::connect(&QueueArgs::sqlite(&dir.path().join("queue.db"), "contract")).await.unwrap();
+    let queue = Queue::connect(&QueueConfig::sqlite(&dir.path().join("queue.db"), "contract")).await.unwrap();
     contract(&queue).await;
     dead_jobs_contract(&queue).await;
     let reopened =
-        Queue::connect(&QueueArgs::sqlite(&dir.path().join("queue.db"), "contract")).await.unwrap();
+        Queue::connect(&QueueConfig::sqlite(&dir.path().join("queue.db"), "contract")).await.unwrap();
     assert_eq!(reopened.waiting().await.unwrap(), 6, "the file keeps its jobs across connections");
 
     // A job a worker took, as apalis-sqlite marks it, finished after that worker's pool died.
@@ -176,10 +176,7 @@ async fn the_sqlite_queue_keeps_the_contract() {
 async fn the_redis_queue_keeps_the_contract() {
     let prefix = format!("bftest-queue-contract-{}", std::process::id());
     let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
-    let args = QueueArgs {
-        backend: QueueBackendArgs { redis_url: Some(url.clone()), queue_url: None },
-        queue_prefix: prefix.clone(),
-    };
+    let args = QueueConfig { backend: QueueBackend::Redis(url.clone()), prefix: prefix.clone() };
     let clear = || async {
         let mut conn =
             redis::Client::open(url.as_str()).unwrap().get_multiplexed_async_connection().await.unwrap();
@@ -196,15 +193,58 @@ async fn the_redis_queue_keeps_the_contract() {
     clear().await;
 }
 
+/// A queue error from a real Redis server, as the queue wraps it.
+async fn redis_error(url: &str, command: &redis::Cmd) -> QueueError {
+    let client = redis::Client::open(url).unwrap();
+    let outcome: Result<redis::Value, redis::RedisError> = async {
+        let mut conn = client.get_multiplexed_async_connection().await?;
+        command.query_async(&mut conn).await
+    }
+    .await;
+    QueueError::from(outcome.expect_err("the command fails"))
+}
+
 #[tokio::test]
-async fn a_queue_url_that_is_not_sqlite_is_refused_by_name() {
-    let args = QueueArgs {
-        backend: QueueBackendArgs { redis_url: None, queue_url: Some("postgres://localhost/x".to_owned()) },
-        queue_prefix: "x".to_owned(),
-    };
-    let error = Queue::connect(&args).await.unwrap_err();
-    assert!(error.to_string().contains("QUEUE_URL must be sqlite://"), "{error}");
-    assert!(!error.is_retryable());
+async fn a_redis_that_is_away_is_retried_and_a_refused_command_is_not() {
+    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let key = format!("bftest-classify-{}", std::process::id());
+    let away = redis_error("redis://127.0.0.1:1", &redis::cmd("PING")).await;
+    assert!(away.is_retryable(), "a refused connection passes when Redis is back: {away:?}");
+
+    let mut conn =
+        redis::Client::open(url.as_str()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let () = redis::cmd("SET").arg(&key).arg("a string").query_async(&mut conn).await.unwrap();
+    let wrong_type = redis_error(&url, redis::cmd("LPUSH").arg(&key).arg("x")).await;
+    let () = redis::cmd("DEL").arg(&key).query_async(&mut conn).await.unwrap();
+    assert!(wrong_type.to_string().contains("REDIS_URL"), "{wrong_type}");
+    assert!(!wrong_type.is_retryable(), "WRONGTYPE fails the same way every time: {wrong_type:?}");
+    let unknown = redis_error(&url, &redis::cmd("NO-SUCH-COMMAND")).await;
+    assert!(!unknown.is_retryable(), "an unknown command is never known later: {unknown:?}");
+}
+
+#[tokio::test]
+async fn a_locked_sqlite_queue_is_retried_and_a_malformed_statement_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let queue = Queue::connect(&QueueConfig::sqlite(&dir.path().join("queue.db"), "classify")).await.unwrap();
+    let fleet::queue::Backend::Sqlite(pool) = queue.backend() else { unreachable!("a SQLite queue") };
+    let malformed = sqlx::query("selec 1").execute(pool).await.unwrap_err();
+    assert!(!QueueError::from(malformed).is_retryable(), "a malformed statement never passes");
+
+    // Another connection holds the write lock, and this one will not wait for it.
+    let mut writer = pool.begin().await.unwrap();
+    sqlx::query("insert into boltfleet_results (queue, result) values ('classify', '{}')")
+        .execute(&mut *writer)
+        .await
+        .unwrap();
+    let url = format!("sqlite://{}", dir.path().join("queue.db").display());
+    let options: sqlx::sqlite::SqliteConnectOptions = url.parse().unwrap();
+    let mut impatient = sqlx::ConnectOptions::connect(&options.busy_timeout(Duration::ZERO)).await.unwrap();
+    let busy = sqlx::query("insert into boltfleet_results (queue, result) values ('classify', '{}')")
+        .execute(&mut impatient)
+        .await
+        .unwrap_err();
+    assert!(QueueError::from(busy).is_retryable(), "a locked file passes when its writer is done");
+    writer.rollback().await.unwrap();
 }
 
 /// The demo's start-up, many times, on a loaded machine: its collector, two workers and its
@@ -228,10 +268,8 @@ fn concurrent_first_opens_of_new_sqlite_files_all_succeed_under_load() {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build().unwrap();
     for round in 0..30 {
         let dir = tempfile::tempdir().unwrap();
-        let queue = QueueArgs::sqlite(&dir.path().join("queue.db"), "boltfleet");
-        let database = fleet::config::DatabaseArgs {
-            database_url: fleet::config::sqlite_url(&dir.path().join("fleet.db")),
-        };
+        let queue = QueueConfig::sqlite(&dir.path().join("queue.db"), "boltfleet");
+        let database = fleet::config::DatabaseConfig::sqlite(&dir.path().join("fleet.db"));
         let failures: Vec<String> = runtime.block_on(async {
             let opens: Vec<_> = (0..4)
                 .map(|_| {

@@ -2,17 +2,17 @@
 //! (SeaweedFS from `scripts/s3-server`, or whatever `AWS_ENDPOINT_URL` names).
 
 use chrono::{DateTime, Duration, Utc};
-use fleet::config::StoreArgs;
-use fleet::lifecycle::{self, PromotionArgs};
+use fleet::config::StoreConfig;
+use fleet::lifecycle::{self, PromotionPolicy};
 use fleet::store::{ArtifactStore, LatestMark, LatestPointer, Promotion, StoreError};
+use ml_core::ingest::BarSeries;
+use ml_core::job::Pair;
+use ml_core::model::artifact::Manifest;
+use ml_core::model::{self, TrainConfig, Trained};
+use ml_core::{Bar, Timeframe};
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, UpdateVersion};
-use shared::ingest::BarSeries;
-use shared::job::Pair;
-use shared::model::artifact::Manifest;
-use shared::model::{self, TrainConfig, Trained};
-use shared::{Bar, Timeframe};
 
 /// The model age limit of promotion in most of these tests: none of their models is near it.
 const MAX_AGE: Duration = Duration::days(60);
@@ -21,14 +21,14 @@ fn env_or(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_owned())
 }
 
-fn s3_args(prefix: &str) -> StoreArgs {
-    StoreArgs {
+fn s3_args(prefix: &str) -> StoreConfig {
+    StoreConfig {
         artifacts_url: format!("s3://{}/{prefix}", env_or("TEST_S3_BUCKET", "artifacts")),
-        s3: fleet::config::S3Args {
-            aws_endpoint_url: Some(env_or("AWS_ENDPOINT_URL", "http://127.0.0.1:9000")),
-            aws_access_key_id: Some(env_or("AWS_ACCESS_KEY_ID", "minioadmin")),
-            aws_secret_access_key: Some(env_or("AWS_SECRET_ACCESS_KEY", "minioadmin")),
-            aws_region: "us-east-1".to_owned(),
+        s3: fleet::config::S3Config {
+            endpoint_url: Some(env_or("AWS_ENDPOINT_URL", "http://127.0.0.1:9000")),
+            access_key_id: Some(env_or("AWS_ACCESS_KEY_ID", "minioadmin")),
+            secret_access_key: Some(env_or("AWS_SECRET_ACCESS_KEY", "minioadmin")),
+            region: "us-east-1".to_owned(),
         },
     }
 }
@@ -70,7 +70,7 @@ fn trained(bars: &[Bar], created_at: DateTime<Utc>) -> Trained {
 
 async fn contract(store: ArtifactStore) {
     let bars = bars(300);
-    let parquet = shared::ingest::bars_to_parquet(&bars).unwrap();
+    let parquet = ml_core::ingest::bars_to_parquet(&bars).unwrap();
     let snapshot = store.put_snapshot(&pair(), parquet.clone(), &bars).await.unwrap();
     assert!(
         snapshot.key.starts_with("bars/TEST/d1/") && snapshot.key.ends_with(".parquet"),
@@ -92,7 +92,7 @@ async fn contract(store: ArtifactStore) {
     let older = trained(&bars, now - Duration::hours(1));
     let newer = trained(&bars, now);
     let newer_manifest = &newer.artifact.manifest;
-    let rule = PromotionArgs::default();
+    let rule = PromotionPolicy::default();
     store.put_model(newer_manifest, &newer.bytes).await.unwrap();
     let promoted = store.promote(newer_manifest, &newer.bytes, &rule, MAX_AGE).await.unwrap();
     assert_eq!(promoted, Promotion::Promoted, "the first model becomes latest");
@@ -130,7 +130,7 @@ async fn contract(store: ArtifactStore) {
     };
     assert!(reason.contains(&newer_manifest.version), "{reason}");
     assert_eq!(store.latest(&pair()).await.unwrap().unwrap().version, newer_manifest.version);
-    let lenient = PromotionArgs { promotion_tolerance: 0.05, ..rule };
+    let lenient = PromotionPolicy { promotion_tolerance: 0.05, ..rule };
     let promoted = store.promote(&worse, &third.bytes, &lenient, MAX_AGE).await.unwrap();
     assert_eq!(promoted, Promotion::Promoted, "within the tolerance");
 
@@ -223,9 +223,9 @@ async fn contract(store: ArtifactStore) {
 #[tokio::test]
 async fn an_unreadable_latest_pointer_marks_only_its_pair_and_protects_it() {
     let dir = tempfile::tempdir().unwrap();
-    let store = ArtifactStore::open(&StoreArgs::folder(dir.path())).unwrap();
+    let store = ArtifactStore::open(&StoreConfig::folder(dir.path())).unwrap();
     let now = Utc::now();
-    let rule = PromotionArgs::default();
+    let rule = PromotionPolicy::default();
     let broken = trained(&bars(300), now);
     let mut config = TrainConfig::for_timeframe(Timeframe::D1);
     (config.forest.trees, config.boosting.rounds, config.threads) = (5, 5, 1);
@@ -255,7 +255,7 @@ async fn an_unreadable_latest_pointer_marks_only_its_pair_and_protects_it() {
 #[tokio::test]
 async fn the_local_folder_store_keeps_the_contract() {
     let dir = tempfile::tempdir().unwrap();
-    contract(ArtifactStore::open(&StoreArgs::folder(dir.path())).unwrap()).await;
+    contract(ArtifactStore::open(&StoreConfig::folder(dir.path())).unwrap()).await;
 }
 
 #[tokio::test]
@@ -295,7 +295,7 @@ async fn the_s3_server_honours_conditional_puts() {
 #[test]
 fn a_store_url_that_cannot_work_is_refused_with_its_reason() {
     let mut args = s3_args("x");
-    args.s3.aws_secret_access_key = None;
+    args.s3.secret_access_key = None;
     let error = ArtifactStore::open(&args).unwrap_err().to_string();
     assert!(error.contains("AWS_SECRET_ACCESS_KEY"), "{error}");
     args.artifacts_url = "ftp://host/x".to_owned();

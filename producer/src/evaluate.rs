@@ -1,4 +1,4 @@
-//! `producer evaluate`: score past forecasts against the bars that followed them, judge
+//! `evaluate`: score past forecasts against the bars that followed them, judge
 //! each pair's current model on them, and watch it for drift.
 //!
 //! A forecast is scored once the bar `horizon` bars after it exists, with the label rule
@@ -7,7 +7,7 @@
 //! the skill over the model's majority class on the same outcomes, and its realised signals
 //! are backtested (each position held to the next bar, as in training). With the training
 //! run's backtest and walk-forward scores they make the composite and its drift flag (a
-//! `live_scores` row per pair). Drift of accuracy is judged by [`DriftArgs::judge`]: a
+//! `live_scores` row per pair). Drift of accuracy is judged by [`DriftPolicy::judge`]: a
 //! drifting model raises one alert (a `drift_alerts` row and a warning) and one retraining
 //! job; the next alert waits for the next model. Each symbol's timeframes are reconciled into
 //! a consensus at every scored forecast of its shortest one, and scored against the same
@@ -20,60 +20,31 @@ use std::collections::{BTreeMap, HashSet};
 use std::process::ExitCode;
 
 use chrono::{DateTime, Duration, Utc};
-use clap::Args;
-use fleet::config::TrainingArgs;
 use fleet::database::scoring::{DueForecast, ModelRecord, Scored, Signal};
-use fleet::lifecycle::DriftArgs;
+use fleet::lifecycle::DriftPolicy;
 use fleet::store::ArtifactStore;
-use shared::Symbol;
-use shared::job::{DriftAlert, ForecastOutcome, JobResult, LiveScore, Outcome, Pair};
-use shared::labels::Direction;
-use shared::model::backtest::{self, Backtest, DEFAULT_COST_BPS, Market};
-use shared::model::consensus::{self, Member};
-use shared::model::metrics::Proportion;
-use shared::model::scores::{CompositeRule, Score, Scores};
+use ml_core::Symbol;
+use ml_core::job::{DriftAlert, ForecastOutcome, JobResult, LiveScore, Outcome, Pair};
+use ml_core::labels::Direction;
+use ml_core::model::TrainSettings;
+use ml_core::model::backtest::{self, Backtest, DEFAULT_COST_BPS, Market};
+use ml_core::model::consensus::{self, Member};
+use ml_core::model::metrics::Proportion;
+use ml_core::model::scores::{CompositeRule, Score, Scores};
 
 use crate::trigger::{Services, Training, Trigger};
 
-#[derive(Debug, Args)]
-pub(crate) struct EvaluateArgs {
-    #[command(flatten)]
-    pub(crate) services: Services,
-    #[command(flatten)]
-    pub(crate) drift: DriftArgs,
-    #[command(flatten)]
-    pub(crate) composite: CompositeArgs,
-    /// How each symbol's timeframes are reconciled: `duration` (longer bars weigh more),
-    /// `majority` (of votes) or `performance` (weighted by live scores).
-    #[arg(long, env = "CONSENSUS_RULE", default_value = "duration")]
-    pub(crate) consensus_rule: consensus::Rule,
+/// What `evaluate` judges with, and where.
+#[derive(Debug, Clone, Default)]
+pub struct Evaluate {
+    pub services: Services,
+    pub drift: DriftPolicy,
+    /// The composite confidence's weights and drift flag.
+    pub composite: CompositeRule,
+    /// How each symbol's timeframes are reconciled.
+    pub consensus_rule: consensus::Rule,
     /// The configuration of the retraining jobs a drift alert enqueues.
-    #[command(flatten)]
-    pub(crate) training: TrainingArgs,
-}
-
-/// The composite confidence's weights and drift flag, the original pipeline's by default.
-#[derive(Debug, Clone, Args)]
-pub(crate) struct CompositeArgs {
-    /// Weights of the backtest, walk-forward and live scores in the composite.
-    #[arg(long, env = "COMPOSITE_WEIGHTS", value_delimiter = ',', default_values_t = [0.40, 0.35, 0.25])]
-    pub(crate) composite_weights: Vec<f64>,
-    /// Flag drift when the live score is further than this from the backtest score.
-    #[arg(long, env = "COMPOSITE_DRIFT_GAP", default_value_t = 0.15)]
-    pub(crate) composite_drift_gap: f64,
-}
-
-impl CompositeArgs {
-    fn rule(&self) -> anyhow::Result<CompositeRule> {
-        let [backtest, walk_forward, live] = self.composite_weights[..] else {
-            anyhow::bail!("--composite-weights takes three weights: backtest, walk-forward, live");
-        };
-        anyhow::ensure!(
-            [backtest, walk_forward, live].iter().all(|w| w.is_finite() && *w >= 0.0) && backtest > 0.0,
-            "--composite-weights must be finite and not negative, the backtest's above 0"
-        );
-        Ok(CompositeRule { backtest, walk_forward, live, drift_gap: self.composite_drift_gap })
-    }
+    pub training: TrainSettings,
 }
 
 /// A pair's live record: its current model (the one of its most recent scored forecast) and
@@ -192,7 +163,7 @@ fn members_at(
     at: DateTime<Utc>,
     live_scores: &BTreeMap<Pair, f64>,
 ) -> Vec<Member> {
-    let mut latest: BTreeMap<shared::Timeframe, &Signal> = BTreeMap::new();
+    let mut latest: BTreeMap<ml_core::Timeframe, &Signal> = BTreeMap::new();
     for signal in signals.iter().filter(|s| &s.pair.symbol == symbol && s.open_at(at)) {
         latest.insert(signal.pair.timeframe, signal);
     }
@@ -217,7 +188,7 @@ pub(crate) fn consensus_records(
     rule: consensus::Rule,
     now: DateTime<Utc>,
 ) -> Vec<ConsensusRecord> {
-    let mut timeframes: BTreeMap<&Symbol, std::collections::BTreeSet<shared::Timeframe>> = BTreeMap::new();
+    let mut timeframes: BTreeMap<&Symbol, std::collections::BTreeSet<ml_core::Timeframe>> = BTreeMap::new();
     for signal in signals {
         timeframes.entry(&signal.pair.symbol).or_default().insert(signal.pair.timeframe);
     }
@@ -243,8 +214,10 @@ pub(crate) fn consensus_records(
     records
 }
 
-pub(crate) async fn run(args: EvaluateArgs) -> anyhow::Result<ExitCode> {
-    let composite_rule = args.composite.rule()?;
+/// Scores the forecasts that came due, records each pair's live score and consensus, and
+/// alerts and retrains where accuracy drifted.
+pub async fn run(args: Evaluate) -> anyhow::Result<ExitCode> {
+    let composite_rule = args.composite;
     let store = ArtifactStore::open(&args.services.store)?;
     let trigger = Trigger::open(&args.services.database, &args.services.queue).await?;
     let now = Utc::now();
@@ -425,8 +398,8 @@ fn print_consensus(records: &[ConsensusRecord]) {
 
 #[cfg(test)]
 mod tests {
-    use shared::Timeframe;
-    use shared::labels::Direction::{self, Bearish, Bullish, Neutral};
+    use ml_core::Timeframe;
+    use ml_core::labels::Direction::{self, Bearish, Bullish, Neutral};
 
     use super::*;
 
@@ -464,24 +437,6 @@ mod tests {
             realized,
             next_return: Some(if realized == Bullish { 0.01 } else { -0.01 }),
         }
-    }
-
-    #[test]
-    fn composite_weights_are_one_comma_separated_flag() {
-        #[derive(clap::Parser)]
-        struct Cli {
-            #[command(flatten)]
-            composite: CompositeArgs,
-        }
-        let rule = |args: &[&str]| {
-            <Cli as clap::Parser>::try_parse_from(std::iter::once("evaluate").chain(args.iter().copied()))
-                .map_err(|e| e.to_string())
-                .and_then(|cli| cli.composite.rule().map_err(|e| e.to_string()))
-        };
-        assert_eq!(rule(&[]).unwrap(), CompositeRule::default());
-        let chosen = rule(&["--composite-weights", "0.5,0.3,0.2", "--composite-drift-gap", "0.1"]).unwrap();
-        assert_eq!((chosen.backtest, chosen.live, chosen.drift_gap), (0.5, 0.2, 0.1));
-        assert!(rule(&["--composite-weights", "0.5,0.5"]).unwrap_err().contains("three weights"));
     }
 
     #[test]

@@ -5,38 +5,33 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::Args;
+use ml_core::Timeframe;
+use ml_core::ingest::{IngestOptions, ingest_file};
+use ml_core::labels::{LabelConfig, append_labels};
 use polars::prelude::{CsvWriter, ParquetWriter, SerWriter};
-use shared::Timeframe;
-use shared::ingest::ingest_file;
-use shared::labels::{LabelConfig, append_labels};
 
-use crate::ReadArgs;
-
-#[derive(Debug, Args)]
-pub(crate) struct FeaturesArgs {
+/// A bar file to write with its features and labels.
+#[derive(Debug, Clone)]
+pub struct Features {
     /// A bar file (CSV, gzip-compressed CSV or Parquet).
-    file: PathBuf,
+    pub file: PathBuf,
     /// Output file; `.parquet` writes Parquet, anything else CSV.
-    #[arg(short, long)]
-    out: PathBuf,
+    pub out: PathBuf,
     /// Resample the bars to this coarser timeframe first.
-    #[arg(long)]
-    resample: Option<Timeframe>,
-    /// Bars ahead for the label (default: the timeframe's).
-    #[arg(long)]
-    horizon: Option<usize>,
-    /// Return threshold for BULLISH/BEARISH, e.g. 0.009 (default: the timeframe's).
-    #[arg(long)]
-    threshold: Option<f64>,
-    #[command(flatten)]
-    read: ReadArgs,
+    pub resample: Option<Timeframe>,
+    /// Bars ahead for the label (`None`: the timeframe's).
+    pub horizon: Option<usize>,
+    /// Return threshold for BULLISH/BEARISH (`None`: the timeframe's).
+    pub threshold: Option<f64>,
+    pub options: IngestOptions,
 }
 
-pub(crate) fn run(args: &FeaturesArgs) -> anyhow::Result<ExitCode> {
-    let mut series = ingest_file(&args.file, &args.read.options())?.into_single().context("use --symbol")?;
+/// Writes the file's bars with every feature column and the label. CPU work: call it from a
+/// blocking thread.
+pub fn run(args: &Features) -> anyhow::Result<ExitCode> {
+    let mut series = ingest_file(&args.file, &args.options)?.into_single().context("use --symbol")?;
     if let Some(coarser) = args.resample {
-        series.bars = shared::resample::resample(&series.bars, series.timeframe, coarser)?;
+        series.bars = ml_core::resample::resample(&series.bars, series.timeframe, coarser)?;
         series.timeframe = coarser;
     }
     let defaults = LabelConfig::for_timeframe(series.timeframe);
@@ -44,7 +39,7 @@ pub(crate) fn run(args: &FeaturesArgs) -> anyhow::Result<ExitCode> {
         horizon: args.horizon.unwrap_or(defaults.horizon),
         threshold: args.threshold.unwrap_or(defaults.threshold),
     };
-    let frame = shared::features::compute(&series.bars)?;
+    let frame = ml_core::features::compute(&series.bars)?;
     let mut frame = append_labels(frame, &labels)?;
 
     let file =

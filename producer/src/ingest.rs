@@ -2,34 +2,24 @@
 
 use std::process::ExitCode;
 
-use clap::Args;
-use serde::Serialize;
-use shared::ingest::{FileReport, ingest_file};
-
 use std::path::PathBuf;
 
-use fleet::database::bars::Loaded;
-
-use crate::ReadArgs;
-use fleet::config::DatabaseArgs;
+use fleet::config::DatabaseConfig;
 use fleet::database::Database;
+use fleet::database::bars::Loaded;
+use ml_core::ingest::{FileReport, IngestOptions, ingest_file};
+use serde::Serialize;
 
-#[derive(Debug, Args)]
-pub(crate) struct IngestArgs {
-    /// Only parse and validate; load nothing (no database needed).
-    #[arg(long)]
-    pub(crate) check: bool,
-    /// The database (see `producer train --help`); needed unless --check.
-    #[arg(long, env = "DATABASE_URL", hide_env_values = true, required_unless_present = "check")]
-    pub(crate) database_url: Option<String>,
+/// What `ingest` reads, and where it loads it.
+#[derive(Debug, Clone, Default)]
+pub struct Ingest {
+    /// The database to load into; `None` only checks the files (no database needed).
+    pub database: Option<DatabaseConfig>,
     /// Print the reports as JSON.
-    #[arg(long)]
-    pub(crate) json: bool,
-    #[command(flatten)]
-    pub(crate) read: ReadArgs,
+    pub json: bool,
+    pub options: IngestOptions,
     /// Bar files: CSV (optionally gzip-compressed) or Parquet.
-    #[arg(required = true)]
-    pub(crate) files: Vec<PathBuf>,
+    pub files: Vec<PathBuf>,
 }
 
 /// One file's outcome in `--json` output.
@@ -57,12 +47,14 @@ struct SeriesLoaded {
     loaded: Loaded,
 }
 
-pub(crate) async fn run(args: IngestArgs) -> anyhow::Result<ExitCode> {
-    let database = match (&args.database_url, args.check) {
-        (Some(url), false) => Some(Database::connect(&DatabaseArgs { database_url: url.clone() }).await?),
-        _ => None,
+/// Reads, reports and (with a database) loads every file; the exit code says whether every
+/// file was usable.
+pub async fn run(args: Ingest) -> anyhow::Result<ExitCode> {
+    let database = match &args.database {
+        Some(database) => Some(Database::connect(database).await?),
+        None => None,
     };
-    let options = args.read.options();
+    let options = args.options;
     let mut outcomes = Vec::with_capacity(args.files.len());
     for path in &args.files {
         let file = path.display().to_string();

@@ -4,50 +4,27 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use chrono::{DateTime, Utc};
-use clap::{Args, Subcommand};
-use fleet::config::StoreArgs;
+use fleet::config::StoreConfig;
 use fleet::lifecycle;
 use fleet::store::{ArtifactStore, LatestMark, StoredModel};
-use shared::{Symbol, Timeframe};
+use ml_core::{Symbol, Timeframe};
 
-#[derive(Debug, Args)]
-pub(crate) struct ModelsArgs {
-    #[command(subcommand)]
-    command: ModelsCommand,
-    #[command(flatten)]
-    store: StoreArgs,
-}
-
-#[derive(Debug, Subcommand)]
-enum ModelsCommand {
+/// What to do with the models of a store.
+#[derive(Debug, Clone)]
+pub enum Models {
     /// Every stored version: age, data range, validation accuracy vs baseline, and `latest`.
     List(Filter),
     /// One version's manifest, as JSON.
-    Show {
-        /// The version, as `models list` prints it.
-        version: String,
-        #[command(flatten)]
-        filter: Filter,
-    },
+    Show { version: String, filter: Filter },
     /// Delete versions older than an age; the version `latest` points at is always kept.
-    Prune {
-        /// Age, e.g. 90d, 12h.
-        #[arg(long, value_parser = lifecycle::parse_age)]
-        older_than: chrono::Duration,
-        /// Print what would be deleted, delete nothing.
-        #[arg(long)]
-        dry_run: bool,
-        #[command(flatten)]
-        filter: Filter,
-    },
+    Prune { older_than: chrono::Duration, dry_run: bool, filter: Filter },
 }
 
-#[derive(Debug, Args)]
-struct Filter {
-    #[arg(long)]
-    symbol: Option<Symbol>,
-    #[arg(long)]
-    timeframe: Option<Timeframe>,
+/// Which pairs' models; `None` is every one.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub symbol: Option<Symbol>,
+    pub timeframe: Option<Timeframe>,
 }
 
 impl Filter {
@@ -56,14 +33,15 @@ impl Filter {
     }
 }
 
-pub(crate) async fn run(args: ModelsArgs) -> anyhow::Result<ExitCode> {
-    let store = ArtifactStore::open(&args.store)?;
+/// Lists, shows or prunes the models of `store`.
+pub async fn run(command: Models, store: &StoreConfig) -> anyhow::Result<ExitCode> {
+    let store = ArtifactStore::open(store)?;
     let now = Utc::now();
-    match args.command {
-        ModelsCommand::List(filter) => {
+    match command {
+        Models::List(filter) => {
             print!("{}", table(&filter.models(&store).await?, now));
         }
-        ModelsCommand::Show { version, filter } => {
+        Models::Show { version, filter } => {
             let models = filter.models(&store).await?;
             let model = models
                 .iter()
@@ -71,7 +49,7 @@ pub(crate) async fn run(args: ModelsArgs) -> anyhow::Result<ExitCode> {
                 .ok_or_else(|| anyhow::anyhow!("no model version {version} in {}", store.url()))?;
             println!("{}", serde_json::to_string_pretty(&model.manifest)?);
         }
-        ModelsCommand::Prune { older_than, dry_run, filter } => {
+        Models::Prune { older_than, dry_run, filter } => {
             let cutoff = now - older_than;
             let mut pruned = 0;
             for model in filter.models(&store).await? {

@@ -1,4 +1,4 @@
-//! `producer schedule`: the long-running scheduler that fires the fleet's triggers on cron
+//! `schedule`: the long-running scheduler that fires the fleet's triggers on cron
 //! schedules (UTC): monthly training, daily forecasts, daily evaluation.
 //!
 //! A firing runs the same code as the command (`train`, `forecast`, `evaluate`) without
@@ -9,20 +9,22 @@ use std::process::ExitCode;
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
-use clap::Args;
 use cron::Schedule;
-use fleet::config::TrainingArgs;
-use fleet::lifecycle::DriftArgs;
+use fleet::shutdown::Shutdown;
 
-use shared::model::consensus;
-
-use crate::evaluate::{self, CompositeArgs, EvaluateArgs};
-use crate::trigger::{self, ForecastArgs, PairArgs, Services, TrainArgs};
-use crate::wait::WaitArgs;
+use crate::evaluate::{self, Evaluate};
+use crate::trigger::{self, Forecast, Services, Train};
 
 /// A cron schedule (`sec min hour day-of-month month day-of-week`, UTC), or `off`.
 #[derive(Debug, Clone)]
-pub(crate) struct Cron(Option<Schedule>);
+pub struct Cron(Option<Schedule>);
+
+impl Cron {
+    /// The schedule as written, for a default a person reads.
+    fn every(text: &str) -> Self {
+        text.parse().expect("a valid built-in schedule")
+    }
+}
 
 impl FromStr for Cron {
     type Err = String;
@@ -37,31 +39,41 @@ impl FromStr for Cron {
     }
 }
 
-#[derive(Debug, Args)]
-pub(crate) struct ScheduleArgs {
-    #[command(flatten)]
-    services: Services,
-    /// When every pair is trained; `off` disables it. Default: the 1st of the month, 06:00 UTC.
-    #[arg(long, env = "TRAIN_SCHEDULE", default_value = "0 0 6 1 * *")]
-    train_schedule: Cron,
-    /// When every pair is forecast; `off` disables it. Default: daily, 22:30 UTC.
-    #[arg(long, env = "FORECAST_SCHEDULE", default_value = "0 30 22 * * *")]
-    forecast_schedule: Cron,
-    /// When forecasts are scored and drift judged; `off` disables it. Default: daily, 23:00 UTC.
-    #[arg(long, env = "EVALUATE_SCHEDULE", default_value = "0 0 23 * * *")]
-    evaluate_schedule: Cron,
-    /// Most recent bars sent with each forecast job.
-    #[arg(long, default_value_t = 500)]
-    bars: usize,
-    #[command(flatten)]
-    training: TrainingArgs,
-    #[command(flatten)]
-    drift: DriftArgs,
-    #[command(flatten)]
-    composite: CompositeArgs,
-    /// How `evaluate` reconciles each symbol's timeframes: duration, majority or performance.
-    #[arg(long, env = "CONSENSUS_RULE", default_value = "duration")]
-    consensus_rule: consensus::Rule,
+/// When the scheduler fires, and the settings of what it fires.
+#[derive(Debug, Clone)]
+pub struct Scheduled {
+    pub train_schedule: Cron,
+    pub forecast_schedule: Cron,
+    pub evaluate_schedule: Cron,
+    /// Every pair's training run (its `pairs` and `wait` are ignored: all pairs, no wait).
+    pub train: Train,
+    /// Every pair's forecast run (idem).
+    pub forecast: Forecast,
+    pub evaluate: Evaluate,
+}
+
+impl Default for Scheduled {
+    /// Monthly training (the 1st, 06:00 UTC), daily forecasts (22:30) and evaluation (23:00).
+    fn default() -> Self {
+        Self {
+            train_schedule: Cron::every("0 0 6 1 * *"),
+            forecast_schedule: Cron::every("0 30 22 * * *"),
+            evaluate_schedule: Cron::every("0 0 23 * * *"),
+            train: Train::default(),
+            forecast: Forecast::default(),
+            evaluate: Evaluate::default(),
+        }
+    }
+}
+
+impl Scheduled {
+    /// The same services for every trigger.
+    pub fn with_services(mut self, services: &Services) -> Self {
+        self.train.services = services.clone();
+        self.forecast.services = services.clone();
+        self.evaluate.services = services.clone();
+        self
+    }
 }
 
 /// What a schedule fires.
@@ -86,14 +98,13 @@ pub(crate) fn next_firing(
     Some((at, upcoming.into_iter().filter(|(time, _)| *time == at).map(|(_, firing)| firing).collect()))
 }
 
-pub(crate) async fn run(args: ScheduleArgs) -> anyhow::Result<ExitCode> {
+/// Fires the triggers on their schedules until `shutdown` is triggered.
+pub async fn run(args: Scheduled, shutdown: &Shutdown) -> anyhow::Result<ExitCode> {
     let schedules = [
         (Firing::Train, &args.train_schedule),
         (Firing::Forecast, &args.forecast_schedule),
         (Firing::Evaluate, &args.evaluate_schedule),
     ];
-    let shutdown = fleet::shutdown_signal();
-    tokio::pin!(shutdown);
     let mut last = Utc::now();
     loop {
         let Some((at, due)) = next_firing(&schedules, last) else {
@@ -105,10 +116,7 @@ pub(crate) async fn run(args: ScheduleArgs) -> anyhow::Result<ExitCode> {
         let wait = (at - Utc::now()).to_std().unwrap_or_default();
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
-            result = &mut shutdown => {
-                result?;
-                return Ok(ExitCode::SUCCESS);
-            }
+            () = shutdown.triggered() => return Ok(ExitCode::SUCCESS),
         }
         for firing in due {
             tracing::info!(?firing, "schedule fired");
@@ -125,35 +133,19 @@ pub(crate) async fn run(args: ScheduleArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-async fn fire(firing: Firing, args: &ScheduleArgs) -> anyhow::Result<ExitCode> {
-    let services = args.services.clone();
-    let every_pair = PairArgs::default;
-    let no_wait = WaitArgs::none();
+async fn fire(firing: Firing, args: &Scheduled) -> anyhow::Result<ExitCode> {
     match firing {
         Firing::Train => {
-            trigger::train(TrainArgs {
-                pairs: every_pair(),
-                services,
-                training: args.training.clone(),
-                force: false,
-                wait: no_wait,
-            })
-            .await
+            let every_pair =
+                Train { pairs: Default::default(), wait: Default::default(), ..args.train.clone() };
+            trigger::train(every_pair).await
         }
         Firing::Forecast => {
-            trigger::forecast(ForecastArgs { pairs: every_pair(), services, bars: args.bars, wait: no_wait })
-                .await
+            let every_pair =
+                Forecast { pairs: Default::default(), wait: Default::default(), ..args.forecast.clone() };
+            trigger::forecast(every_pair).await
         }
-        Firing::Evaluate => {
-            evaluate::run(EvaluateArgs {
-                services,
-                drift: args.drift,
-                composite: args.composite.clone(),
-                consensus_rule: args.consensus_rule,
-                training: args.training.clone(),
-            })
-            .await
-        }
+        Firing::Evaluate => evaluate::run(args.evaluate.clone()).await,
     }
 }
 

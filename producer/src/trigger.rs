@@ -1,4 +1,4 @@
-//! `producer train`, `producer forecast` and `producer ping`: one run, one job per pair.
+//! The triggers `train`, `forecast` and `ping`: one run, one job per pair.
 //!
 //! For each pair the bars are frozen into a content-addressed Parquet snapshot in the store,
 //! and the job names it: workers need no database, and every artifact names its data.
@@ -7,82 +7,82 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use chrono::Utc;
-use clap::Args;
-use fleet::config::{DatabaseArgs, QueueArgs, StoreArgs, TrainingArgs};
+use fleet::config::{DatabaseConfig, QueueConfig, StoreConfig};
 use fleet::database::Database;
 use fleet::queue::Queue;
 use fleet::results::ResultsPublisher;
 use fleet::store::ArtifactStore;
-use shared::job::{
+use ml_core::job::{
     JOB_SCHEMA_VERSION, Job, JobKind, JobResult, Outcome, Pair, TrainStatus, config_sha256,
     train_idempotency_key,
 };
-use shared::{Symbol, Timeframe};
+use ml_core::model::TrainSettings;
+use ml_core::{Symbol, Timeframe};
 use uuid::Uuid;
 
-use crate::wait::{self, Expected, RunKind, WaitArgs};
+use crate::wait::{self, Expected, RunKind, Wait};
 
-/// Which pairs a trigger covers; the default is every pair with bars.
-#[derive(Debug, Default, Clone, Args)]
-pub(crate) struct PairArgs {
-    /// Symbols, comma-separated (default: every symbol with bars).
-    #[arg(long, value_delimiter = ',')]
-    symbols: Vec<Symbol>,
-    /// Timeframes, comma-separated (default: every timeframe with bars).
-    #[arg(long, value_delimiter = ',')]
-    timeframes: Vec<Timeframe>,
+/// Which pairs a trigger covers; empty lists are every pair with bars.
+#[derive(Debug, Default, Clone)]
+pub struct Pairs {
+    pub symbols: Vec<Symbol>,
+    pub timeframes: Vec<Timeframe>,
 }
 
 /// The services a trigger talks to.
-#[derive(Debug, Clone, Args)]
-pub(crate) struct Services {
-    #[command(flatten)]
-    pub(crate) database: DatabaseArgs,
-    #[command(flatten)]
-    pub(crate) queue: QueueArgs,
-    #[command(flatten)]
-    pub(crate) store: StoreArgs,
+#[derive(Debug, Clone, Default)]
+pub struct Services {
+    pub database: DatabaseConfig,
+    pub queue: QueueConfig,
+    pub store: StoreConfig,
 }
 
-#[derive(Debug, Args)]
-pub(crate) struct TrainArgs {
-    #[command(flatten)]
-    pub(crate) pairs: PairArgs,
-    #[command(flatten)]
-    pub(crate) services: Services,
-    #[command(flatten)]
-    pub(crate) training: TrainingArgs,
+/// A training run.
+#[derive(Debug, Clone, Default)]
+pub struct Train {
+    pub pairs: Pairs,
+    pub services: Services,
+    pub training: TrainSettings,
     /// Retrain pairs whose data and configuration were already trained on.
-    #[arg(long)]
-    pub(crate) force: bool,
-    #[command(flatten)]
-    pub(crate) wait: WaitArgs,
+    pub force: bool,
+    pub wait: Wait,
 }
 
-#[derive(Debug, Args)]
-pub(crate) struct ForecastArgs {
-    #[command(flatten)]
-    pub(crate) pairs: PairArgs,
-    #[command(flatten)]
-    pub(crate) services: Services,
+/// A forecast run.
+#[derive(Debug, Clone)]
+pub struct Forecast {
+    pub pairs: Pairs,
+    pub services: Services,
     /// Most recent bars sent with each forecast job (features need 69 at least).
-    #[arg(long, default_value_t = 500)]
-    pub(crate) bars: usize,
-    #[command(flatten)]
-    pub(crate) wait: WaitArgs,
+    pub bars: usize,
+    pub wait: Wait,
 }
 
-#[derive(Debug, Args)]
-pub(crate) struct PingArgs {
+impl Default for Forecast {
+    fn default() -> Self {
+        Self { pairs: Pairs::default(), services: Services::default(), bars: 500, wait: Wait::default() }
+    }
+}
+
+/// No-op jobs through the whole fleet.
+#[derive(Debug, Clone)]
+pub struct Ping {
     /// No-op jobs to send.
-    #[arg(long, default_value_t = 1)]
-    count: usize,
-    #[command(flatten)]
-    database: DatabaseArgs,
-    #[command(flatten)]
-    queue: QueueArgs,
-    #[command(flatten)]
-    wait: WaitArgs,
+    pub count: usize,
+    pub database: DatabaseConfig,
+    pub queue: QueueConfig,
+    pub wait: Wait,
+}
+
+impl Default for Ping {
+    fn default() -> Self {
+        Self {
+            count: 1,
+            database: DatabaseConfig::default(),
+            queue: QueueConfig::default(),
+            wait: Wait::default(),
+        }
+    }
 }
 
 /// What [`Trigger::enqueue_training`] did with a pair.
@@ -104,7 +104,7 @@ pub(crate) struct Trigger {
 }
 
 impl Trigger {
-    pub(crate) async fn open(database: &DatabaseArgs, queue: &QueueArgs) -> anyhow::Result<Self> {
+    pub(crate) async fn open(database: &DatabaseConfig, queue: &QueueConfig) -> anyhow::Result<Self> {
         let database = Database::connect(database).await?;
         let queue = Queue::connect(queue).await.context("cannot connect to the queue")?;
         let run_id = Uuid::new_v4();
@@ -137,11 +137,11 @@ impl Trigger {
         &self,
         store: &ArtifactStore,
         pair: &Pair,
-        training: &TrainingArgs,
+        training: &TrainSettings,
         force: bool,
     ) -> anyhow::Result<Training> {
         let bars = self.database.bars(pair, None).await?;
-        let parquet = shared::ingest::bars_to_parquet(&bars).context("cannot encode the bars as parquet")?;
+        let parquet = ml_core::ingest::bars_to_parquet(&bars).context("cannot encode the bars as parquet")?;
         let snapshot = store.put_snapshot(pair, parquet, &bars).await?;
         let config = training.config_for(pair.timeframe);
         let config_hash = config_sha256(&config);
@@ -167,14 +167,16 @@ impl Trigger {
         Ok(Training::Queued(job.job_id))
     }
 
-    async fn pairs(&self, args: &PairArgs) -> anyhow::Result<Vec<Pair>> {
+    async fn pairs(&self, args: &Pairs) -> anyhow::Result<Vec<Pair>> {
         let pairs = self.database.pairs(&args.symbols, &args.timeframes).await?;
         anyhow::ensure!(!pairs.is_empty(), "no bars for the pairs asked for: run `producer ingest` first");
         Ok(pairs)
     }
 }
 
-pub(crate) async fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
+/// Enqueues one training job per pair (a pair trained on the same data and configuration is
+/// `up_to_date`), and follows the run if asked.
+pub async fn train(args: Train) -> anyhow::Result<ExitCode> {
     let store = ArtifactStore::open(&args.services.store)?;
     let trigger = Trigger::open(&args.services.database, &args.services.queue).await?;
     let mut expected = Vec::new();
@@ -200,19 +202,20 @@ pub(crate) async fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
     finish(&trigger, RunKind::Train, &expected, &args.wait).await
 }
 
-pub(crate) async fn forecast(args: ForecastArgs) -> anyhow::Result<ExitCode> {
+/// Enqueues one forecast job per pair, and follows the run if asked.
+pub async fn forecast(args: Forecast) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(
-        args.bars > shared::features::TRAINING_WARM_UP,
+        args.bars > ml_core::features::TRAINING_WARM_UP,
         "--bars {} is too few: forecasts need more than {}",
         args.bars,
-        shared::features::TRAINING_WARM_UP
+        ml_core::features::TRAINING_WARM_UP
     );
     let store = ArtifactStore::open(&args.services.store)?;
     let trigger = Trigger::open(&args.services.database, &args.services.queue).await?;
     let (mut jobs, mut expected) = (Vec::new(), Vec::new());
     for pair in trigger.pairs(&args.pairs).await? {
         let bars = trigger.database.bars(&pair, Some(args.bars)).await?;
-        let parquet = shared::ingest::bars_to_parquet(&bars).context("cannot encode the bars as parquet")?;
+        let parquet = ml_core::ingest::bars_to_parquet(&bars).context("cannot encode the bars as parquet")?;
         let snapshot = store.put_snapshot(&pair, parquet, &bars).await?;
         let job = trigger.job(JobKind::Forecast { pair: pair.clone(), snapshot }, None);
         expected.push(Expected { job_id: job.job_id, pair });
@@ -223,7 +226,8 @@ pub(crate) async fn forecast(args: ForecastArgs) -> anyhow::Result<ExitCode> {
     finish(&trigger, RunKind::Forecast, &expected, &args.wait).await
 }
 
-pub(crate) async fn ping(args: PingArgs) -> anyhow::Result<ExitCode> {
+/// Sends no-op jobs through the fleet, and counts them back if asked.
+pub async fn ping(args: Ping) -> anyhow::Result<ExitCode> {
     let trigger = Trigger::open(&args.database, &args.queue).await?;
     let traceparent = fleet::telemetry::traceparent();
     let jobs: Vec<Job> = (0..args.count)
@@ -251,7 +255,7 @@ async fn finish(
     trigger: &Trigger,
     kind: RunKind,
     expected: &[Expected],
-    args: &WaitArgs,
+    args: &Wait,
 ) -> anyhow::Result<ExitCode> {
     if !args.wait {
         println!("run {}: {} jobs", trigger.run_id, expected.len());

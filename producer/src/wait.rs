@@ -7,44 +7,41 @@ use std::io::{IsTerminal, Write as _};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use clap::Args;
 use fleet::backoff::Backoff;
 use fleet::database::runs::{ForecastRow, RunStatus, TrainRow};
 use fleet::database::{Database, DatabaseError};
 use fleet::queue::{Queue, QueueError};
-use shared::job::Pair;
-use shared::model::backtest::deflated_sharpe;
+use ml_core::job::Pair;
+use ml_core::model::backtest::deflated_sharpe;
 use uuid::Uuid;
 
 const POLL: Duration = Duration::from_millis(300);
 /// How often jobs without a row are looked up in the queue's dead set.
 const DEAD_CHECK: Duration = Duration::from_secs(3);
 
-#[derive(Debug, Args)]
-pub(crate) struct WaitArgs {
+/// Whether and how long a trigger follows its run.
+#[derive(Debug, Clone)]
+pub struct Wait {
     /// Follow the run to its end, print a summary, and exit non-zero if a job failed.
-    #[arg(long)]
     pub wait: bool,
     /// Give up waiting after this many seconds.
-    #[arg(long, default_value_t = 7200)]
     pub timeout_secs: u64,
     /// When no job has finished for this many seconds, check that a worker is alive on the
     /// queue and say so if none is.
-    #[arg(long, default_value_t = WaitArgs::NO_PROGRESS_WARNING_SECS)]
     pub no_progress_warning_secs: u64,
 }
 
-impl WaitArgs {
-    const NO_PROGRESS_WARNING_SECS: u64 = 60;
-
-    /// Following a run for up to `timeout_secs`, with the other defaults.
-    pub(crate) fn until(timeout_secs: u64) -> Self {
-        Self { wait: true, timeout_secs, no_progress_warning_secs: Self::NO_PROGRESS_WARNING_SECS }
+impl Default for Wait {
+    /// Not following the run; when following, for up to two hours.
+    fn default() -> Self {
+        Self { wait: false, timeout_secs: 7200, no_progress_warning_secs: 60 }
     }
+}
 
-    /// Not following the run.
-    pub(crate) fn none() -> Self {
-        Self { wait: false, ..Self::until(0) }
+impl Wait {
+    /// Following a run for up to `timeout_secs`, with the other defaults.
+    pub fn until(timeout_secs: u64) -> Self {
+        Self { wait: true, timeout_secs, ..Self::default() }
     }
 }
 
@@ -103,7 +100,7 @@ pub(crate) async fn follow(
     kind: RunKind,
     run_id: Uuid,
     expected: &[Expected],
-    args: &WaitArgs,
+    args: &Wait,
 ) -> anyhow::Result<ExitCode> {
     let mut watch = Watch::new(queue, expected.len(), args);
     let mut last_dead_check = Instant::now();
@@ -165,7 +162,7 @@ pub(crate) async fn count(
     queue: &Queue,
     run_id: Uuid,
     count: usize,
-    args: &WaitArgs,
+    args: &Wait,
 ) -> anyhow::Result<usize> {
     let mut watch = Watch::new(queue, count, args);
     let mut done = 0;
@@ -228,7 +225,7 @@ struct Watch<'q> {
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 impl<'q> Watch<'q> {
-    fn new(queue: &'q Queue, total: usize, args: &WaitArgs) -> Self {
+    fn new(queue: &'q Queue, total: usize, args: &Wait) -> Self {
         let now = Instant::now();
         Self {
             queue,

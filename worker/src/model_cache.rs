@@ -6,7 +6,7 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-/// Decoded models (`shared::model::Model` in the worker), the most recently used last; at
+/// Decoded models (`ml_core::model::Model` in the worker), the most recently used last; at
 /// most `capacity` of them.
 #[derive(Debug)]
 pub(crate) struct ModelCache<M> {

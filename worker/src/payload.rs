@@ -7,8 +7,8 @@
 //! sends what it cannot read to the dead set with the reason, and goes on.
 
 use apalis::prelude::Codec;
+use ml_core::job::{JOB_SCHEMA_VERSION, Job};
 use serde::ser::Error as _;
-use shared::job::{JOB_SCHEMA_VERSION, Job};
 
 /// A job's payload as the queue holds it.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,5 +1,5 @@
-//! `worker run`: pull jobs from the queue (Redis, or SQLite in embedded mode), train and
-//! forecast, publish results.
+//! The worker role: pull jobs from the queue (Redis, or SQLite in embedded mode), train and
+//! forecast, publish results, until the role's [`Shutdown`] is triggered.
 //!
 //! Every job ends in exactly one published result, whatever happens to it, except a payload
 //! the worker cannot read: that job goes to the queue's dead set, with the error, for a human.
@@ -9,27 +9,26 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use apalis::prelude::*;
 use apalis_redis::RedisStorage;
 use apalis_sqlite::SqliteStorage;
 use chrono::Utc;
-use clap::Args;
 use fleet::backoff::Backoff;
-use fleet::config::{QueueArgs, StoreArgs};
-use fleet::lifecycle::{self, PromotionArgs};
-use fleet::ops::{Ops, OpsArgs};
+use fleet::config::{QueueConfig, StoreConfig};
+use fleet::lifecycle::{self, PromotionPolicy};
+use fleet::ops::{Ops, OpsConfig};
 use fleet::queue::{self, Backend, Queue, QueueError};
 use fleet::results::ResultsPublisher;
+use fleet::shutdown::Shutdown;
 use fleet::store::{ArtifactStore, Promotion, StoreError};
-use prometheus_client::registry::Registry;
-use shared::ingest::BarSeries;
-use shared::job::{
+use ml_core::ingest::BarSeries;
+use ml_core::job::{
     ArtifactRef, ForecastStatus, JOB_SCHEMA_VERSION, Job, JobKind, JobResult, Outcome, Pair, Snapshot,
     TrainStatus, config_sha256,
 };
-use shared::model::artifact::{Artifact, ArtifactError, Model};
-use shared::model::{self, Evaluation, ModelError, TrainConfig};
+use ml_core::model::artifact::{Artifact, ArtifactError, Model};
+use ml_core::model::{self, Evaluation, ModelError, TrainConfig};
+use prometheus_client::registry::Registry;
 use tracing::Instrument;
 
 use crate::metrics::{CacheLookup, Kind, KindOutcome, WorkerMetrics};
@@ -50,40 +49,70 @@ const RESULT_PATIENCE: Duration = Duration::from_secs(120);
 /// The longest pause between two offers of a result.
 const RESULT_RETRY_MAX: Duration = Duration::from_secs(2);
 
-/// Forecasts refuse models older than this by default (`MAX_MODEL_AGE_DAYS`).
-pub const DEFAULT_MAX_MODEL_AGE_DAYS: u32 = 60;
-
-/// Decoded models a worker keeps for its forecasts by default (`MODEL_CACHE_SIZE`).
-pub const DEFAULT_MODEL_CACHE_SIZE: usize = 32;
-
-/// The settings of `worker run` (and of the workers `producer demo` runs in-process).
-#[derive(Debug, Args)]
-pub struct RunArgs {
-    #[command(flatten)]
-    pub queue: QueueArgs,
-    #[command(flatten)]
-    pub store: StoreArgs,
-    /// Jobs run at once by this process (default: one per core).
-    #[arg(long, env = "WORKER_CONCURRENCY")]
+/// A worker's settings (`boltfleet worker run`, or a worker of the embedded demo).
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub queue: QueueConfig,
+    pub store: StoreConfig,
+    /// Jobs run at once by this worker (`None`: one per core).
     pub concurrency: Option<usize>,
-    /// Threads per training job (default: cores / concurrency, at least 1).
-    #[arg(long, env = "TRAIN_THREADS")]
+    /// Threads per training job (`None`: cores / concurrency, at least 1).
     pub train_threads: Option<usize>,
     /// Forecasts refuse a model older than this many days.
-    #[arg(long, env = "MAX_MODEL_AGE_DAYS", default_value_t = DEFAULT_MAX_MODEL_AGE_DAYS)]
     pub max_model_age_days: u32,
     /// Decoded models kept in memory for forecasts, the most recently used; 0 decodes the
     /// artifact for every forecast.
-    #[arg(long, env = "MODEL_CACHE_SIZE", default_value_t = DEFAULT_MODEL_CACHE_SIZE)]
     pub model_cache_size: usize,
-    #[command(flatten)]
-    pub promotion: PromotionArgs,
-    #[command(flatten)]
-    pub ops: OpsArgs,
-    /// On SIGTERM/SIGINT, how long in-flight jobs may run on before the process exits; jobs
-    /// still running then are re-queued by the other workers.
-    #[arg(long, env = "SHUTDOWN_TIMEOUT_SECS", default_value_t = 60)]
+    pub promotion: PromotionPolicy,
+    pub ops: OpsConfig,
+    /// Once stopped, how long in-flight jobs may run on before `run` returns; jobs still
+    /// running then are re-queued by the other workers.
     pub shutdown_timeout_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            queue: QueueConfig::default(),
+            store: StoreConfig::default(),
+            concurrency: None,
+            train_threads: None,
+            max_model_age_days: 60,
+            model_cache_size: 32,
+            promotion: PromotionPolicy::default(),
+            ops: OpsConfig::default(),
+            shutdown_timeout_secs: 60,
+        }
+    }
+}
+
+/// Why a worker stopped before it was told to, or could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error("cannot open the artifact store")]
+    Store(#[from] StoreError),
+    #[error("cannot connect to the queue")]
+    Queue(#[from] QueueError),
+    #[error("cannot serve the operator's endpoint")]
+    Ops(#[source] std::io::Error),
+    #[error("the worker's job pool stopped by itself")]
+    PoolStopped,
+    #[error("the worker's job pool failed")]
+    Pool(#[from] MonitorError),
+}
+
+impl WorkerError {
+    /// A store or queue that is away may be back for the next start (its supervisor's
+    /// restart); a pool that died did so for its queue, which the restart waits out too. A
+    /// taken metrics address or a misconfigured store is the same at every start.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Store(error) => error.is_retryable(),
+            Self::Queue(error) => error.is_retryable(),
+            Self::PoolStopped | Self::Pool(_) => true,
+            Self::Ops(_) => false,
+        }
+    }
 }
 
 /// What every job handler needs: the store, the results stream and the settings.
@@ -96,7 +125,7 @@ struct Fleet {
     train_threads: usize,
     max_model_age: chrono::Duration,
     models: ModelCache<Model>,
-    promotion: PromotionArgs,
+    promotion: PromotionPolicy,
     metrics: WorkerMetrics,
     running: Running,
 }
@@ -127,21 +156,26 @@ impl JobError {
     }
 }
 
-/// Takes jobs until `shutdown` resolves (a signal, for `worker run`), then lets in-flight
-/// jobs finish for up to `shutdown_timeout_secs`.
-pub async fn serve(
-    args: RunArgs,
-    shutdown: impl Future<Output = std::io::Result<()>> + Send + 'static,
-) -> anyhow::Result<()> {
+/// Takes jobs until `shutdown` is triggered, then lets in-flight jobs finish for up to
+/// `shutdown_timeout_secs`; returns once the worker's own tasks (its queue-depth sampler,
+/// its metrics server) have ended too.
+pub async fn run(args: Config, shutdown: &Shutdown) -> Result<(), WorkerError> {
+    let tasks = shutdown.child();
+    let outcome = serve(args, &tasks).await;
+    tasks.stop().await;
+    outcome
+}
+
+async fn serve(args: Config, shutdown: &Shutdown) -> Result<(), WorkerError> {
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let concurrency = args.concurrency.unwrap_or(cores).max(1);
     let train_threads = args.train_threads.unwrap_or((cores / concurrency).max(1));
     let store = ArtifactStore::open(&args.store)?;
-    let queue = Queue::connect(&args.queue).await.context("cannot connect to the queue")?;
+    let queue = Queue::connect(&args.queue).await?;
     let worker_id = worker_id();
     let mut registry = Registry::default();
     let metrics = WorkerMetrics::register(&mut registry);
-    let ops = Ops::serve(registry, &args.ops).await?;
+    let ops = Ops::serve(registry, &args.ops, shutdown).await.map_err(WorkerError::Ops)?;
     let fleet = Arc::new(Fleet {
         store,
         results: ResultsPublisher::new(&queue),
@@ -154,7 +188,7 @@ pub async fn serve(
         metrics,
         running: Running::default(),
     });
-    tokio::spawn(sample_queue_depth(fleet.clone()));
+    shutdown.spawn(sample_queue_depth(fleet.clone(), shutdown.clone()));
     let running = fleet.running.clone();
     tracing::info!(worker_id, concurrency, train_threads, artifacts = fleet.store.url(), "worker started");
     ops.set_ready(true);
@@ -186,7 +220,7 @@ pub async fn serve(
         }
     };
     let grace = Duration::from_secs(args.shutdown_timeout_secs);
-    let outcome = run_until(monitor, shutdown, grace, &running).await;
+    let outcome = run_until(monitor, shutdown.triggered(), grace, &running).await;
     ops.set_ready(false);
     outcome?;
     tracing::info!("worker stopped");
@@ -203,33 +237,33 @@ pub async fn serve(
 /// [`RESULT_PATIENCE`] to publish their results.
 async fn run_until(
     monitor: Monitor,
-    shutdown: impl Future<Output = std::io::Result<()>>,
+    shutdown: impl Future<Output = ()>,
     grace: Duration,
     running: &Running,
-) -> anyhow::Result<()> {
+) -> Result<(), WorkerError> {
     let context = monitor.context();
     let pool = monitor.run();
     tokio::pin!(pool);
     tokio::select! {
         ended = &mut pool => {
-            let stopped = match ended.context("the worker's job pool stopped") {
-                Ok(()) => anyhow::anyhow!("the worker's job pool stopped by itself"),
-                Err(error) => error,
+            let stopped = match ended {
+                Ok(()) => WorkerError::PoolStopped,
+                Err(error) => WorkerError::Pool(error),
             };
             let jobs = running.count();
             if jobs > 0 {
-                tracing::warn!(error = %format!("{stopped:#}"), jobs, "job pool stopped; its running jobs go on to publish their results");
+                tracing::warn!(error = %stopped, jobs, "job pool stopped; its running jobs go on to publish their results");
                 if !running.all_ended(grace + RESULT_PATIENCE).await {
                     tracing::warn!(jobs = running.count(), "jobs still running are left to the orphan rule");
                 }
             }
             return Err(stopped);
         }
-        signal = shutdown => signal.context("cannot listen for the shutdown signal")?,
+        () = shutdown => {}
     }
     context.shutdown()?;
     match tokio::time::timeout(grace, pool).await {
-        Ok(stopped) => stopped.context("the worker's job pool failed while stopping")?,
+        Ok(stopped) => stopped?,
         Err(_) => tracing::warn!(
             grace_secs = grace.as_secs(),
             "jobs still running after the grace period return to the queue"
@@ -241,10 +275,13 @@ async fn run_until(
 /// How often the queue's length is read for the `queue_depth` gauge.
 const QUEUE_DEPTH_INTERVAL: Duration = Duration::from_secs(5);
 
-async fn sample_queue_depth(fleet: Arc<Fleet>) {
+async fn sample_queue_depth(fleet: Arc<Fleet>, shutdown: Shutdown) {
     let mut tick = tokio::time::interval(QUEUE_DEPTH_INTERVAL);
     loop {
-        tick.tick().await;
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = shutdown.triggered() => return,
+        }
         match fleet.queue.waiting().await {
             Ok(waiting) => {
                 fleet.metrics.queue_depth.set(i64::try_from(waiting).unwrap_or(i64::MAX));

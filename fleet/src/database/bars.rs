@@ -2,9 +2,9 @@
 //! have them.
 
 use chrono::{DateTime, Utc};
-use shared::ingest::BarSeries;
-use shared::job::Pair;
-use shared::{Bar, Symbol, Timeframe};
+use ml_core::ingest::BarSeries;
+use ml_core::job::Pair;
+use ml_core::{Bar, Symbol, Timeframe};
 
 use super::{Database, DatabaseError, PairRow, on_either, query_error, sqlite_time};
 

@@ -3,9 +3,9 @@
 //! Read-only.
 
 use chrono::{DateTime, Utc};
+use ml_core::job::Pair;
+use ml_core::model::Evaluation;
 use serde::Serialize;
-use shared::job::Pair;
-use shared::model::Evaluation;
 
 use super::{Database, DatabaseError, on_either, query_error};
 

@@ -11,17 +11,20 @@ pub mod history;
 pub mod runs;
 pub mod scoring;
 pub mod views;
+/// Compiled only for the collector, which alone enables `results-writer`: the compiler keeps
+/// every other role from writing results.
+#[cfg(feature = "results-writer")]
 pub mod write;
 
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use shared::job::Pair;
+use ml_core::job::Pair;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgPool, SqlitePool};
 
-use crate::config::DatabaseArgs;
+use crate::config::DatabaseConfig;
 
 /// How long one connection attempt waits for the database.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -91,8 +94,8 @@ impl PairRow {
     fn pair(self) -> Result<Pair, DatabaseError> {
         let unreadable = |detail: String| DatabaseError::Row { detail };
         Ok(Pair {
-            symbol: self.symbol.parse::<shared::Symbol>().map_err(|e| unreadable(e.to_string()))?,
-            timeframe: self.timeframe.parse::<shared::Timeframe>().map_err(|e| unreadable(e.to_string()))?,
+            symbol: self.symbol.parse::<ml_core::Symbol>().map_err(|e| unreadable(e.to_string()))?,
+            timeframe: self.timeframe.parse::<ml_core::Timeframe>().map_err(|e| unreadable(e.to_string()))?,
         })
     }
 }
@@ -111,8 +114,8 @@ fn postgres_pool() -> PgPoolOptions {
 
 impl Database {
     /// Connects; a SQLite file is created if missing (its tables come from the migrations).
-    pub async fn connect(args: &DatabaseArgs) -> Result<Self, DatabaseError> {
-        let url = args.database_url.as_str();
+    pub async fn connect(args: &DatabaseConfig) -> Result<Self, DatabaseError> {
+        let url = args.url.as_str();
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let pool = postgres_pool().connect(url).await.map_err(DatabaseError::Connect)?;
             return Ok(Self::Postgres(pool));
@@ -127,8 +130,8 @@ impl Database {
 
     /// A pool that connects on first use, so that a reader can start (and say so) while the
     /// database is down. SQLite files open at once, as in [`Self::connect`].
-    pub async fn connect_lazy(args: &DatabaseArgs) -> Result<Self, DatabaseError> {
-        let url = args.database_url.as_str();
+    pub async fn connect_lazy(args: &DatabaseConfig) -> Result<Self, DatabaseError> {
+        let url = args.url.as_str();
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let pool = postgres_pool().connect_lazy(url).map_err(DatabaseError::Connect)?;
             return Ok(Self::Postgres(pool));
@@ -138,9 +141,9 @@ impl Database {
 
     /// Creates the Postgres database `args` names if it does not exist yet (SQLite files are
     /// created on connect); returns whether it did. Needs the CREATEDB privilege only then.
-    pub async fn create_if_missing(args: &DatabaseArgs) -> Result<bool, DatabaseError> {
+    pub async fn create_if_missing(args: &DatabaseConfig) -> Result<bool, DatabaseError> {
         use sqlx::migrate::MigrateDatabase;
-        let url = args.database_url.as_str();
+        let url = args.url.as_str();
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             return Ok(false);
         }
@@ -170,7 +173,7 @@ impl Database {
 }
 
 /// Errors that say the database is not there (or not now), rather than that the row is wrong.
-fn is_transient(error: &sqlx::Error) -> bool {
+pub(crate) fn is_transient(error: &sqlx::Error) -> bool {
     match error {
         sqlx::Error::Database(db) if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() => {
             // SQLITE_BUSY (5) and SQLITE_LOCKED (6), with their extended codes: another

@@ -1,8 +1,8 @@
 //! What a trigger and its wait ask about runs: is a pair up to date, how far is a run.
 
 use chrono::{DateTime, Utc};
-use shared::job::Pair;
-use shared::model::stats::Moments;
+use ml_core::job::Pair;
+use ml_core::model::stats::Moments;
 use uuid::Uuid;
 
 use super::{Database, DatabaseError, on_either, query_error};

@@ -3,9 +3,9 @@
 //! training run recorded.
 
 use chrono::{DateTime, Utc};
-use shared::job::{ForecastOutcome, Pair};
-use shared::labels::{Direction, LabelConfig};
-use shared::model::scores::Scores;
+use ml_core::job::{ForecastOutcome, Pair};
+use ml_core::labels::{Direction, LabelConfig};
+use ml_core::model::scores::Scores;
 
 use super::{Database, DatabaseError, PairRow, on_either, query_error, sqlite_time};
 

@@ -1,8 +1,8 @@
 //! What the dashboard shows: one summary row per pair, and the training runs. Read-only.
 
 use chrono::{DateTime, Utc};
+use ml_core::model::scores::Scores;
 use serde::Serialize;
-use shared::model::scores::Scores;
 
 use uuid::Uuid;
 

@@ -9,10 +9,10 @@ use std::collections::BTreeSet;
 
 use std::collections::HashMap;
 
+use ml_core::job::{ForecastStatus, JobResult, LiveScore, Outcome, TrainStatus};
+use ml_core::model::Evaluation;
+use ml_core::model::metrics::Metrics;
 use serde_json::{Value, json};
-use shared::job::{ForecastStatus, JobResult, LiveScore, Outcome, TrainStatus};
-use shared::model::Evaluation;
-use shared::model::metrics::Metrics;
 
 use super::{Database, DatabaseError, query_error};
 

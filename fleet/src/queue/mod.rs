@@ -1,5 +1,5 @@
 //! The job queue: apalis over Redis (a fleet of machines) or over one SQLite file (the
-//! processes of one machine, with no server). The URL in [`QueueArgs`] picks the backend;
+//! processes of one machine, with no server). The URL in [`QueueConfig`] picks the backend;
 //! everything above this module is the same for both.
 //!
 //! Settings `../shared/CRATES.md` found necessary, for both backends:
@@ -24,12 +24,12 @@ use std::time::Duration;
 
 pub use apalis_redis::{Config, ConnectionManager};
 use apalis_sqlite::SqlitePool;
+use ml_core::job::Job;
 use redis::aio::ConnectionManagerConfig;
-use shared::job::Job;
 use uuid::Uuid;
 
 pub use self::inspect::{DeadJob, DeadJobs, Depth, PAYLOAD_PREVIEW};
-use crate::config::QueueArgs;
+use crate::config::{QueueBackend, QueueConfig};
 
 pub const POLL_INTERVAL: Duration = Duration::from_millis(200);
 pub const HEARTBEAT: Duration = Duration::from_secs(5);
@@ -55,16 +55,42 @@ pub enum QueueError {
     Sqlite(#[from] sqlx::Error),
     #[error("cannot set up the sqlite queue at QUEUE_URL")]
     SqliteSetup(#[from] apalis_sqlite::Error),
-    #[error("QUEUE_URL must be sqlite://PATH, not {0:?}")]
-    NotSqlite(String),
 }
 
 impl QueueError {
-    /// Redis problems pass when Redis comes back; a locked SQLite file when its writer is
-    /// done. A wrong URL does not pass.
+    /// Classified per backend: a connection lost or refused, a timeout, a server busy loading
+    /// or failing over, a SQLite file locked by its writer pass when the server (or the
+    /// writer) is back. A refused command does not pass, however often it is sent: Redis's
+    /// `WRONGTYPE` or a denied permission, a malformed SQL statement, a payload apalis cannot
+    /// read.
     pub fn is_retryable(&self) -> bool {
-        !matches!(self, Self::NotSqlite(_))
+        match self {
+            Self::Redis(error) => redis_is_transient(error),
+            Self::Sqlite(error) | Self::SqliteSetup(apalis_sqlite::Error::Database(error)) => {
+                crate::database::is_transient(error)
+            }
+            Self::SqliteSetup(_) => false,
+        }
     }
+}
+
+/// Errors that say Redis is not there (or not now), rather than that the command is wrong.
+fn redis_is_transient(error: &redis::RedisError) -> bool {
+    use redis::{ErrorKind, ServerErrorKind};
+    error.is_io_error()
+        || error.is_timeout()
+        || error.is_connection_dropped()
+        || error.is_connection_refusal()
+        || matches!(
+            error.kind(),
+            ErrorKind::Server(
+                ServerErrorKind::BusyLoading
+                    | ServerErrorKind::TryAgain
+                    | ServerErrorKind::ClusterDown
+                    | ServerErrorKind::MasterDown
+                    | ServerErrorKind::ReadOnly
+            ) | ErrorKind::ClusterConnectionNotFound
+        )
 }
 
 /// A job as the queue stores it.
@@ -104,14 +130,12 @@ pub struct Queue {
 
 impl Queue {
     /// Connects to the queue `args` names; the SQLite file is created and set up if new.
-    pub async fn connect(args: &QueueArgs) -> Result<Self, QueueError> {
-        let backend = match (&args.backend.redis_url, &args.backend.queue_url) {
-            (Some(url), _) => Backend::Redis(connect_redis(url).await?),
-            (None, Some(url)) => Backend::Sqlite(sqlite::connect(url).await?),
-            // clap's argument group requires one of them.
-            (None, None) => unreachable!("QueueBackendArgs requires REDIS_URL or QUEUE_URL"),
+    pub async fn connect(args: &QueueConfig) -> Result<Self, QueueError> {
+        let backend = match &args.backend {
+            QueueBackend::Redis(url) => Backend::Redis(connect_redis(url).await?),
+            QueueBackend::Sqlite(path) => Backend::Sqlite(sqlite::connect(path).await?),
         };
-        Ok(Self { backend, prefix: args.queue_prefix.clone(), redis_keys: jobs_config(&args.queue_prefix) })
+        Ok(Self { backend, prefix: args.prefix.clone(), redis_keys: jobs_config(&args.prefix) })
     }
 
     pub fn backend(&self) -> &Backend {

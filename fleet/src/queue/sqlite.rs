@@ -5,6 +5,8 @@
 //! apalis's: `Pending` waits, `Done` finished, `Killed` aborted (an unreadable payload),
 //! `Failed` below its `max_attempts` is fetched again.
 
+use std::path::Path;
+
 use apalis_sqlite::{SqlitePool, SqliteStorage};
 
 use super::inspect::{DeadJob, DeadJobs, Depth};
@@ -33,11 +35,8 @@ create table if not exists boltfleet_dead_results (
 );
 ";
 
-pub(super) async fn connect(url: &str) -> Result<SqlitePool, QueueError> {
-    if !url.starts_with("sqlite:") {
-        return Err(QueueError::NotSqlite(url.to_owned()));
-    }
-    let (pool, set_up_lock) = crate::sqlite::open(url, 4).await?;
+pub(super) async fn connect(file: &Path) -> Result<SqlitePool, QueueError> {
+    let (pool, set_up_lock) = crate::sqlite::open(&crate::config::sqlite_url(file), 4).await?;
     SqliteStorage::setup(&pool).await?;
     sqlx::raw_sql(OUTBOX_SCHEMA).execute(&pool).await?;
     drop(set_up_lock);

@@ -1,20 +1,23 @@
-//! `worker train-file` and `worker predict`: the ML core on local files, no server needed.
+//! `boltfleet worker train-file` and `boltfleet worker predict`: the ML core on local files,
+//! no server needed.
+
+mod artifact_dir;
+mod table;
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use fleet::config::TrainingArgs;
-use shared::ingest::{BarSeries, IngestOptions, ingest_file};
-use shared::model;
-use shared::model::artifact::Artifact;
-use shared::{Symbol, Timeframe};
+use ml_core::ingest::{BarSeries, IngestOptions, ingest_file};
+use ml_core::model;
+use ml_core::model::artifact::Artifact;
+use ml_core::{Symbol, Timeframe};
 
-use crate::{artifact_dir, table};
+use crate::cli::services::TrainingArgs;
 
 /// Which series of a bar file to use.
 #[derive(Debug, Args)]
-pub(crate) struct SeriesArgs {
+pub struct SeriesArgs {
     /// A bar file (CSV, gzip-compressed CSV or Parquet).
     file: PathBuf,
     /// Symbol of the bars, or the one ticker to use from a multi-ticker file.
@@ -34,7 +37,7 @@ impl SeriesArgs {
 }
 
 #[derive(Debug, Args)]
-pub(crate) struct TrainFileArgs {
+pub struct TrainFileArgs {
     #[command(flatten)]
     series: SeriesArgs,
     /// Write the artifact (manifest.json and model.bin) into this folder.
@@ -50,9 +53,9 @@ pub(crate) struct TrainFileArgs {
     threads: usize,
 }
 
-pub(crate) fn train_file(args: &TrainFileArgs) -> anyhow::Result<()> {
+pub fn train_file(args: &TrainFileArgs) -> anyhow::Result<()> {
     let series = args.series.load()?;
-    let mut config = args.training.config_for(series.timeframe);
+    let mut config = args.training.settings().config_for(series.timeframe);
     config.threads = args.threads;
     let started = std::time::Instant::now();
     let trained = model::train(&series, &config, chrono::Utc::now())?;
@@ -78,7 +81,7 @@ pub(crate) fn train_file(args: &TrainFileArgs) -> anyhow::Result<()> {
 }
 
 #[derive(Debug, Args)]
-pub(crate) struct PredictArgs {
+pub struct PredictArgs {
     /// An artifact folder written by `train-file --out`.
     artifact: PathBuf,
     #[command(flatten)]
@@ -88,7 +91,7 @@ pub(crate) struct PredictArgs {
     json: bool,
 }
 
-pub(crate) fn predict(args: &PredictArgs) -> anyhow::Result<()> {
+pub fn predict(args: &PredictArgs) -> anyhow::Result<()> {
     let bytes = artifact_dir::read(&args.artifact)?;
     let artifact =
         Artifact::decode(&bytes).with_context(|| format!("artifact {}", args.artifact.display()))?;

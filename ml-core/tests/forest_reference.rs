@@ -4,11 +4,11 @@
 
 mod common;
 
-use shared::labels::Direction;
-use shared::model::TrainConfig;
-use shared::model::dataset::{self, Dataset};
-use shared::model::forest::{Forest, ForestParams};
-use shared::model::metrics::Metrics;
+use ml_core::labels::Direction;
+use ml_core::model::TrainConfig;
+use ml_core::model::dataset::{self, Dataset};
+use ml_core::model::forest::{Forest, ForestParams};
+use ml_core::model::metrics::Metrics;
 use smartcore::ensemble::random_forest_classifier::{
     RandomForestClassifier, RandomForestClassifierParameters,
 };

@@ -2,14 +2,14 @@
 
 use std::fmt::Write;
 
-use shared::ingest::BarSeries;
-use shared::labels::{Direction, ThresholdRule};
-use shared::model::artifact::Manifest;
-use shared::model::backtest::Backtest;
-use shared::model::calibration::Calibration;
-use shared::model::metrics::{Metrics, Proportion};
-use shared::model::scores::{Composite, Score, Scores};
-use shared::model::{Forecast, ModelReport};
+use ml_core::ingest::BarSeries;
+use ml_core::labels::{Direction, ThresholdRule};
+use ml_core::model::artifact::Manifest;
+use ml_core::model::backtest::Backtest;
+use ml_core::model::calibration::Calibration;
+use ml_core::model::metrics::{Metrics, Proportion};
+use ml_core::model::scores::{Composite, Score, Scores};
+use ml_core::model::{Forecast, ModelReport};
 
 fn interval(p: &Proportion) -> String {
     format!("{:.3} [{:.3}, {:.3}]", p.value, p.low, p.high)
@@ -59,7 +59,7 @@ fn classes(counts: [usize; 3]) -> String {
 }
 
 /// The full evaluation of a training run.
-pub(crate) fn evaluation(manifest: &Manifest) -> String {
+pub(super) fn evaluation(manifest: &Manifest) -> String {
     let e = &manifest.evaluation;
     let s = &e.samples;
     let mut out = String::new();
@@ -232,7 +232,7 @@ fn calibration_lines(out: &mut String, calibration: &Calibration) {
         out,
         "calibration of the ensemble's probabilities ({} rows, {} bins): class-wise ECE {:.3}",
         calibration.rows,
-        shared::model::calibration::BINS,
+        ml_core::model::calibration::BINS,
         calibration.ece
     );
     for class in &calibration.classes {
@@ -250,7 +250,7 @@ fn calibration_lines(out: &mut String, calibration: &Calibration) {
 }
 
 /// One forecast.
-pub(crate) fn forecast(series: &BarSeries, manifest: &Manifest, forecast: &Forecast) -> String {
+pub(super) fn forecast(series: &BarSeries, manifest: &Manifest, forecast: &Forecast) -> String {
     let p = &forecast.probabilities;
     format!(
         "{} {} at {} (+{} bars): {} with confidence {:.3}\n  probabilities: BEARISH {:.3}, NEUTRAL {:.3}, BULLISH {:.3}\n  random forest {}, gradient boosting {}, weights {:.3} / {:.3}, score {:+.3}\n  artifact {} (trained {})\n",

@@ -48,6 +48,27 @@ impl Default for CompositeRule {
     }
 }
 
+impl CompositeRule {
+    /// The weights of the backtest, walk-forward and live scores, in that order.
+    pub fn weights(&self) -> [f64; 3] {
+        [self.backtest, self.walk_forward, self.live]
+    }
+
+    /// A rule from three weights (backtest, walk-forward, live), finite and not negative,
+    /// the backtest's above 0 (the one score every model has).
+    pub fn from_weights(weights: &[f64], drift_gap: f64) -> Result<Self, String> {
+        let [backtest, walk_forward, live] = weights[..] else {
+            return Err("the composite takes three weights: backtest, walk-forward, live".to_owned());
+        };
+        if !([backtest, walk_forward, live].iter().all(|w| w.is_finite() && *w >= 0.0) && backtest > 0.0) {
+            return Err(
+                "the composite's weights must be finite and not negative, the backtest's above 0".to_owned()
+            );
+        }
+        Ok(Self { backtest, walk_forward, live, drift_gap })
+    }
+}
+
 /// The scores of one model: the holdout always, the others when there is enough to say.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Scores {

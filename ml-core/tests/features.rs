@@ -3,7 +3,7 @@
 
 mod common;
 
-use shared::features::{self, FEATURES, READY_COLUMN, TRAINING_WARM_UP};
+use ml_core::features::{self, FEATURES, READY_COLUMN, TRAINING_WARM_UP};
 
 /// `|a - b| <= 1e-9 * max(|a|, |b|)`.
 fn close_enough(a: f64, b: f64) -> bool {
@@ -122,7 +122,7 @@ fn a_flat_stretch_is_missing_not_infinite_and_not_ready() {
     let mut bars = common::series("GOOGL-daily-2009-2018.csv").bars[..200].to_vec();
     let flat = bars[120];
     for bar in &mut bars[120..135] {
-        *bar = shared::Bar { ts: bar.ts, ..flat };
+        *bar = ml_core::Bar { ts: bar.ts, ..flat };
         bar.high = bar.close;
         bar.low = bar.close;
         bar.open = bar.close;

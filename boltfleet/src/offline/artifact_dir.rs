@@ -4,12 +4,12 @@
 use std::path::Path;
 
 use anyhow::Context;
-use shared::model::artifact::ArtifactBytes;
+use ml_core::model::artifact::ArtifactBytes;
 
-pub(crate) const MANIFEST_FILE: &str = "manifest.json";
-pub(crate) const PAYLOAD_FILE: &str = "model.bin";
+pub(super) const MANIFEST_FILE: &str = "manifest.json";
+pub(super) const PAYLOAD_FILE: &str = "model.bin";
 
-pub(crate) fn write(dir: &Path, bytes: &ArtifactBytes) -> anyhow::Result<()> {
+pub(super) fn write(dir: &Path, bytes: &ArtifactBytes) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     for (name, content) in [(MANIFEST_FILE, &bytes.manifest), (PAYLOAD_FILE, &bytes.payload)] {
         let path = dir.join(name);
@@ -18,7 +18,7 @@ pub(crate) fn write(dir: &Path, bytes: &ArtifactBytes) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub(crate) fn read(dir: &Path) -> anyhow::Result<ArtifactBytes> {
+pub(super) fn read(dir: &Path) -> anyhow::Result<ArtifactBytes> {
     let read = |name: &str| {
         let path = dir.join(name);
         std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))

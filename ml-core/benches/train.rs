@@ -6,7 +6,7 @@
 //! results in docs/benchmarks.md:
 //!
 //! ```sh
-//! cargo bench -p shared --bench train
+//! cargo bench -p ml-core --bench train
 //! ```
 //!
 //! `BENCH_BARS=5000` times only the whole jobs of those sizes (comma-separated; 5,000 must be
@@ -16,12 +16,12 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 
-use shared::ingest::{BarSeries, IngestOptions, ingest_file};
-use shared::model::artifact::Artifact;
-use shared::model::boosting::Boosting;
-use shared::model::dataset::{self, Dataset};
-use shared::model::forest::Forest;
-use shared::model::{self, TrainConfig};
+use ml_core::ingest::{BarSeries, IngestOptions, ingest_file};
+use ml_core::model::artifact::Artifact;
+use ml_core::model::boosting::Boosting;
+use ml_core::model::dataset::{self, Dataset};
+use ml_core::model::forest::Forest;
+use ml_core::model::{self, TrainConfig};
 
 const RUNS: usize = 3;
 

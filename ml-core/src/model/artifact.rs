@@ -67,7 +67,7 @@ pub struct Manifest {
     pub weights: [f64; 2],
     pub evaluation: Evaluation,
     pub data: DataSummary,
-    /// The `shared` crate version that trained it.
+    /// The `ml-core` crate version that trained it.
     pub crate_version: String,
     pub created_at: DateTime<Utc>,
     pub payload_sha256: String,

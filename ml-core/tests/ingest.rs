@@ -2,8 +2,8 @@
 
 mod common;
 
-use shared::ingest::{FileFormat, IngestOptions, bars_to_parquet, ingest_file};
-use shared::{Symbol, Timeframe};
+use ml_core::ingest::{FileFormat, IngestOptions, bars_to_parquet, ingest_file};
+use ml_core::{Symbol, Timeframe};
 
 #[test]
 fn every_real_file_ingests_without_losing_a_row() {
@@ -68,7 +68,7 @@ fn multi_ticker_gzip_is_split_and_split_adjusted() {
     }
 
     let unadjusted = IngestOptions {
-        adjustment: shared::ingest::Adjustment::Off,
+        adjustment: ml_core::ingest::Adjustment::Off,
         symbol: Some(Symbol::new("AAPL").unwrap()),
         ..Default::default()
     };

@@ -2,14 +2,14 @@
 //! one core. Run by hand, results in docs/benchmarks.md:
 //!
 //! ```sh
-//! POLARS_MAX_THREADS=1 taskset -c 0 cargo bench -p shared --bench features
+//! POLARS_MAX_THREADS=1 taskset -c 0 cargo bench -p ml-core --bench features
 //! ```
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use shared::ingest::{IngestOptions, ingest_file};
-use shared::labels::{LabelConfig, append_labels};
+use ml_core::ingest::{IngestOptions, ingest_file};
+use ml_core::labels::{LabelConfig, append_labels};
 
 const RUNS: usize = 50;
 
@@ -25,7 +25,7 @@ fn main() {
     let labels = LabelConfig::for_timeframe(series.timeframe);
 
     let run = || {
-        let frame = shared::features::compute(bars).expect("features");
+        let frame = ml_core::features::compute(bars).expect("features");
         append_labels(frame, &labels).expect("labels")
     };
     let warm = run();

@@ -25,7 +25,10 @@ pub mod ensemble;
 pub mod forest;
 pub mod metrics;
 pub mod scores;
+mod settings;
 pub mod stats;
+
+pub use settings::{LabelThreshold, TrainSettings};
 
 use std::borrow::Cow;
 

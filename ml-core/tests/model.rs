@@ -4,11 +4,11 @@
 mod common;
 
 use chrono::{DateTime, Duration, Utc};
-use shared::ingest::BarSeries;
-use shared::labels::{LabelConfig, ThresholdRule};
-use shared::model::artifact::{ARTIFACT_FORMAT_VERSION, Artifact, ArtifactBytes, ArtifactError, sha256_hex};
-use shared::model::{self, ModelError, TrainConfig};
-use shared::{Bar, Symbol, Timeframe};
+use ml_core::ingest::BarSeries;
+use ml_core::labels::{LabelConfig, ThresholdRule};
+use ml_core::model::artifact::{ARTIFACT_FORMAT_VERSION, Artifact, ArtifactBytes, ArtifactError, sha256_hex};
+use ml_core::model::{self, ModelError, TrainConfig};
+use ml_core::{Bar, Symbol, Timeframe};
 
 /// splitmix64: a seeded generator, so every synthetic series is the same on every machine.
 struct Rng(u64);

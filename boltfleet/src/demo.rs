@@ -1,10 +1,10 @@
-//! `producer demo`: the whole fleet in one process, on embedded backends, with no server.
+//! `boltfleet demo`: the whole fleet in one process, on embedded backends, with no server.
 //!
 //! The queue and the results outbox are a SQLite file (apalis-sqlite), the results database
 //! another (the same tables as Postgres), and the artifacts a folder, all under one data
-//! directory that the next run reuses. The workers and the collector are the real ones
-//! (`worker::serve`, `collector::collect`) as tasks of this process, and the run is the real
-//! `producer ingest`, `train --wait` and `forecast --wait`: only the backends differ from a
+//! directory ([`EmbeddedLayout`]) that the next run reuses. The workers and the collector are
+//! the real roles (`worker::run`, `collector::run`) as tasks of this process, and the run is
+//! the real `ingest`, `train --wait` and `forecast --wait`: only the backends differ from a
 //! cluster's.
 
 use std::path::{Path, PathBuf};
@@ -13,20 +13,22 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use fleet::config::{DatabaseArgs, QueueArgs, StoreArgs, TrainingArgs, sqlite_url};
-use fleet::ops::OpsArgs;
+use fleet::config::EmbeddedLayout;
+use fleet::ops::OpsConfig;
 use fleet::queue::Queue;
-use tokio::sync::watch;
+use fleet::shutdown::Shutdown;
+use producer::ingest::Ingest;
+use producer::trigger::{Forecast, Services, Train};
+use producer::wait::Wait;
 
-use crate::ingest::IngestArgs;
-use crate::trigger::{ForecastArgs, PairArgs, Services, TrainArgs};
-use crate::wait::WaitArgs;
+use crate::cli::producer::PairArgs;
+use crate::cli::services::TrainingArgs;
 
 /// The sample bars shipped with the repository, for a `cargo run` from this checkout.
 const SAMPLE_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/sample");
 
 #[derive(Debug, Args)]
-pub(crate) struct DemoArgs {
+pub struct DemoArgs {
     /// Where the queue, the results database and the artifacts live; the next run reuses it.
     #[arg(long, env = "BOLTFLEET_DATA_DIR", default_value = "boltfleet-data")]
     data_dir: PathBuf,
@@ -47,61 +49,43 @@ pub(crate) struct DemoArgs {
     timeout_secs: u64,
 }
 
-pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(args: DemoArgs, shutdown: &Shutdown) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create the data directory {}", args.data_dir.display()))?;
-    let data_dir = args.data_dir.canonicalize()?;
+    let layout = EmbeddedLayout::new(args.data_dir.canonicalize()?);
     let files = if args.files.is_empty() { sample_files(&args.samples)? } else { args.files.clone() };
-    let services = embedded_services(&data_dir);
-    tracing::info!(data_dir = %data_dir.display(), workers = args.workers, "embedded fleet starting");
+    let services = Services { database: layout.database(), queue: layout.queue(), store: layout.store() };
+    tracing::info!(data_dir = %layout.root().display(), workers = args.workers, "embedded fleet starting");
     collector::migrate(&services.database).await?;
 
-    let ingest = IngestArgs {
-        check: false,
-        database_url: Some(services.database.database_url.clone()),
-        json: false,
-        read: crate::ReadArgs::default(),
-        files,
-    };
-    if crate::ingest::run(ingest).await? != ExitCode::SUCCESS {
+    let ingest = Ingest { database: Some(services.database.clone()), files, ..Ingest::default() };
+    if producer::ingest::run(ingest).await? != ExitCode::SUCCESS {
         anyhow::bail!("a bar file could not be used (see its report above)");
     }
 
-    let fleet = Fleet::start(&services, args.workers);
+    let fleet = Fleet::start(&services, args.workers, shutdown);
     let run = async {
-        let wait = || WaitArgs::until(args.timeout_secs);
-        let train = TrainArgs {
-            pairs: args.pairs.clone(),
+        let wait = Wait::until(args.timeout_secs);
+        let train = Train {
+            pairs: args.pairs.pairs(),
             services: services.clone(),
-            training: args.training.clone(),
+            training: args.training.settings(),
             force: false,
-            wait: wait(),
+            wait: wait.clone(),
         };
-        let trained = crate::trigger::train(train).await?;
+        let trained = producer::trigger::train(train).await?;
         let forecast =
-            ForecastArgs { pairs: args.pairs.clone(), services: services.clone(), bars: 500, wait: wait() };
-        let forecasted = crate::trigger::forecast(forecast).await?;
+            Forecast { pairs: args.pairs.pairs(), services: services.clone(), wait, ..Forecast::default() };
+        let forecasted = producer::trigger::forecast(forecast).await?;
         anyhow::Ok(if trained == ExitCode::SUCCESS { forecasted } else { trained })
     };
     let outcome = tokio::select! {
         outcome = run => outcome,
-        signal = fleet::shutdown_signal() => signal.map(|()| ExitCode::FAILURE).map_err(Into::into),
+        () = shutdown.triggered() => Ok(ExitCode::FAILURE),
     };
     fleet.stop(&services).await?;
-    println!(
-        "data in {}: queue.db, fleet.db (the results tables), artifacts/ (models and bar snapshots)",
-        data_dir.display()
-    );
+    println!("{}", layout.describe());
     outcome
-}
-
-/// The embedded backends under `data_dir`.
-fn embedded_services(data_dir: &Path) -> Services {
-    Services {
-        database: DatabaseArgs { database_url: sqlite_url(&data_dir.join("fleet.db")) },
-        queue: QueueArgs::sqlite(&data_dir.join("queue.db"), "boltfleet"),
-        store: StoreArgs::folder(&data_dir.join("artifacts")),
-    }
 }
 
 fn sample_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
@@ -119,54 +103,56 @@ fn sample_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
 /// How long the stopping collector may take to write the results the workers left.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
-type Task = tokio::task::JoinHandle<anyhow::Result<()>>;
+type Task<E> = tokio::task::JoinHandle<Result<(), E>>;
 
-/// The collector and the workers, as tasks of this process.
+/// The collector and the workers, as tasks of this process. Each group stops with a child of
+/// the process's shutdown: a signal stops them all, and the demo stops the workers before the
+/// collector.
 struct Fleet {
-    collector: (watch::Sender<bool>, Task),
-    workers: (watch::Sender<bool>, Vec<Task>),
+    collector_stop: Shutdown,
+    collector: Task<collector::CollectorError>,
+    workers_stop: Shutdown,
+    workers: Vec<Task<worker::WorkerError>>,
 }
 
 impl Fleet {
-    fn start(services: &Services, workers: usize) -> Self {
+    fn start(services: &Services, workers: usize, shutdown: &Shutdown) -> Self {
         // Operators' endpoints on free loopback ports: nothing is exposed, nothing clashes.
-        let ops = OpsArgs::loopback_any_port;
+        let ops = || OpsConfig { metrics_addr: Some((std::net::Ipv4Addr::LOCALHOST, 0).into()) };
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        let collector = collector::RunArgs {
+        let collector_stop = shutdown.child();
+        let config = collector::Config {
             database: services.database.clone(),
             queue: services.queue.clone(),
-            batch_size: 1000,
             name: Some("demo".to_owned()),
             ops: ops(),
+            ..collector::Config::default()
         };
-        let (stop_collector, collector_stopped) = watch::channel(false);
-        let collector = tokio::spawn(collector::collect(collector, until(collector_stopped)));
-        let (stop_workers, workers_stopped) = watch::channel(false);
+        let stop = collector_stop.clone();
+        let collector = shutdown.spawn(async move { collector::run(config, &stop).await });
+        let workers_stop = shutdown.child();
         let workers = (0..workers.max(1))
             .map(|_| {
-                let worker = worker::RunArgs {
+                let config = worker::Config {
                     queue: services.queue.clone(),
                     store: services.store.clone(),
                     concurrency: Some(1),
                     train_threads: Some((cores / workers.max(1)).max(1)),
-                    max_model_age_days: worker::DEFAULT_MAX_MODEL_AGE_DAYS,
-                    model_cache_size: worker::DEFAULT_MODEL_CACHE_SIZE,
-                    promotion: fleet::lifecycle::PromotionArgs::default(),
                     ops: ops(),
-                    shutdown_timeout_secs: 60,
+                    ..worker::Config::default()
                 };
-                tokio::spawn(worker::serve(worker, until(workers_stopped.clone())))
+                let stop = workers_stop.clone();
+                shutdown.spawn(async move { worker::run(config, &stop).await })
             })
             .collect();
-        Self { collector: (stop_collector, collector), workers: (stop_workers, workers) }
+        Self { collector_stop, collector, workers_stop, workers }
     }
 
     /// Stops the workers (their jobs in hand finish), lets the collector write the results
     /// they published, then stops it: an interrupted demo leaves no result unwritten.
     async fn stop(self, services: &Services) -> anyhow::Result<()> {
-        let (stop_workers, workers) = self.workers;
-        let _ = stop_workers.send(true);
-        for worker in workers {
+        self.workers_stop.trigger();
+        for worker in self.workers {
             worker.await?.context("an in-process worker failed")?;
         }
         let queue = Queue::connect(&services.queue).await?;
@@ -180,14 +166,7 @@ impl Fleet {
             Ok(drained) => drained?,
             Err(_) => tracing::warn!("results not all written yet: the next run's collector writes them"),
         }
-        let (stop_collector, collector) = self.collector;
-        let _ = stop_collector.send(true);
-        collector.await?.context("the in-process collector failed")
+        self.collector_stop.trigger();
+        self.collector.await?.context("the in-process collector failed")
     }
-}
-
-/// Resolves when `stopped` turns true.
-async fn until(mut stopped: watch::Receiver<bool>) -> std::io::Result<()> {
-    let _ = stopped.wait_for(|stop| *stop).await;
-    Ok(())
 }

@@ -1,11 +1,11 @@
-//! Helpers shared by the integration tests of `shared`.
+//! Helpers shared by the integration tests of `ml-core`.
 
 // Each test binary uses a subset of these helpers.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 
-use shared::ingest::{BarSeries, IngestOptions, ingest_file};
+use ml_core::ingest::{BarSeries, IngestOptions, ingest_file};
 
 /// `../shared/data` beside the repository, or `BOLTFLEET_DATA` when set.
 pub fn data_dir() -> PathBuf {
