@@ -45,6 +45,7 @@ pub fn init(default_filter: &str, service: &'static str) -> Telemetry {
     } else {
         logs.with_filter(filter).boxed()
     };
+    #[cfg_attr(not(feature = "otel"), expect(unused_mut, reason = "only the trace exporter adds a layer"))]
     let mut layers: Vec<Box<dyn Layer<Registry> + Send + Sync>> = vec![logs];
     #[cfg(feature = "otel")]
     let traces = otel::Exporter::from_env(service);
