@@ -1,5 +1,6 @@
 # syntax=docker/dockerfile:1
-# One image with the three binaries (producer, worker, collector); the command picks one.
+# One image, one program: `boltfleet`, the entrypoint; the arguments pick the role
+# (`worker run`, `collector run`, `dashboard`, `train --wait`, ...).
 # Dependencies are compiled in their own layer (cargo-chef), so a source change rebuilds
 # only the workspace's crates.
 
@@ -13,10 +14,10 @@ RUN cargo chef prepare --recipe-path recipe.json
 
 FROM chef AS builder
 COPY --from=planner /src/recipe.json recipe.json
-RUN cargo chef cook --release --locked --workspace --bins --recipe-path recipe.json
+RUN cargo chef cook --release --locked -p boltfleet --recipe-path recipe.json
 COPY . .
-RUN cargo build --release --locked --workspace --bins \
-    && cp target/release/producer target/release/worker target/release/collector target/release/dashboard /usr/local/bin/
+RUN cargo build --release --locked -p boltfleet \
+    && cp target/release/boltfleet /usr/local/bin/
 
 FROM debian:bookworm-slim AS runtime
 # CA certificates for S3 and Postgres over TLS; nothing else is needed at run time. Left
@@ -26,9 +27,10 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin boltfleet
-COPY --from=builder /usr/local/bin/producer /usr/local/bin/worker /usr/local/bin/collector /usr/local/bin/dashboard /usr/local/bin/
+COPY --from=builder /usr/local/bin/boltfleet /usr/local/bin/
 COPY data/sample /usr/share/boltfleet/sample
 USER 10001
-# `producer demo` ingests these when given no file.
+# `boltfleet demo` ingests these when given no file.
 ENV RUST_LOG=info BOLTFLEET_SAMPLES=/usr/share/boltfleet/sample
+ENTRYPOINT ["boltfleet"]
 CMD ["worker", "run"]

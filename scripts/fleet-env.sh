@@ -10,7 +10,7 @@ export AWS_ENDPOINT_URL=http://127.0.0.1:9000 AWS_ACCESS_KEY_ID=minioadmin AWS_S
 export RUST_LOG=${RUST_LOG:-warn}
 
 psql -h 127.0.0.1 -U postgres -qc "drop database if exists boltfleet_$NAME with (force)" postgres
-$BIN/collector migrate >/dev/null
+$BIN/boltfleet collector migrate >/dev/null
 pids=()
 cleanup() {
     kill "${pids[@]}" 2>/dev/null || true

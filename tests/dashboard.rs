@@ -1,4 +1,4 @@
-//! The dashboard on a fleet this test runs: `producer demo` trains and forecasts two pairs of
+//! The dashboard on a fleet this test runs: `boltfleet demo` trains and forecasts two pairs of
 //! real bars with no server, a real worker kills two poison jobs (one whose error carries a
 //! `<script>`), and the `dashboard` binary serves the demo's data directory (`--data-dir`)
 //! with an operator token. A real headless Chromium then walks it

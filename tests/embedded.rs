@@ -1,4 +1,4 @@
-//! Embedded mode: the fleet with no server. `producer demo` runs it in one process; the same
+//! Embedded mode: the fleet with no server. `boltfleet demo` runs it in one process; the same
 //! binaries run it as separate processes when their settings name SQLite files and a folder.
 
 use std::time::Duration;

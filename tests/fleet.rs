@@ -4,7 +4,6 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use fleet::config::StoreConfig;
 use fleet::queue::Queue;
 use fleet::store::ArtifactStore;
 use tests::{FleetEnv, Process, RedisServer, TcpProxy, TestFleet, data_dir, eventually};
@@ -18,7 +17,7 @@ const QUICK_TRAINING: [&str; 6] = ["--trees", "40", "--rounds", "20", "--walk-fo
 /// issue 16, 60 trees and 30 rounds took 3 s: too short to cut Redis under a job.
 const LONGER_TRAINING: [&str; 3] = ["--trees=200", "--rounds=80", "--walk-forward=2"];
 
-/// `producer train --wait` of `symbols` with [`LONGER_TRAINING`], on a thread; its output.
+/// `boltfleet train --wait` of `symbols` with [`LONGER_TRAINING`], on a thread; its output.
 fn train_in_background(env: &FleetEnv, symbols: &str) -> std::thread::JoinHandle<std::process::Output> {
     let symbols = format!("--symbols={symbols}");
     let mut args = vec!["train", symbols.as_str(), "--wait", "--timeout-secs=600"];
@@ -55,17 +54,7 @@ const AAPL_TRAINING_OF_SECONDS: [&str; 7] = [
 const PAIRS: &str = "--symbols=AAPL,MSFT,IBM,GOOG,EURUSD";
 
 fn store(env: &FleetEnv) -> ArtifactStore {
-    let env_or = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
-    ArtifactStore::open(&StoreConfig {
-        artifacts_url: env.artifacts_url.clone(),
-        s3: fleet::config::S3Config {
-            endpoint_url: Some(env_or("AWS_ENDPOINT_URL", "http://127.0.0.1:9000")),
-            access_key_id: Some(env_or("AWS_ACCESS_KEY_ID", "minioadmin")),
-            secret_access_key: Some(env_or("AWS_SECRET_ACCESS_KEY", "minioadmin")),
-            region: "us-east-1".to_owned(),
-        },
-    })
-    .expect("the test store opens")
+    ArtifactStore::open(&env.store()).expect("the test store opens")
 }
 
 fn list(env: &FleetEnv, prefix: &str) -> Vec<String> {

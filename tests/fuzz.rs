@@ -1,4 +1,4 @@
-//! Fuzzing of what the fleet reads from outside: bar files (`producer ingest`) and job
+//! Fuzzing of what the fleet reads from outside: bar files (`boltfleet ingest`) and job
 //! payloads (every worker's queue). Seeded mutations of real inputs; none may panic, and what
 //! is accepted must hold the invariants the rest of the fleet relies on.
 //!

@@ -5,13 +5,9 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
 
-/// `../shared/data` beside the repository, or `BOLTFLEET_DATA` when set.
-pub fn data_dir() -> PathBuf {
-    std::env::var_os("BOLTFLEET_DATA")
-        .map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"), PathBuf::from)
-}
+use std::time::{Duration, Instant};
+pub use test_support::{ScratchDatabase, data_dir, env_or, psql, query, run};
 
 /// `boltfleet` playing `role`: `producer` (whose verbs are the program's own), `worker`,
 /// `collector` or `dashboard`. The binary is fresh: the first call per test process runs
@@ -92,62 +88,6 @@ pub fn metric(text: &str, series: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-/// Runs a command and returns its output, with stdout and stderr in the panic message if it
-/// could not start.
-pub fn run(command: &mut Command) -> Output {
-    command.output().unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"))
-}
-
-/// Runs `psql` as `postgres` on the local server (trust auth) against a database.
-pub fn psql(database: &str, sql: &str) -> Output {
-    run(Command::new("psql").args([
-        "-h",
-        "127.0.0.1",
-        "-U",
-        "postgres",
-        "-v",
-        "ON_ERROR_STOP=1",
-        "-tA",
-        "-d",
-        database,
-        "-c",
-        sql,
-    ]))
-}
-
-/// `psql`'s output for a query that must succeed, trimmed.
-pub fn query(database: &str, sql: &str) -> String {
-    let output = psql(database, sql);
-    assert!(output.status.success(), "{sql}: {}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8_lossy(&output.stdout).trim().to_owned()
-}
-
-/// A throwaway database on the local Postgres, dropped when the test ends.
-#[derive(Debug)]
-pub struct ScratchDatabase {
-    pub name: String,
-}
-
-impl ScratchDatabase {
-    /// `tag` tells apart the databases of the tests of one process.
-    pub fn create(tag: &str) -> Self {
-        let name = format!("boltfleet_test_{tag}_{}", std::process::id());
-        psql("postgres", &format!("drop database if exists {name} with (force)"));
-        query("postgres", &format!("create database {name}"));
-        Self { name }
-    }
-
-    pub fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:5432/{}", self.name)
-    }
-}
-
-impl Drop for ScratchDatabase {
-    fn drop(&mut self) {
-        psql("postgres", &format!("drop database if exists {} with (force)", self.name));
-    }
-}
-
 /// The services of a fleet, private to one test: a scratch database, Redis keys under a
 /// prefix of its own, and artifacts under a prefix of the S3 bucket. S3 settings come from
 /// the environment, defaulting to `scripts/s3-server`'s.
@@ -159,27 +99,27 @@ pub struct FleetEnv {
     pub redis_url: String,
 }
 
-fn env_or(name: &str, default: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| default.to_owned())
-}
-
 impl FleetEnv {
     pub fn new(tag: &str) -> Self {
-        Self::on_redis(tag, &env_or("REDIS_URL", "redis://127.0.0.1:6379"))
+        Self::on_redis(tag, &test_support::redis_url())
     }
 
     /// A fleet on a Redis of the test's own (a [`RedisServer`] it stops and starts).
     pub fn on_redis(tag: &str, redis_url: &str) -> Self {
         let prefix = format!("bftest-{tag}-{}", std::process::id());
-        let bucket = env_or("TEST_S3_BUCKET", "artifacts");
         let env = Self {
             database: ScratchDatabase::create(tag),
-            artifacts_url: format!("s3://{bucket}/{prefix}"),
+            artifacts_url: test_support::s3_store(&prefix).artifacts_url,
             prefix,
             redis_url: redis_url.to_owned(),
         };
         env.clear_redis();
         env
+    }
+
+    /// This fleet's artifact store, for a test that reads it itself.
+    pub fn store(&self) -> fleet::config::StoreConfig {
+        fleet::config::StoreConfig { artifacts_url: self.artifacts_url.clone(), s3: test_support::s3() }
     }
 
     /// This fleet's queue settings, for a test that talks to the queue itself.
@@ -252,16 +192,18 @@ pub trait TestFleet {
 
 impl TestFleet for FleetEnv {
     fn apply<'a>(&self, command: &'a mut Command) -> &'a mut Command {
+        let s3 = test_support::s3();
+        let set = |value: Option<String>| value.unwrap_or_default();
         command
             .env_remove("QUEUE_URL")
             .env("DATABASE_URL", self.database.url())
             .env("REDIS_URL", &self.redis_url)
             .env("QUEUE_PREFIX", &self.prefix)
             .env("ARTIFACTS_URL", &self.artifacts_url)
-            .env("AWS_ENDPOINT_URL", env_or("AWS_ENDPOINT_URL", "http://127.0.0.1:9000"))
-            .env("AWS_ACCESS_KEY_ID", env_or("AWS_ACCESS_KEY_ID", "minioadmin"))
-            .env("AWS_SECRET_ACCESS_KEY", env_or("AWS_SECRET_ACCESS_KEY", "minioadmin"))
-            .env("AWS_REGION", env_or("AWS_REGION", "us-east-1"))
+            .env("AWS_ENDPOINT_URL", set(s3.endpoint_url))
+            .env("AWS_ACCESS_KEY_ID", set(s3.access_key_id))
+            .env("AWS_SECRET_ACCESS_KEY", set(s3.secret_access_key))
+            .env("AWS_REGION", s3.region)
     }
 }
 

@@ -28,10 +28,7 @@ use uuid::Uuid;
 
 const RUNS: usize = 30;
 
-#[path = "../testdata/walk.rs"]
-mod walk;
-
-use walk::walk;
+use test_support::walk;
 
 /// Every pair's results, as the workers would have sent them.
 fn results(pairs: usize) -> Vec<JobResult> {

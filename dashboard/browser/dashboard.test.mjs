@@ -1,5 +1,5 @@
 // The dashboard in a real headless Chromium, on the fleet `tests/dashboard.rs` runs: AAPL
-// and MSFT daily trained and forecast by `producer demo`, two dead jobs (one whose error
+// and MSFT daily trained and forecast by `boltfleet demo`, two dead jobs (one whose error
 // holds `<script>`), an operator token. Run by that test with DASHBOARD_URL, DASHBOARD_TOKEN
 // and SCREENSHOT_DIR set; CHROMIUM defaults to Debian's. The tests run in order, on one page.
 import { test, before, after } from "node:test";

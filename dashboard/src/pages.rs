@@ -296,7 +296,7 @@ fn render_overview(page: &OverviewPage) -> Markup {
                     @for pair in &page.pairs { (pair_row(pair, now)) }
                 }
             }
-            @if page.pairs.is_empty() { p.muted { "No pair matches. Train one: producer train --wait" } }
+            @if page.pairs.is_empty() { p.muted { "No pair matches. Train one: boltfleet train --wait" } }
             (pager(page.page, page.pages, page.total, |p| overview_link(query, p)))
         },
     )

@@ -22,10 +22,7 @@ use uuid::Uuid;
 
 const HOSTILE: &str = "<script>alert('owned')</script>";
 
-#[path = "../testdata/walk.rs"]
-mod walk;
-
-use walk::walk;
+use test_support::walk;
 
 /// Two pairs: SEED with a trained model (in `store` too), FAIL with only a failed run whose
 /// error is hostile; two jobs waiting in `queue`. Returns SEED's model version.
@@ -270,31 +267,9 @@ async fn every_page_renders_seeded_results_on_sqlite() {
     pages_on(&database, database.clone(), queue, store).await;
 }
 
-fn env_or(name: &str, default: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| default.to_owned())
-}
-
 /// The S3 store of `scripts/s3-server` (or the environment's), under a prefix of its own.
 fn s3_store(prefix: &str) -> ArtifactStore {
-    ArtifactStore::open(&StoreConfig {
-        artifacts_url: format!("s3://{}/{prefix}", env_or("TEST_S3_BUCKET", "artifacts")),
-        s3: S3Config {
-            endpoint_url: Some(env_or("AWS_ENDPOINT_URL", "http://127.0.0.1:9000")),
-            access_key_id: Some(env_or("AWS_ACCESS_KEY_ID", "minioadmin")),
-            secret_access_key: Some(env_or("AWS_SECRET_ACCESS_KEY", "minioadmin")),
-            region: env_or("AWS_REGION", "us-east-1"),
-        },
-    })
-    .unwrap()
-}
-
-/// A Redis queue under a prefix of its own (its keys are left to expire with the server:
-/// the prefix is never reused).
-fn redis_queue(prefix: &str) -> QueueConfig {
-    QueueConfig {
-        backend: QueueBackend::Redis(env_or("REDIS_URL", "redis://127.0.0.1:6379")),
-        prefix: prefix.to_owned(),
-    }
+    ArtifactStore::open(&test_support::s3_store(prefix)).unwrap()
 }
 
 /// With `DASHBOARD_TOKEN` set, an operator acts with the token (bearer, or the unlock
@@ -354,15 +329,8 @@ async fn the_operator_token_guards_every_write_action() {
 /// `deploy/dashboard-role.sql` makes: every page works, and a write is refused.
 #[tokio::test(flavor = "multi_thread")]
 async fn every_page_renders_seeded_results_on_postgres_with_a_read_only_role() {
-    let server = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    let (base, _) = server.rsplit_once('/').unwrap();
-    let name = format!("bftest_dashboard_{}", std::process::id());
-    let args = DatabaseConfig { url: format!("{base}/{name}") };
-    let admin = Database::connect(&DatabaseConfig { url: server.clone() }).await.unwrap();
-    let Database::Postgres(admin_pool) = &admin else { panic!("DATABASE_URL names a Postgres server") };
-    let drop = format!("drop database if exists {name} with (force)");
-    sqlx_execute(admin_pool, &drop).await;
+    let scratch = test_support::ScratchDatabase::reserve("dashboard");
+    let args = scratch.config();
     Database::create_if_missing(&args).await.unwrap();
     let owner = Database::connect(&args).await.unwrap();
     owner.migrate().await.unwrap();
@@ -376,14 +344,13 @@ async fn every_page_renders_seeded_results_on_postgres_with_a_read_only_role() {
     assert_ne!(reader_url, args.url, "the test's URL names the postgres user");
     let reader = Database::connect(&DatabaseConfig { url: reader_url }).await.unwrap();
     let prefix = format!("bftest-dashboard-{}-{}", std::process::id(), Uuid::new_v4().simple());
-    pages_on(&owner, reader.clone(), redis_queue(&prefix), s3_store(&prefix)).await;
+    pages_on(&owner, reader.clone(), test_support::redis_queue(&prefix), s3_store(&prefix)).await;
     let Database::Postgres(reader_pool) = &reader else { unreachable!("a Postgres pool") };
     let write = sqlx::query("delete from training_runs").execute(reader_pool).await;
     let refused = write.expect_err("the dashboard's role cannot write").to_string();
     assert!(refused.contains("permission denied"), "{refused}");
     reader.close().await;
     owner.close().await;
-    sqlx_execute(admin_pool, &drop).await;
 }
 
 /// A database that is not there: the page says so, with 503, instead of failing.
@@ -419,8 +386,4 @@ async fn a_database_that_is_down_gives_a_page_that_says_so() {
     let (status, json) = get(&addr, "/api/runs").await;
     assert_eq!(status, 503);
     assert!(json.contains("\"error\""), "{json}");
-}
-
-async fn sqlx_execute(pool: &sqlx::PgPool, sql: &str) {
-    sqlx::query(sqlx::AssertSqlSafe(sql.to_owned())).execute(pool).await.unwrap();
 }

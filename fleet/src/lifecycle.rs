@@ -13,7 +13,7 @@ const ACCURACY_EPSILON: f64 = 1e-9;
 /// A model too old to forecast with.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error(
-    "model {version} is {age_days:.1} days old, over the {limit_days}-day limit: retrain it with `producer train`"
+    "model {version} is {age_days:.1} days old, over the {limit_days}-day limit: retrain it with `boltfleet train`"
 )]
 pub struct Expired {
     pub version: String,

@@ -345,20 +345,12 @@ async fn the_sqlite_database_keeps_the_contract() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_postgres_database_keeps_the_contract() {
-    let server = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    let name = format!("bftest_database_contract_{}", std::process::id());
-    let (base, _) = server.rsplit_once('/').expect("a database URL ends in its database");
-    let args = DatabaseConfig { url: format!("{base}/{name}") };
-    let admin = Database::connect(&DatabaseConfig { url: server.clone() }).await.unwrap();
-    let Database::Postgres(admin_pool) = &admin else { panic!("DATABASE_URL names a Postgres server") };
-    let drop = format!("drop database if exists {name} with (force)");
-    sqlx::query(sqlx::AssertSqlSafe(drop.clone())).execute(admin_pool).await.unwrap();
+    let scratch = test_support::ScratchDatabase::reserve("database_contract");
+    let args = scratch.config();
     assert!(Database::create_if_missing(&args).await.unwrap());
     let database = Database::connect(&args).await.unwrap();
     contract(database.clone()).await;
     database.close().await;
-    sqlx::query(sqlx::AssertSqlSafe(drop)).execute(admin_pool).await.unwrap();
 }
 
 /// Only the collector writes results: no other crate's source names the writer.

@@ -17,20 +17,8 @@ use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, UpdateVersi
 /// The model age limit of promotion in most of these tests: none of their models is near it.
 const MAX_AGE: Duration = Duration::days(60);
 
-fn env_or(name: &str, default: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| default.to_owned())
-}
-
 fn s3_args(prefix: &str) -> StoreConfig {
-    StoreConfig {
-        artifacts_url: format!("s3://{}/{prefix}", env_or("TEST_S3_BUCKET", "artifacts")),
-        s3: fleet::config::S3Config {
-            endpoint_url: Some(env_or("AWS_ENDPOINT_URL", "http://127.0.0.1:9000")),
-            access_key_id: Some(env_or("AWS_ACCESS_KEY_ID", "minioadmin")),
-            secret_access_key: Some(env_or("AWS_SECRET_ACCESS_KEY", "minioadmin")),
-            region: "us-east-1".to_owned(),
-        },
-    }
+    test_support::s3_store(prefix)
 }
 
 /// A mean-reverting walk: enough structure to train on, quickly.
@@ -268,14 +256,15 @@ async fn the_s3_store_keeps_the_contract() {
 /// them silently. This checks the server itself.
 #[tokio::test]
 async fn the_s3_server_honours_conditional_puts() {
+    let settings = test_support::s3();
     let s3 = AmazonS3Builder::new()
-        .with_bucket_name(env_or("TEST_S3_BUCKET", "artifacts"))
-        .with_endpoint(env_or("AWS_ENDPOINT_URL", "http://127.0.0.1:9000"))
+        .with_bucket_name(test_support::env_or("TEST_S3_BUCKET", "artifacts"))
+        .with_endpoint(settings.endpoint_url.unwrap())
         .with_allow_http(true)
         .with_virtual_hosted_style_request(false)
-        .with_region("us-east-1")
-        .with_access_key_id(env_or("AWS_ACCESS_KEY_ID", "minioadmin"))
-        .with_secret_access_key(env_or("AWS_SECRET_ACCESS_KEY", "minioadmin"))
+        .with_region(settings.region)
+        .with_access_key_id(settings.access_key_id.unwrap())
+        .with_secret_access_key(settings.secret_access_key.unwrap())
         .build()
         .unwrap();
     let path =

@@ -1,10 +1,10 @@
-//! `producer features`: a bar file's bars with every feature column and the label, written as
+//! `boltfleet features`: a bar file's bars with every feature column and the label, written as
 //! CSV or Parquet for inspection.
 
+use crate::ProducerError;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use ml_core::Timeframe;
 use ml_core::ingest::{IngestOptions, ingest_file};
 use ml_core::labels::{LabelConfig, append_labels};
@@ -28,8 +28,8 @@ pub struct Features {
 
 /// Writes the file's bars with every feature column and the label. CPU work: call it from a
 /// blocking thread.
-pub fn run(args: &Features) -> anyhow::Result<ExitCode> {
-    let mut series = ingest_file(&args.file, &args.options)?.into_single().context("use --symbol")?;
+pub fn run(args: &Features) -> Result<ExitCode, ProducerError> {
+    let mut series = ingest_file(&args.file, &args.options)?.into_single()?;
     if let Some(coarser) = args.resample {
         series.bars = ml_core::resample::resample(&series.bars, series.timeframe, coarser)?;
         series.timeframe = coarser;
@@ -42,8 +42,8 @@ pub fn run(args: &Features) -> anyhow::Result<ExitCode> {
     let frame = ml_core::features::compute(&series.bars)?;
     let mut frame = append_labels(frame, &labels)?;
 
-    let file =
-        std::fs::File::create(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
+    let file = std::fs::File::create(&args.out)
+        .map_err(|source| ProducerError::Write { path: args.out.clone(), source })?;
     if args.out.extension().is_some_and(|e| e.eq_ignore_ascii_case("parquet")) {
         ParquetWriter::new(file).finish(&mut frame)?;
     } else {

@@ -1,5 +1,6 @@
-//! `producer ingest`: read bar files, report on them, and load them into `ohlc_bars`.
+//! `boltfleet ingest`: read bar files, report on them, and load them into `ohlc_bars`.
 
+use crate::ProducerError;
 use std::process::ExitCode;
 
 use std::path::PathBuf;
@@ -49,7 +50,7 @@ struct SeriesLoaded {
 
 /// Reads, reports and (with a database) loads every file; the exit code says whether every
 /// file was usable.
-pub async fn run(args: Ingest) -> anyhow::Result<ExitCode> {
+pub async fn run(args: Ingest) -> Result<ExitCode, ProducerError> {
     let database = match &args.database {
         Some(database) => Some(Database::connect(database).await?),
         None => None,

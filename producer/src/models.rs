@@ -1,5 +1,6 @@
-//! `producer models list|show|prune`: the trained models in the artifact store.
+//! `boltfleet models list|show|prune`: the trained models in the artifact store.
 
+use crate::ProducerError;
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
@@ -28,13 +29,13 @@ pub struct Filter {
 }
 
 impl Filter {
-    async fn models(&self, store: &ArtifactStore) -> anyhow::Result<Vec<StoredModel>> {
+    async fn models(&self, store: &ArtifactStore) -> Result<Vec<StoredModel>, ProducerError> {
         Ok(store.models(self.symbol.as_ref(), self.timeframe).await?)
     }
 }
 
 /// Lists, shows or prunes the models of `store`.
-pub async fn run(command: Models, store: &StoreConfig) -> anyhow::Result<ExitCode> {
+pub async fn run(command: Models, store: &StoreConfig) -> Result<ExitCode, ProducerError> {
     let store = ArtifactStore::open(store)?;
     let now = Utc::now();
     match command {
@@ -43,10 +44,9 @@ pub async fn run(command: Models, store: &StoreConfig) -> anyhow::Result<ExitCod
         }
         Models::Show { version, filter } => {
             let models = filter.models(&store).await?;
-            let model = models
-                .iter()
-                .find(|model| model.manifest.version == version)
-                .ok_or_else(|| anyhow::anyhow!("no model version {version} in {}", store.url()))?;
+            let model = models.iter().find(|model| model.manifest.version == version).ok_or_else(|| {
+                ProducerError::Refused(format!("no model version {version} in {}", store.url()))
+            })?;
             println!("{}", serde_json::to_string_pretty(&model.manifest)?);
         }
         Models::Prune { older_than, dry_run, filter } => {
@@ -114,7 +114,7 @@ fn table(models: &[StoredModel], now: DateTime<Utc>) -> String {
         );
     }
     if models.is_empty() {
-        out.push_str("no models: run `producer train`\n");
+        out.push_str("no models: run `boltfleet train`\n");
     }
     out
 }

@@ -5,6 +5,7 @@
 //! waiting for the run to finish; a firing that fails is logged and the scheduler carries on.
 //! A firing missed while the scheduler was down is not caught up: the next one comes on time.
 
+use crate::ProducerError;
 use std::process::ExitCode;
 use std::str::FromStr;
 
@@ -13,7 +14,8 @@ use cron::Schedule;
 use fleet::shutdown::Shutdown;
 
 use crate::evaluate::{self, Evaluate};
-use crate::trigger::{self, Forecast, Services, Train};
+use crate::trigger::{self, Connections, Forecast, Pairs, Services, Train};
+use crate::wait::Wait;
 
 /// A cron schedule (`sec min hour day-of-month month day-of-week`, UTC), or `off`.
 #[derive(Debug, Clone)]
@@ -42,13 +44,18 @@ impl FromStr for Cron {
 /// When the scheduler fires, and the settings of what it fires.
 #[derive(Debug, Clone)]
 pub struct Scheduled {
+    /// The services every firing uses, through connections opened at the first firing and
+    /// kept for the next ones.
+    pub services: Services,
     pub train_schedule: Cron,
     pub forecast_schedule: Cron,
     pub evaluate_schedule: Cron,
-    /// Every pair's training run (its `pairs` and `wait` are ignored: all pairs, no wait).
+    /// How a training firing runs: every pair, not followed (its `pairs`, `wait` and
+    /// `services` are not read).
     pub train: Train,
-    /// Every pair's forecast run (idem).
+    /// How a forecast firing runs (idem).
     pub forecast: Forecast,
+    /// How an evaluation firing judges (its `services` are not read).
     pub evaluate: Evaluate,
 }
 
@@ -56,6 +63,7 @@ impl Default for Scheduled {
     /// Monthly training (the 1st, 06:00 UTC), daily forecasts (22:30) and evaluation (23:00).
     fn default() -> Self {
         Self {
+            services: Services::default(),
             train_schedule: Cron::every("0 0 6 1 * *"),
             forecast_schedule: Cron::every("0 30 22 * * *"),
             evaluate_schedule: Cron::every("0 0 23 * * *"),
@@ -63,16 +71,6 @@ impl Default for Scheduled {
             forecast: Forecast::default(),
             evaluate: Evaluate::default(),
         }
-    }
-}
-
-impl Scheduled {
-    /// The same services for every trigger.
-    pub fn with_services(mut self, services: &Services) -> Self {
-        self.train.services = services.clone();
-        self.forecast.services = services.clone();
-        self.evaluate.services = services.clone();
-        self
     }
 }
 
@@ -99,18 +97,20 @@ pub(crate) fn next_firing(
 }
 
 /// Fires the triggers on their schedules until `shutdown` is triggered.
-pub async fn run(args: Scheduled, shutdown: &Shutdown) -> anyhow::Result<ExitCode> {
+pub async fn run(args: Scheduled, shutdown: &Shutdown) -> Result<ExitCode, ProducerError> {
     let schedules = [
         (Firing::Train, &args.train_schedule),
         (Firing::Forecast, &args.forecast_schedule),
         (Firing::Evaluate, &args.evaluate_schedule),
     ];
+    let mut connections = None;
     let mut last = Utc::now();
     loop {
         let Some((at, due)) = next_firing(&schedules, last) else {
-            anyhow::bail!(
+            return Err(ProducerError::Refused(
                 "every schedule is off: nothing to run (set TRAIN_SCHEDULE, FORECAST_SCHEDULE or EVALUATE_SCHEDULE)"
-            );
+                    .to_owned(),
+            ));
         };
         tracing::info!(next = %at, triggers = ?due, "waiting for the next firing");
         let wait = (at - Utc::now()).to_std().unwrap_or_default();
@@ -120,12 +120,8 @@ pub async fn run(args: Scheduled, shutdown: &Shutdown) -> anyhow::Result<ExitCod
         }
         for firing in due {
             tracing::info!(?firing, "schedule fired");
-            if let Err(error) = fire(firing, &args).await {
-                tracing::error!(
-                    ?firing,
-                    error = format!("{error:#}"),
-                    "scheduled trigger failed; next firing as planned"
-                );
+            if let Err(error) = fire(firing, &args, &mut connections).await {
+                tracing::error!(?firing, error = %error, "scheduled trigger failed; next firing as planned");
             }
         }
         // Never fire the same instant twice, even if the clock steps back.
@@ -133,19 +129,28 @@ pub async fn run(args: Scheduled, shutdown: &Shutdown) -> anyhow::Result<ExitCod
     }
 }
 
-async fn fire(firing: Firing, args: &Scheduled) -> anyhow::Result<ExitCode> {
+/// Runs one firing over the scheduler's connections, opened the first time (a server that
+/// is down then fails this firing only; its pools reconnect by themselves after).
+async fn fire(
+    firing: Firing,
+    args: &Scheduled,
+    connections: &mut Option<Connections>,
+) -> Result<ExitCode, ProducerError> {
+    let connections = match connections {
+        Some(connections) => connections,
+        None => connections.insert(Connections::open(&args.services).await?),
+    };
     match firing {
         Firing::Train => {
-            let every_pair =
-                Train { pairs: Default::default(), wait: Default::default(), ..args.train.clone() };
-            trigger::train(every_pair).await
+            let every_pair = Train { pairs: Pairs::default(), wait: Wait::default(), ..args.train.clone() };
+            trigger::train_on(connections, &every_pair).await
         }
         Firing::Forecast => {
             let every_pair =
-                Forecast { pairs: Default::default(), wait: Default::default(), ..args.forecast.clone() };
-            trigger::forecast(every_pair).await
+                Forecast { pairs: Pairs::default(), wait: Wait::default(), ..args.forecast.clone() };
+            trigger::forecast_on(connections, &every_pair).await
         }
-        Firing::Evaluate => evaluate::run(args.evaluate.clone()).await,
+        Firing::Evaluate => evaluate::run_on(connections, &args.evaluate).await,
     }
 }
 

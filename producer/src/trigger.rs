@@ -3,9 +3,9 @@
 //! For each pair the bars are frozen into a content-addressed Parquet snapshot in the store,
 //! and the job names it: workers need no database, and every artifact names its data.
 
+use crate::ProducerError;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use chrono::Utc;
 use fleet::config::{DatabaseConfig, QueueConfig, StoreConfig};
 use fleet::database::Database;
@@ -95,7 +95,26 @@ pub(crate) enum Training {
     AlreadyQueued(Option<Uuid>),
 }
 
-/// Connections of one trigger.
+/// The connections of the verbs that trigger runs, opened once: a command's, or the
+/// scheduler's for every firing.
+#[derive(Debug, Clone)]
+pub struct Connections {
+    database: Database,
+    queue: Queue,
+    pub(crate) store: ArtifactStore,
+}
+
+impl Connections {
+    pub async fn open(services: &Services) -> Result<Self, ProducerError> {
+        Ok(Self {
+            database: Database::connect(&services.database).await?,
+            queue: Queue::connect(&services.queue).await?,
+            store: ArtifactStore::open(&services.store)?,
+        })
+    }
+}
+
+/// One run: its id, and the connections it enqueues and reads through.
 pub(crate) struct Trigger {
     pub(crate) database: Database,
     queue: Queue,
@@ -104,12 +123,19 @@ pub(crate) struct Trigger {
 }
 
 impl Trigger {
-    pub(crate) async fn open(database: &DatabaseConfig, queue: &QueueConfig) -> anyhow::Result<Self> {
-        let database = Database::connect(database).await?;
-        let queue = Queue::connect(queue).await.context("cannot connect to the queue")?;
+    fn start(database: Database, queue: Queue) -> Self {
         let run_id = Uuid::new_v4();
         tracing::info!(%run_id, "run started");
-        Ok(Self { database, results: ResultsPublisher::new(&queue), queue, run_id })
+        Self { database, results: ResultsPublisher::new(&queue), queue, run_id }
+    }
+
+    async fn open(database: &DatabaseConfig, queue: &QueueConfig) -> Result<Self, ProducerError> {
+        Ok(Self::start(Database::connect(database).await?, Queue::connect(queue).await?))
+    }
+
+    /// A run over connections that outlive it.
+    pub(crate) fn on(connections: &Connections) -> Self {
+        Self::start(connections.database.clone(), connections.queue.clone())
     }
 
     /// A job of this run, in the trace of the span that makes it.
@@ -139,9 +165,9 @@ impl Trigger {
         pair: &Pair,
         training: &TrainSettings,
         force: bool,
-    ) -> anyhow::Result<Training> {
+    ) -> Result<Training, ProducerError> {
         let bars = self.database.bars(pair, None).await?;
-        let parquet = ml_core::ingest::bars_to_parquet(&bars).context("cannot encode the bars as parquet")?;
+        let parquet = ml_core::ingest::bars_to_parquet(&bars)?;
         let snapshot = store.put_snapshot(pair, parquet, &bars).await?;
         let config = training.config_for(pair.timeframe);
         let config_hash = config_sha256(&config);
@@ -167,22 +193,30 @@ impl Trigger {
         Ok(Training::Queued(job.job_id))
     }
 
-    async fn pairs(&self, args: &Pairs) -> anyhow::Result<Vec<Pair>> {
+    async fn pairs(&self, args: &Pairs) -> Result<Vec<Pair>, ProducerError> {
         let pairs = self.database.pairs(&args.symbols, &args.timeframes).await?;
-        anyhow::ensure!(!pairs.is_empty(), "no bars for the pairs asked for: run `producer ingest` first");
+        if pairs.is_empty() {
+            return Err(ProducerError::Refused(
+                "no bars for the pairs asked for: run `boltfleet ingest` first".to_owned(),
+            ));
+        }
         Ok(pairs)
     }
 }
 
 /// Enqueues one training job per pair (a pair trained on the same data and configuration is
 /// `up_to_date`), and follows the run if asked.
-pub async fn train(args: Train) -> anyhow::Result<ExitCode> {
-    let store = ArtifactStore::open(&args.services.store)?;
-    let trigger = Trigger::open(&args.services.database, &args.services.queue).await?;
+pub async fn train(args: Train) -> Result<ExitCode, ProducerError> {
+    train_on(&Connections::open(&args.services).await?, &args).await
+}
+
+/// [`train`] over open connections (`args.services` is not read).
+pub async fn train_on(connections: &Connections, args: &Train) -> Result<ExitCode, ProducerError> {
+    let (store, trigger) = (&connections.store, Trigger::on(connections));
     let mut expected = Vec::new();
     let mut settled = Vec::new();
     for pair in trigger.pairs(&args.pairs).await? {
-        match trigger.enqueue_training(&store, &pair, &args.training, args.force).await? {
+        match trigger.enqueue_training(store, &pair, &args.training, args.force).await? {
             Training::Queued(job_id) => expected.push(Expected { job_id, pair }),
             Training::UpToDate(result) => {
                 expected.push(Expected { job_id: result.job_id, pair });
@@ -203,19 +237,24 @@ pub async fn train(args: Train) -> anyhow::Result<ExitCode> {
 }
 
 /// Enqueues one forecast job per pair, and follows the run if asked.
-pub async fn forecast(args: Forecast) -> anyhow::Result<ExitCode> {
-    anyhow::ensure!(
-        args.bars > ml_core::features::TRAINING_WARM_UP,
-        "--bars {} is too few: forecasts need more than {}",
-        args.bars,
-        ml_core::features::TRAINING_WARM_UP
-    );
-    let store = ArtifactStore::open(&args.services.store)?;
-    let trigger = Trigger::open(&args.services.database, &args.services.queue).await?;
+pub async fn forecast(args: Forecast) -> Result<ExitCode, ProducerError> {
+    forecast_on(&Connections::open(&args.services).await?, &args).await
+}
+
+/// [`forecast`] over open connections (`args.services` is not read).
+pub async fn forecast_on(connections: &Connections, args: &Forecast) -> Result<ExitCode, ProducerError> {
+    if args.bars <= ml_core::features::TRAINING_WARM_UP {
+        return Err(ProducerError::Refused(format!(
+            "--bars {} is too few: forecasts need more than {}",
+            args.bars,
+            ml_core::features::TRAINING_WARM_UP
+        )));
+    }
+    let (store, trigger) = (&connections.store, Trigger::on(connections));
     let (mut jobs, mut expected) = (Vec::new(), Vec::new());
     for pair in trigger.pairs(&args.pairs).await? {
         let bars = trigger.database.bars(&pair, Some(args.bars)).await?;
-        let parquet = ml_core::ingest::bars_to_parquet(&bars).context("cannot encode the bars as parquet")?;
+        let parquet = ml_core::ingest::bars_to_parquet(&bars)?;
         let snapshot = store.put_snapshot(&pair, parquet, &bars).await?;
         let job = trigger.job(JobKind::Forecast { pair: pair.clone(), snapshot }, None);
         expected.push(Expected { job_id: job.job_id, pair });
@@ -227,7 +266,7 @@ pub async fn forecast(args: Forecast) -> anyhow::Result<ExitCode> {
 }
 
 /// Sends no-op jobs through the fleet, and counts them back if asked.
-pub async fn ping(args: Ping) -> anyhow::Result<ExitCode> {
+pub async fn ping(args: Ping) -> Result<ExitCode, ProducerError> {
     let trigger = Trigger::open(&args.database, &args.queue).await?;
     let traceparent = fleet::telemetry::traceparent();
     let jobs: Vec<Job> = (0..args.count)
@@ -256,7 +295,7 @@ async fn finish(
     kind: RunKind,
     expected: &[Expected],
     args: &Wait,
-) -> anyhow::Result<ExitCode> {
+) -> Result<ExitCode, ProducerError> {
     if !args.wait {
         println!("run {}: {} jobs", trigger.run_id, expected.len());
         return Ok(ExitCode::SUCCESS);

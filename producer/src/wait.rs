@@ -1,6 +1,7 @@
 //! `--wait`: follow a run in the database until every job has its row, with a progress bar,
 //! then print the summary table. The exit code says whether every job succeeded.
 
+use crate::ProducerError;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::{IsTerminal, Write as _};
@@ -8,8 +9,8 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use fleet::backoff::Backoff;
+use fleet::database::Database;
 use fleet::database::runs::{ForecastRow, RunStatus, TrainRow};
-use fleet::database::{Database, DatabaseError};
 use fleet::queue::{Queue, QueueError};
 use ml_core::job::Pair;
 use ml_core::model::backtest::deflated_sharpe;
@@ -72,7 +73,7 @@ impl Rows {
         }
     }
 
-    async fn read(database: &Database, kind: RunKind, job_ids: &[Uuid]) -> anyhow::Result<Self> {
+    async fn read(database: &Database, kind: RunKind, job_ids: &[Uuid]) -> Result<Self, ProducerError> {
         Ok(match kind {
             RunKind::Train => Self::Train(by_job(database.train_rows(job_ids).await?, |r| &r.job_id)),
             RunKind::Forecast => {
@@ -101,7 +102,7 @@ pub(crate) async fn follow(
     run_id: Uuid,
     expected: &[Expected],
     args: &Wait,
-) -> anyhow::Result<ExitCode> {
+) -> Result<ExitCode, ProducerError> {
     let mut watch = Watch::new(queue, expected.len(), args);
     let mut last_dead_check = Instant::now();
     let mut dead: Vec<Uuid> = Vec::new();
@@ -163,7 +164,7 @@ pub(crate) async fn count(
     run_id: Uuid,
     count: usize,
     args: &Wait,
-) -> anyhow::Result<usize> {
+) -> Result<usize, ProducerError> {
     let mut watch = Watch::new(queue, count, args);
     let mut done = 0;
     loop {
@@ -246,7 +247,7 @@ impl<'q> Watch<'q> {
 
     /// Shows `done`; when nothing finished for a while, says so if no worker is alive on the
     /// queue.
-    async fn progress(&mut self, done: usize) -> anyhow::Result<()> {
+    async fn progress(&mut self, done: usize) -> Result<(), ProducerError> {
         self.progress.show(done);
         if done != self.last_done.0 {
             self.last_done = (done, Instant::now());
@@ -287,16 +288,16 @@ impl<'q> Watch<'q> {
 
     /// `service` failed: an outage to wait out, or the end of the wait if the error is not
     /// one that passes.
-    fn down(&mut self, service: Service, error: anyhow::Error) -> anyhow::Result<()> {
-        if !is_outage(&error) {
-            return Err(error.context(format!("cannot follow the run in {}", service.name())));
+    fn down(&mut self, service: Service, error: ProducerError) -> Result<(), ProducerError> {
+        if !error.is_retryable() {
+            return Err(ProducerError::Follow { service: service.name(), source: Box::new(error) });
         }
         if !self.down.contains(&service) {
             self.down.push(service);
             self.progress.interrupt();
             tracing::warn!(
                 service = service.name(),
-                error = format!("{error:#}"),
+                error = %error,
                 timeout_secs = self.timeout.saturating_sub(self.started.elapsed()).as_secs(),
                 "unreachable; waiting for it until the timeout (the fleet keeps working)"
             );
@@ -316,15 +317,6 @@ impl<'q> Watch<'q> {
             tracing::warn!(service = service.name(), "still unreachable when the wait ended");
         }
     }
-}
-
-/// Whether an error says a server is not there (or not now), rather than that the request
-/// was wrong.
-fn is_outage(error: &anyhow::Error) -> bool {
-    error.chain().any(|cause| {
-        cause.downcast_ref::<DatabaseError>().is_some_and(DatabaseError::is_retryable)
-            || cause.downcast_ref::<QueueError>().is_some_and(QueueError::is_retryable)
-    })
 }
 
 /// The table, and whether every job succeeded (or was up to date).

@@ -504,7 +504,7 @@ impl Fleet {
     async fn forecast(&self, pair: &Pair, snapshot: &Snapshot) -> Result<ForecastStatus, JobError> {
         let Some(latest) = self.store.latest(pair).await? else {
             return Ok(ForecastStatus::NoModel {
-                reason: format!("no trained model for {pair}: run `producer train` first"),
+                reason: format!("no trained model for {pair}: run `boltfleet train` first"),
             });
         };
         if let Err(expired) =

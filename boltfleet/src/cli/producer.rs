@@ -58,19 +58,19 @@ impl ProducerCommand {
     }
 
     pub async fn run(self, shutdown: &Shutdown) -> anyhow::Result<ExitCode> {
-        match self {
-            Self::Ingest(args) => producer::ingest::run(args.ingest()).await,
-            Self::Train(args) => producer::trigger::train(args.train()?).await,
-            Self::Forecast(args) => producer::trigger::forecast(args.forecast()?).await,
-            Self::Ping(args) => producer::trigger::ping(args.ping()?).await,
-            Self::Evaluate(args) => producer::evaluate::run(args.evaluate()?).await,
-            Self::Schedule(args) => producer::schedule::run(args.scheduled()?, shutdown).await,
-            Self::Models(args) => producer::models::run(args.command.models(), &args.store.config()).await,
+        Ok(match self {
+            Self::Ingest(args) => producer::ingest::run(args.ingest()).await?,
+            Self::Train(args) => producer::trigger::train(args.train()?).await?,
+            Self::Forecast(args) => producer::trigger::forecast(args.forecast()?).await?,
+            Self::Ping(args) => producer::trigger::ping(args.ping()?).await?,
+            Self::Evaluate(args) => producer::evaluate::run(args.evaluate()?).await?,
+            Self::Schedule(args) => producer::schedule::run(args.scheduled()?, shutdown).await?,
+            Self::Models(args) => producer::models::run(args.command.models(), &args.store.config()).await?,
             Self::Features(args) => {
                 let features = args.features();
-                tokio::task::spawn_blocking(move || producer::features::run(&features)).await?
+                tokio::task::spawn_blocking(move || producer::features::run(&features)).await??
             }
-        }
+        })
     }
 }
 
@@ -414,17 +414,16 @@ pub struct ScheduleArgs {
 
 impl ScheduleArgs {
     fn scheduled(&self) -> anyhow::Result<Scheduled> {
-        let services = self.services.services()?;
         let defaults = Scheduled::default();
         Ok(Scheduled {
+            services: self.services.services()?,
             train_schedule: self.train_schedule.clone().unwrap_or(defaults.train_schedule),
             forecast_schedule: self.forecast_schedule.clone().unwrap_or(defaults.forecast_schedule),
             evaluate_schedule: self.evaluate_schedule.clone().unwrap_or(defaults.evaluate_schedule),
             train: Train { training: self.training.settings(), ..defaults.train },
             forecast: Forecast { bars: self.bars, ..defaults.forecast },
-            evaluate: evaluate(services.clone(), &self.judging, &self.training)?,
-        }
-        .with_services(&services))
+            evaluate: evaluate(Services::default(), &self.judging, &self.training)?,
+        })
     }
 }
 

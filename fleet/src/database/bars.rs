@@ -1,4 +1,4 @@
-//! Bars in (`producer ingest`) and out (the snapshots a trigger takes), and the pairs that
+//! Bars in (`boltfleet ingest`) and out (the snapshots a trigger takes), and the pairs that
 //! have them.
 
 use chrono::{DateTime, Utc};

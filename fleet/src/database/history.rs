@@ -31,7 +31,7 @@ pub struct LiveForecast {
     pub direction: Option<String>,
     pub confidence: Option<f64>,
     /// The direction the horizon's return had under the model's label rule, and whether
-    /// the forecast was right, as `producer evaluate` scored it; `None` until then.
+    /// the forecast was right, as `boltfleet evaluate` scored it; `None` until then.
     pub realized: Option<String>,
     pub correct: Option<bool>,
     pub realized_return: Option<f64>,

@@ -1,113 +1,14 @@
-//! What `producer evaluate` reads to score forecasts and judge models: forecasts due for
+//! What `boltfleet evaluate` reads to score forecasts and judge models: forecasts due for
 //! scoring, scored ones, trained models' signals, drift alerts raised, and what a model's
 //! training run recorded.
 
 use chrono::{DateTime, Utc};
-use ml_core::job::{ForecastOutcome, Pair};
-use ml_core::labels::{Direction, LabelConfig};
+use ml_core::job::Pair;
+use ml_core::labels::Direction;
+pub use ml_core::model::live::{DueForecast, ModelRecord, Scored, Signal};
 use ml_core::model::scores::Scores;
 
 use super::{Database, DatabaseError, PairRow, on_either, query_error, sqlite_time};
-
-/// A forecast whose horizon has passed, with the closes that score it.
-#[derive(Debug, Clone)]
-pub struct DueForecast {
-    pub job_id: String,
-    pub pair: Pair,
-    pub artifact_version: Option<String>,
-    pub bar_ts: DateTime<Utc>,
-    pub horizon: usize,
-    pub predicted: Direction,
-    /// `None` for forecasts recorded before the threshold was: the timeframe's default.
-    pub threshold: Option<f64>,
-    pub close_at: f64,
-    /// The close of the bar after the forecast's (`None` if it is the horizon's own and
-    /// missing, which cannot happen once the horizon bar exists).
-    pub close_next: Option<f64>,
-    pub close_after: f64,
-    pub realized_at: DateTime<Utc>,
-}
-
-impl DueForecast {
-    /// The forecast's outcome, labelled with the rule its model was trained on.
-    pub fn score(self) -> ForecastOutcome {
-        let threshold =
-            self.threshold.unwrap_or_else(|| LabelConfig::for_timeframe(self.pair.timeframe).threshold);
-        let rule = LabelConfig { horizon: self.horizon, threshold };
-        let realized_return = self.close_after / self.close_at - 1.0;
-        ForecastOutcome {
-            forecast_job_id: self.job_id,
-            pair: self.pair,
-            artifact_version: self.artifact_version,
-            bar_ts: self.bar_ts,
-            horizon: self.horizon,
-            predicted: self.predicted,
-            realized: rule.classify(realized_return),
-            realized_return,
-            realized_at: self.realized_at,
-            next_return: self.close_next.map(|next| next / self.close_at - 1.0),
-        }
-    }
-}
-
-/// One scored forecast, as the live judgement needs it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Scored {
-    pub forecast_job_id: String,
-    pub pair: Pair,
-    pub artifact_version: Option<String>,
-    pub bar_ts: DateTime<Utc>,
-    pub predicted: Direction,
-    pub realized: Direction,
-    pub next_return: Option<f64>,
-}
-
-impl Scored {
-    pub fn of_outcome(outcome: &ForecastOutcome) -> Self {
-        Self {
-            forecast_job_id: outcome.forecast_job_id.clone(),
-            pair: outcome.pair.clone(),
-            artifact_version: outcome.artifact_version.clone(),
-            bar_ts: outcome.bar_ts,
-            predicted: outcome.predicted,
-            realized: outcome.realized,
-            next_return: outcome.next_return,
-        }
-    }
-
-    pub fn correct(&self) -> bool {
-        self.predicted == self.realized
-    }
-}
-
-/// A trained model's forecast, as the consensus needs it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Signal {
-    pub pair: Pair,
-    pub bar_ts: DateTime<Utc>,
-    pub horizon: usize,
-    pub direction: Direction,
-    pub probabilities: [f64; 3],
-}
-
-impl Signal {
-    /// Whether the forecast still speaks at `at`: made by then, its horizon not yet past.
-    pub fn open_at(&self, at: DateTime<Utc>) -> bool {
-        let horizon = i32::try_from(self.horizon).unwrap_or(i32::MAX);
-        self.bar_ts <= at && at < self.bar_ts + self.pair.timeframe.duration() * horizon
-    }
-}
-
-/// What a model's training run recorded that the live judgement needs; all `None` for a run
-/// not found or recorded before the field.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ModelRecord {
-    pub validation_accuracy: Option<f64>,
-    pub majority_class: Option<Direction>,
-    pub scores: Option<Scores>,
-    pub bars_per_year: Option<f64>,
-    pub cost_bps: Option<f64>,
-}
 
 fn direction(text: &str) -> Result<Direction, DatabaseError> {
     text.parse().map_err(|e: String| DatabaseError::Row { detail: e })

@@ -1,13 +1,9 @@
-//! What the dashboard's queue page reads and does: how many jobs are where, the dead jobs with
-//! their errors, and an operator's retry or delete of one. Same answers on both backends.
-
-use std::sync::LazyLock;
+//! What the dashboard's queue page reads: how many jobs are where, and the dead jobs with
+//! their errors; the same types from both backends.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
-
-use super::{Backend, Queue, QueueError, sqlite, task_id};
 
 /// Bytes of a dead job's payload shown: enough to recognise it, bounded for a page.
 pub const PAYLOAD_PREVIEW: usize = 512;
@@ -83,145 +79,10 @@ pub struct DeadJobs {
     pub jobs: Vec<DeadJob>,
 }
 
-impl Queue {
-    /// How many jobs are in each state, for all workers.
-    pub async fn depth(&self) -> Result<Depth, QueueError> {
-        let workers_alive = self.workers_alive().await?;
-        let depth = match &self.backend {
-            Backend::Redis(conn) => {
-                let mut conn = conn.clone();
-                let keys = &self.redis_keys;
-                let workers: Vec<String> = redis::cmd("ZRANGE")
-                    .arg(keys.workers_set())
-                    .arg(0)
-                    .arg(-1)
-                    .query_async(&mut conn)
-                    .await?;
-                let mut counts = redis::pipe();
-                counts
-                    .cmd("LLEN")
-                    .arg(keys.active_jobs_list())
-                    .cmd("ZCARD")
-                    .arg(keys.scheduled_jobs_set())
-                    .cmd("SCARD")
-                    .arg(keys.dead_jobs_set())
-                    .cmd("SCARD")
-                    .arg(keys.done_jobs_set());
-                for worker in &workers {
-                    counts.cmd("SCARD").arg(format!("{}:{worker}", keys.inflight_jobs_set()));
-                }
-                let counts: Vec<usize> = counts.query_async(&mut conn).await?;
-                Depth {
-                    waiting: counts[0],
-                    retrying: counts[1],
-                    dead: counts[2],
-                    done: counts[3],
-                    in_flight: counts[4..].iter().sum(),
-                    workers_alive,
-                }
-            }
-            Backend::Sqlite(pool) => Depth { workers_alive, ..sqlite::depth(pool, &self.name()).await? },
-        };
-        Ok(depth)
-    }
-
-    /// Dead jobs, newest first: `limit` of them after the first `offset`.
-    pub async fn dead_jobs(&self, limit: usize, offset: usize) -> Result<DeadJobs, QueueError> {
-        match &self.backend {
-            Backend::Redis(conn) => self.dead_jobs_redis(&mut conn.clone(), limit, offset).await,
-            Backend::Sqlite(pool) => sqlite::dead_jobs(pool, &self.name(), limit, offset).await,
-        }
-    }
-
-    async fn dead_jobs_redis(
-        &self,
-        conn: &mut super::ConnectionManager,
-        limit: usize,
-        offset: usize,
-    ) -> Result<DeadJobs, QueueError> {
-        let keys = &self.redis_keys;
-        let meta = |id: &str| format!("{}:{id}", keys.job_meta_hash());
-        let dead: Vec<String> = redis::cmd("SMEMBERS").arg(keys.dead_jobs_set()).query_async(conn).await?;
-        // The set has no order: the time each died sorts them.
-        let mut died = redis::pipe();
-        for id in &dead {
-            died.cmd("HGET").arg(meta(id)).arg("done_at");
-        }
-        let died: Vec<Option<i64>> =
-            if dead.is_empty() { Vec::new() } else { died.query_async(conn).await? };
-        let mut dead: Vec<(Option<i64>, String)> = died.into_iter().zip(dead).collect();
-        dead.sort_by(|a, b| b.cmp(a));
-        let page: Vec<(Option<i64>, String)> = dead.iter().skip(offset).take(limit).cloned().collect();
-        let mut details = redis::pipe();
-        for (_, id) in &page {
-            details.cmd("HGET").arg(keys.job_data_hash()).arg(id);
-            details.cmd("HMGET").arg(meta(id)).arg("attempts").arg("result");
-        }
-        let details: Vec<redis::Value> =
-            if page.is_empty() { Vec::new() } else { details.query_async(conn).await? };
-        let mut jobs = Vec::with_capacity(page.len());
-        for ((died_at, id), pair) in page.iter().zip(details.chunks(2)) {
-            let payload: Option<Vec<u8>> =
-                redis::from_redis_value_ref(&pair[0]).map_err(redis::RedisError::from)?;
-            let (attempts, result): (Option<u32>, Option<String>) =
-                redis::from_redis_value_ref(&pair[1]).map_err(redis::RedisError::from)?;
-            jobs.push(DeadJob::new(
-                id,
-                &payload.unwrap_or_default(),
-                attempts.unwrap_or_default(),
-                result.as_deref(),
-                *died_at,
-            ));
-        }
-        Ok(DeadJobs { total: dead.len(), jobs })
-    }
-
-    /// Puts a dead job back in the queue with its attempts reset. False if it is not dead.
-    pub async fn retry_dead(&self, job_id: Uuid) -> Result<bool, QueueError> {
-        static REVIVE: LazyLock<redis::Script> =
-            LazyLock::new(|| redis::Script::new(include_str!("../../lua/revive_dead.lua")));
-        match &self.backend {
-            Backend::Redis(conn) => {
-                let keys = &self.redis_keys;
-                let revived: u8 = REVIVE
-                    .key(keys.dead_jobs_set())
-                    .key(keys.job_data_hash())
-                    .key(keys.active_jobs_list())
-                    .key(keys.signal_list())
-                    .key(keys.job_meta_hash())
-                    .arg(task_id(job_id))
-                    .invoke_async(&mut conn.clone())
-                    .await?;
-                Ok(revived == 1)
-            }
-            Backend::Sqlite(pool) => sqlite::retry_dead(pool, &self.name(), &task_id(job_id)).await,
-        }
-    }
-
-    /// Deletes a dead job. False if it is not dead.
-    pub async fn delete_dead(&self, job_id: Uuid) -> Result<bool, QueueError> {
-        static FORGET: LazyLock<redis::Script> =
-            LazyLock::new(|| redis::Script::new(include_str!("../../lua/forget_dead.lua")));
-        match &self.backend {
-            Backend::Redis(conn) => {
-                let keys = &self.redis_keys;
-                let forgotten: u8 = FORGET
-                    .key(keys.dead_jobs_set())
-                    .key(keys.job_data_hash())
-                    .key(keys.job_meta_hash())
-                    .arg(task_id(job_id))
-                    .invoke_async(&mut conn.clone())
-                    .await?;
-                Ok(forgotten == 1)
-            }
-            Backend::Sqlite(pool) => sqlite::delete_dead(pool, &self.name(), &task_id(job_id)).await,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::queue::task_id;
 
     #[test]
     fn a_stored_result_gives_the_error_it_holds() {

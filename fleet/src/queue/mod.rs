@@ -11,24 +11,27 @@
 //!   while jobs it fetched wait for a free slot, so a batch larger than the free slots let a
 //!   busy worker's heartbeat lapse and its jobs run twice elsewhere.
 //!
+//! One facade, two backends side by side: `redis.rs` and `sqlite.rs` each hold their side of
+//! every operation, `inspect.rs` the types the dashboard reads from both.
+//!
 //! Redis only: jobs are pushed onto the active list by our own script (`lua/push.lua` says
 //! why), task leases are off (see [`jobs_config`]), and the connection answers within
 //! [`RESPONSE_TIMEOUT`], not redis-rs's 500 ms default, which kills worker pools under load
 //! (apalis-redis issue 76).
 
 mod inspect;
+mod redis;
 mod sqlite;
 
-use std::sync::LazyLock;
 use std::time::Duration;
 
 pub use apalis_redis::{Config, ConnectionManager};
 use apalis_sqlite::SqlitePool;
 use ml_core::job::Job;
-use redis::aio::ConnectionManagerConfig;
 use uuid::Uuid;
 
 pub use self::inspect::{DeadJob, DeadJobs, Depth, PAYLOAD_PREVIEW};
+pub use self::redis::jobs_config;
 use crate::config::{QueueBackend, QueueConfig};
 
 pub const POLL_INTERVAL: Duration = Duration::from_millis(200);
@@ -50,7 +53,7 @@ pub const FETCH_BATCH: usize = 1;
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
     #[error("redis at REDIS_URL is unreachable or failed")]
-    Redis(#[from] redis::RedisError),
+    Redis(#[from] ::redis::RedisError),
     #[error("the sqlite queue at QUEUE_URL failed")]
     Sqlite(#[from] sqlx::Error),
     #[error("cannot set up the sqlite queue at QUEUE_URL")]
@@ -75,8 +78,8 @@ impl QueueError {
 }
 
 /// Errors that say Redis is not there (or not now), rather than that the command is wrong.
-fn redis_is_transient(error: &redis::RedisError) -> bool {
-    use redis::{ErrorKind, ServerErrorKind};
+fn redis_is_transient(error: &::redis::RedisError) -> bool {
+    use ::redis::{ErrorKind, ServerErrorKind};
     error.is_io_error()
         || error.is_timeout()
         || error.is_connection_dropped()
@@ -132,7 +135,7 @@ impl Queue {
     /// Connects to the queue `args` names; the SQLite file is created and set up if new.
     pub async fn connect(args: &QueueConfig) -> Result<Self, QueueError> {
         let backend = match &args.backend {
-            QueueBackend::Redis(url) => Backend::Redis(connect_redis(url).await?),
+            QueueBackend::Redis(url) => Backend::Redis(redis::connect(url).await?),
             QueueBackend::Sqlite(path) => Backend::Sqlite(sqlite::connect(path).await?),
         };
         Ok(Self { backend, prefix: args.prefix.clone(), redis_keys: jobs_config(&args.prefix) })
@@ -160,11 +163,6 @@ impl Queue {
             .missed_heartbeats(MISSED_HEARTBEATS)
     }
 
-    /// The Redis key whose value is the task that claimed an idempotency key (`push.lua`).
-    fn claim(&self, idempotency_key: &str) -> String {
-        format!("{}:{idempotency_key}", self.redis_keys.idempotency_key_set())
-    }
-
     /// Enqueues jobs. Returns how many were: a job whose idempotency key is already claimed
     /// is not.
     pub async fn push(&self, jobs: &[Job]) -> Result<usize, QueueError> {
@@ -175,7 +173,7 @@ impl Queue {
     /// jobs are encoded, and how the fault tests put bytes no worker can read on the queue.
     pub async fn push_raw(&self, jobs: &[RawJob]) -> Result<usize, QueueError> {
         match &self.backend {
-            Backend::Redis(conn) => push_redis(&mut conn.clone(), &self.redis_keys, jobs).await,
+            Backend::Redis(conn) => redis::push(conn, &self.redis_keys, jobs).await,
             Backend::Sqlite(pool) => sqlite::push(pool, &self.name(), jobs).await,
         }
     }
@@ -183,10 +181,7 @@ impl Queue {
     /// Jobs waiting, for all workers.
     pub async fn waiting(&self) -> Result<usize, QueueError> {
         match &self.backend {
-            Backend::Redis(conn) => Ok(redis::cmd("LLEN")
-                .arg(self.redis_keys.active_jobs_list())
-                .query_async(&mut conn.clone())
-                .await?),
+            Backend::Redis(conn) => redis::waiting(conn, &self.redis_keys).await,
             Backend::Sqlite(pool) => sqlite::waiting(pool, &self.name()).await,
         }
     }
@@ -197,12 +192,7 @@ impl Queue {
         let alive_since = chrono::Utc::now().timestamp()
             - i64::try_from(self.redis_keys.orphaned_duration().as_secs()).unwrap_or(i64::MAX);
         match &self.backend {
-            Backend::Redis(conn) => Ok(redis::cmd("ZCOUNT")
-                .arg(self.redis_keys.workers_set())
-                .arg(alive_since)
-                .arg("+inf")
-                .query_async(&mut conn.clone())
-                .await?),
+            Backend::Redis(conn) => redis::workers_alive(conn, &self.redis_keys, alive_since).await,
             Backend::Sqlite(pool) => sqlite::workers_alive(pool, &self.name(), alive_since).await,
         }
     }
@@ -210,21 +200,15 @@ impl Queue {
     /// Frees a failed job's idempotency key, so that the next trigger of the same work runs.
     pub async fn release(&self, idempotency_key: &str) -> Result<(), QueueError> {
         match &self.backend {
-            Backend::Redis(conn) => {
-                let () =
-                    redis::cmd("DEL").arg(self.claim(idempotency_key)).query_async(&mut conn.clone()).await?;
-                Ok(())
-            }
+            Backend::Redis(conn) => redis::release(conn, &self.redis_keys, idempotency_key).await,
             Backend::Sqlite(pool) => sqlite::release(pool, &self.name(), idempotency_key).await,
         }
     }
 
     /// The job that holds an idempotency key: the one a second push of the same work meets.
     pub async fn claimant(&self, idempotency_key: &str) -> Result<Option<Uuid>, QueueError> {
-        let task_id: Option<String> = match &self.backend {
-            Backend::Redis(conn) => {
-                redis::cmd("GET").arg(self.claim(idempotency_key)).query_async(&mut conn.clone()).await?
-            }
+        let task_id = match &self.backend {
+            Backend::Redis(conn) => redis::claimant(conn, &self.redis_keys, idempotency_key).await?,
             Backend::Sqlite(pool) => sqlite::claimant(pool, &self.name(), idempotency_key).await?,
         };
         Ok(task_id.and_then(|id| ulid::Ulid::from_string(&id).ok()).map(|id| Uuid::from_u128(id.0)))
@@ -233,11 +217,7 @@ impl Queue {
     /// Whether the queue gave up on a job (its payload unreadable, or out of attempts).
     pub async fn is_dead(&self, job_id: Uuid) -> Result<bool, QueueError> {
         match &self.backend {
-            Backend::Redis(conn) => Ok(redis::cmd("SISMEMBER")
-                .arg(self.redis_keys.dead_jobs_set())
-                .arg(task_id(job_id))
-                .query_async(&mut conn.clone())
-                .await?),
+            Backend::Redis(conn) => redis::is_dead(conn, &self.redis_keys, &task_id(job_id)).await,
             Backend::Sqlite(pool) => sqlite::is_dead(pool, &task_id(job_id)).await,
         }
     }
@@ -247,19 +227,9 @@ impl Queue {
     /// already left that worker: it will run again, and its second result is a duplicate
     /// the collector ignores.
     pub async fn finish_abandoned(&self, job_id: Uuid, worker: &str) -> Result<bool, QueueError> {
-        static FINISH: LazyLock<redis::Script> =
-            LazyLock::new(|| redis::Script::new(include_str!("../../lua/finish_abandoned.lua")));
         match &self.backend {
             Backend::Redis(conn) => {
-                let finished: u8 = FINISH
-                    .key(format!("{}:{worker}", self.redis_keys.inflight_jobs_set()))
-                    .key(self.redis_keys.done_jobs_set())
-                    .key(self.redis_keys.job_meta_hash())
-                    .arg(task_id(job_id))
-                    .arg(chrono::Utc::now().timestamp())
-                    .invoke_async(&mut conn.clone())
-                    .await?;
-                Ok(finished == 1)
+                redis::finish_abandoned(conn, &self.redis_keys, &task_id(job_id), worker).await
             }
             Backend::Sqlite(pool) => sqlite::finish_abandoned(pool, &task_id(job_id), worker).await,
         }
@@ -268,75 +238,45 @@ impl Queue {
     /// Forgets up to `max` finished jobs (payload and metadata; results live on the results
     /// stream). Returns how many; call it until it returns less than `max`.
     pub async fn sweep_done(&self, max: usize) -> Result<usize, QueueError> {
-        static SWEEP: LazyLock<redis::Script> =
-            LazyLock::new(|| redis::Script::new(include_str!("../../lua/sweep_done.lua")));
         match &self.backend {
-            Backend::Redis(conn) => Ok(SWEEP
-                .key(self.redis_keys.done_jobs_set())
-                .key(self.redis_keys.job_data_hash())
-                .key(self.redis_keys.job_meta_hash())
-                .arg(max)
-                .invoke_async(&mut conn.clone())
-                .await?),
+            Backend::Redis(conn) => redis::sweep_done(conn, &self.redis_keys, max).await,
             Backend::Sqlite(pool) => sqlite::sweep_done(pool, &self.name(), max).await,
         }
     }
-}
 
-/// A connection manager that reconnects by itself, with a bounded connect time.
-async fn connect_redis(url: &str) -> Result<ConnectionManager, QueueError> {
-    let client = redis::Client::open(url)?;
-    let config = ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(Duration::from_secs(5)))
-        .set_response_timeout(Some(RESPONSE_TIMEOUT))
-        .set_number_of_retries(3);
-    Ok(client.get_connection_manager_with_config(config).await?)
-}
-
-/// The apalis-redis settings of the jobs queue.
-pub fn jobs_config(prefix: &str) -> Config {
-    Config::default()
-        .queue(format!("{prefix}:jobs"))
-        .batch_size(FETCH_BATCH)
-        .heartbeat_interval(HEARTBEAT)
-        .missed_heartbeats(MISSED_HEARTBEATS)
-        .idempotency_ttl(Some(IDEMPOTENCY_TTL))
-        .emit_events(false)
-        // Leases add nothing to orphan recovery (the in-flight set and heartbeats do that),
-        // and taking one runs LREM over the whole waiting list per job: with 50,000 jobs
-        // waiting, Redis spent 250 ms per batch of 256 on it (docs/benchmarks.md).
-        .lock_tasks(false)
-}
-
-/// Pushes jobs onto apalis-redis's active list, in chunks, with `push.lua`.
-async fn push_redis(
-    conn: &mut ConnectionManager,
-    config: &Config,
-    jobs: &[RawJob],
-) -> Result<usize, QueueError> {
-    static PUSH: LazyLock<redis::Script> =
-        LazyLock::new(|| redis::Script::new(include_str!("../../lua/push.lua")));
-    let mut enqueued = 0;
-    // One script call per thousand keeps each Redis command short.
-    for chunk in jobs.chunks(1000) {
-        let mut invocation = PUSH.prepare_invoke();
-        invocation
-            .key(config.job_data_hash())
-            .key(config.active_jobs_list())
-            .key(config.signal_list())
-            .key(config.job_meta_hash())
-            .key(config.idempotency_key_set())
-            .arg(config.idempotency_ttl.map_or(0, |ttl| ttl.as_secs()));
-        for job in chunk {
-            invocation
-                .arg(task_id(job.job_id))
-                .arg(&job.payload)
-                .arg(job.idempotency_key.as_deref().unwrap_or(""));
-        }
-        let count: usize = invocation.invoke_async(conn).await?;
-        enqueued += count;
+    /// How many jobs are in each state, for all workers.
+    pub async fn depth(&self) -> Result<Depth, QueueError> {
+        let workers_alive = self.workers_alive().await?;
+        let depth = match &self.backend {
+            Backend::Redis(conn) => redis::depth(conn, &self.redis_keys).await?,
+            Backend::Sqlite(pool) => sqlite::depth(pool, &self.name()).await?,
+        };
+        Ok(Depth { workers_alive, ..depth })
     }
-    Ok(enqueued)
+
+    /// Dead jobs, newest first: `limit` of them after the first `offset`.
+    pub async fn dead_jobs(&self, limit: usize, offset: usize) -> Result<DeadJobs, QueueError> {
+        match &self.backend {
+            Backend::Redis(conn) => redis::dead_jobs(conn, &self.redis_keys, limit, offset).await,
+            Backend::Sqlite(pool) => sqlite::dead_jobs(pool, &self.name(), limit, offset).await,
+        }
+    }
+
+    /// Puts a dead job back in the queue with its attempts reset. False if it is not dead.
+    pub async fn retry_dead(&self, job_id: Uuid) -> Result<bool, QueueError> {
+        match &self.backend {
+            Backend::Redis(conn) => redis::retry_dead(conn, &self.redis_keys, &task_id(job_id)).await,
+            Backend::Sqlite(pool) => sqlite::retry_dead(pool, &self.name(), &task_id(job_id)).await,
+        }
+    }
+
+    /// Deletes a dead job. False if it is not dead.
+    pub async fn delete_dead(&self, job_id: Uuid) -> Result<bool, QueueError> {
+        match &self.backend {
+            Backend::Redis(conn) => redis::delete_dead(conn, &self.redis_keys, &task_id(job_id)).await,
+            Backend::Sqlite(pool) => sqlite::delete_dead(pool, &self.name(), &task_id(job_id)).await,
+        }
+    }
 }
 
 /// The queue's id of a job: its uuid as a ULID (both are 128 bits), the id type apalis

@@ -1,4 +1,4 @@
-//! What an ingest did, per file and per series, for people (`producer ingest --check`) and
+//! What an ingest did, per file and per series, for people (`boltfleet ingest --check`) and
 //! machines (`--json`).
 
 use std::collections::BTreeMap;

@@ -149,6 +149,19 @@ pub fn blend(model_probabilities: [&[f64; 3]; 2], weights: [f64; 2]) -> Ensemble
     }
 }
 
+/// The ensemble's decision for one row under `rule`.
+pub(crate) fn decide(
+    rule: EnsembleRule,
+    probabilities: [&[f64; 3]; 2],
+    weights: [f64; 2],
+    threshold: f64,
+) -> EnsembleVote {
+    match rule {
+        EnsembleRule::Vote => vote(probabilities, weights, threshold),
+        EnsembleRule::Proba => blend(probabilities, weights),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
