@@ -1,6 +1,8 @@
-//! The results database's contract, on both dialects: a scratch Postgres database
-//! (`DATABASE_URL`'s server, default 127.0.0.1:5432) and a SQLite file. Every statement the
-//! fleet runs is driven through `fleet::database` and must read back the same on either.
+//! The results database's contract, on both dialects: a scratch Postgres database and a
+//! SQLite file. Every statement the fleet runs is driven through `fleet::database` and must
+//! read back the same on either. One named test per operation, on every backend
+//! ([`database_contract!`]): a failure says which operation on which backend, and hides none
+//! of the others.
 
 use chrono::{DateTime, Duration, Utc};
 use fleet::config::DatabaseConfig;
@@ -9,12 +11,14 @@ use fleet::database::runs::RunStatus;
 use fleet::database::views::{PairFilter, PairOrder};
 use fleet::database::write::{ResultsWriter, row};
 use ml_core::ingest::BarSeries;
+use ml_core::job::ForecastOutcome;
 use ml_core::job::{
     ArtifactRef, DriftAlert, ForecastStatus, JOB_SCHEMA_VERSION, JobResult, LiveScore, Outcome, Pair,
     Snapshot, TrainStatus,
 };
+use ml_core::model::artifact::Manifest;
 use ml_core::model::scores::{Composite, Score, Scores};
-use ml_core::model::{self, TrainConfig};
+use ml_core::model::{self, Forecast, TrainConfig, Trained};
 use ml_core::{Bar, Timeframe};
 use uuid::Uuid;
 
@@ -58,14 +62,179 @@ async fn write(writer: &ResultsWriter, results: &[JobResult]) {
     writer.insert(rows.iter().map(|(table, row)| (*table, row))).await.unwrap();
 }
 
-async fn contract(database: Database) {
+/// A migrated database with TEST d1's 320 bars, a small model trained on the first 300, and
+/// one run's results written twice: a succeeded, a failed and an up-to-date training run, a
+/// forecast at bar 300 and a ping.
+struct Seeded {
+    database: Database,
+    writer: ResultsWriter,
+    series: BarSeries,
+    trained: Trained,
+    snapshot: Snapshot,
+    run_id: Uuid,
+    now: DateTime<Utc>,
+    succeeded: JobResult,
+    failed: JobResult,
+    up_to_date: JobResult,
+    forecast: Forecast,
+    predicted: JobResult,
+}
+
+/// A training result of `run_id` for TEST d1 on `snapshot`.
+fn train_result(
+    run_id: Uuid,
+    snapshot: &Snapshot,
+    status: TrainStatus,
+    finished_at: DateTime<Utc>,
+) -> JobResult {
+    let outcome =
+        Outcome::Train { pair: pair(), snapshot: snapshot.clone(), config_sha256: "cd".repeat(32), status };
+    result(run_id, finished_at, outcome)
+}
+
+impl Seeded {
+    async fn new(database: Database) -> Self {
+        database.migrate().await.unwrap();
+        let series = BarSeries { symbol: pair().symbol, timeframe: Timeframe::D1, bars: bars(320) };
+        database.upsert_bars(&series, "contract").await.unwrap();
+        // A succeeded, a failed and an up-to-date training run, a forecast, a ping.
+        let history = &series.bars[..300];
+        let mut config = TrainConfig::for_timeframe(Timeframe::D1);
+        (config.forest.trees, config.boosting.rounds, config.threads) = (5, 5, 1);
+        let training = BarSeries { bars: history.to_vec(), ..series.clone() };
+        let trained = model::train(&training, &config, "2024-01-01T00:00:00Z".parse().unwrap()).unwrap();
+        let snapshot = Snapshot {
+            key: "bars/TEST/d1/contract.parquet".to_owned(),
+            sha256: "ab".repeat(32),
+            bars: history.len(),
+            last_bar: history.last().unwrap().ts,
+        };
+        let run_id = Uuid::new_v4();
+        let now = Utc::now();
+        let succeeded = train_result(
+            run_id,
+            &snapshot,
+            TrainStatus::Succeeded {
+                artifact: ArtifactRef {
+                    uri: "s3://artifacts/models/TEST/d1/v/".to_owned(),
+                    version: trained.artifact.manifest.version.clone(),
+                },
+                evaluation: Box::new(trained.artifact.manifest.evaluation.clone()),
+                promoted: true,
+                promotion_note: None,
+            },
+            now - Duration::minutes(2),
+        );
+        let failed = train_result(
+            run_id,
+            &snapshot,
+            TrainStatus::Failed { error: "<script>alert(1)</script>".to_owned() },
+            now - Duration::minutes(1),
+        );
+        let up_to_date = train_result(
+            run_id,
+            &snapshot,
+            TrainStatus::UpToDate { artifact_version: Some(trained.artifact.manifest.version.clone()) },
+            now,
+        );
+        let forecast = model::predict(&trained.artifact.model, history).unwrap();
+        let predicted = result(
+            run_id,
+            now,
+            Outcome::Forecast {
+                pair: pair(),
+                status: ForecastStatus::Predicted {
+                    forecast: forecast.clone(),
+                    artifact_version: trained.artifact.manifest.version.clone(),
+                },
+            },
+        );
+        let ping = result(run_id, now, Outcome::Ping);
+        let writer = ResultsWriter::new(database.clone());
+        let all = [succeeded.clone(), failed.clone(), up_to_date.clone(), predicted.clone(), ping];
+        write(&writer, &all).await;
+        write(&writer, &all).await;
+        Seeded {
+            database,
+            writer,
+            series,
+            trained,
+            snapshot,
+            run_id,
+            now,
+            succeeded,
+            failed,
+            up_to_date,
+            forecast,
+            predicted,
+        }
+    }
+
+    fn manifest(&self) -> &Manifest {
+        &self.trained.artifact.manifest
+    }
+
+    fn train(&self, status: TrainStatus, finished_at: DateTime<Utc>) -> JobResult {
+        train_result(self.run_id, &self.snapshot, status, finished_at)
+    }
+
+    /// What `evaluate` records: the forecast scored, a drift alert of its model, and two
+    /// live scores (the latest first, an older one recorded after it). The outcome.
+    async fn evaluated(&self) -> ForecastOutcome {
+        let due = self.database.due_forecasts().await.unwrap();
+        let outcome = due[0].clone().score();
+        let alert = DriftAlert {
+            pair: pair(),
+            artifact_version: Some(self.manifest().version.clone()),
+            live_accuracy: 0.2,
+            validation_accuracy: self.manifest().evaluation.ensemble.validation.accuracy.value,
+            evaluated: 1,
+            max_drop: 0.1,
+            window_start: self.forecast.bar_ts,
+            retrain_job_id: None,
+        };
+        let evaluation = [
+            result(self.run_id, self.now, Outcome::ForecastOutcome(outcome.clone())),
+            result(self.run_id, self.now, Outcome::DriftAlert(alert)),
+        ];
+        write(&self.writer, &evaluation).await;
+        // The pair's live scores, the latest first and an older one recorded after it: the
+        // overview shows the latest, the symbol page its scores.
+        let scores = self.manifest().evaluation.scores.expect("a run's scores");
+        let live_score = |value: f64, drift| LiveScore {
+            pair: pair(),
+            artifact_version: Some(self.manifest().version.clone()),
+            evaluated: 1,
+            scores: Scores { live: Some(Score { value, ..scores.backtest }), ..scores },
+            composite: Composite { value, included: Vec::new(), missing: Vec::new(), drift: Some(drift) },
+            live_accuracy: 0.0,
+            majority_accuracy: 1.0,
+            backtest: None,
+        };
+        let live_scores = [
+            result(self.run_id, self.now, Outcome::LiveScore(Box::new(live_score(0.25, true)))),
+            result(
+                self.run_id,
+                self.now - Duration::days(1),
+                Outcome::LiveScore(Box::new(live_score(0.75, false))),
+            ),
+        ];
+        write(&self.writer, &live_scores).await;
+        outcome
+    }
+}
+
+async fn migrations_apply_idempotently(database: Database) {
     assert!(database.migrate().await.unwrap() > 0, "the schema applies");
     assert_eq!(
         database.migrate().await.unwrap(),
         database.migrate().await.unwrap(),
         "and again, idempotently"
     );
+}
 
+async fn bars_load_once_and_read_back(database: Database) {
+    database.migrate().await.unwrap();
     // Bars in, bars out.
     let series = BarSeries { symbol: pair().symbol, timeframe: Timeframe::D1, bars: bars(320) };
     let loaded = database.upsert_bars(&series, "contract").await.unwrap();
@@ -77,69 +246,13 @@ async fn contract(database: Database) {
     assert_eq!(database.pairs(&[], &[Timeframe::H1]).await.unwrap(), []);
     assert_eq!(database.bars(&pair(), None).await.unwrap(), series.bars);
     assert_eq!(database.bars(&pair(), Some(5)).await.unwrap(), series.bars[315..]);
+}
 
-    // A succeeded, a failed and an up-to-date training run, a forecast, a ping.
-    let history = &series.bars[..300];
-    let mut config = TrainConfig::for_timeframe(Timeframe::D1);
-    (config.forest.trees, config.boosting.rounds, config.threads) = (5, 5, 1);
-    let training = BarSeries { bars: history.to_vec(), ..series.clone() };
-    let trained = model::train(&training, &config, "2024-01-01T00:00:00Z".parse().unwrap()).unwrap();
-    let manifest = &trained.artifact.manifest;
-    let snapshot = Snapshot {
-        key: "bars/TEST/d1/contract.parquet".to_owned(),
-        sha256: "ab".repeat(32),
-        bars: history.len(),
-        last_bar: history.last().unwrap().ts,
-    };
-    let run_id = Uuid::new_v4();
-    let now = Utc::now();
-    let train = |status: TrainStatus, finished_at: DateTime<Utc>| {
-        result(
-            run_id,
-            finished_at,
-            Outcome::Train {
-                pair: pair(),
-                snapshot: snapshot.clone(),
-                config_sha256: "cd".repeat(32),
-                status,
-            },
-        )
-    };
-    let succeeded = train(
-        TrainStatus::Succeeded {
-            artifact: ArtifactRef {
-                uri: "s3://artifacts/models/TEST/d1/v/".to_owned(),
-                version: manifest.version.clone(),
-            },
-            evaluation: Box::new(manifest.evaluation.clone()),
-            promoted: true,
-            promotion_note: None,
-        },
-        now - Duration::minutes(2),
-    );
-    let failed = train(
-        TrainStatus::Failed { error: "<script>alert(1)</script>".to_owned() },
-        now - Duration::minutes(1),
-    );
-    let up_to_date = train(TrainStatus::UpToDate { artifact_version: Some(manifest.version.clone()) }, now);
-    let forecast = model::predict(&trained.artifact.model, history).unwrap();
-    let predicted = result(
-        run_id,
-        now,
-        Outcome::Forecast {
-            pair: pair(),
-            status: ForecastStatus::Predicted {
-                forecast: forecast.clone(),
-                artifact_version: manifest.version.clone(),
-            },
-        },
-    );
-    let ping = result(run_id, now, Outcome::Ping);
-    let writer = ResultsWriter::new(database.clone());
-    let all = [succeeded.clone(), failed.clone(), up_to_date.clone(), predicted.clone(), ping.clone()];
-    write(&writer, &all).await;
-    write(&writer, &all).await;
-
+async fn runs_are_one_typed_row_per_job(database: Database) {
+    let seeded = Seeded::new(database).await;
+    let Seeded { database, snapshot, succeeded, failed, up_to_date, .. } = &seeded;
+    let manifest = seeded.manifest();
+    let accuracy = &manifest.evaluation.ensemble.validation.accuracy;
     let ids: Vec<Uuid> = [&succeeded, &failed, &up_to_date].map(|r| r.job_id).to_vec();
     let mut runs = database.train_rows(&ids).await.unwrap();
     runs.sort_by_key(|row| row.finished_at);
@@ -149,7 +262,6 @@ async fn contract(database: Database) {
         [RunStatus::Succeeded, RunStatus::Failed, RunStatus::UpToDate],
         "one row per job, typed"
     );
-    let accuracy = &manifest.evaluation.ensemble.validation.accuracy;
     assert_eq!(runs[0].ensemble_accuracy, Some(accuracy.value));
     assert_eq!(runs[0].artifact_version.as_deref(), Some(manifest.version.as_str()));
     assert_eq!(runs[0].trials, 1, "the pair's first succeeded run");
@@ -160,10 +272,16 @@ async fn contract(database: Database) {
         Some(manifest.version.clone())
     );
     assert_eq!(database.up_to_date(&pair(), "other", "cd").await.unwrap(), None);
+}
 
+async fn the_overview_row_is_the_pairs_latest_run_and_forecast(database: Database) {
+    let seeded = Seeded::new(database).await;
+    let Seeded { database, writer, run_id, now, forecast, predicted, .. } = &seeded;
+    let manifest = seeded.manifest();
+    let accuracy = &manifest.evaluation.ensemble.validation.accuracy;
     // The overview's row of the pair: its latest succeeded run and ensemble forecast, kept
     // as the results went in; an older run recorded late does not replace the latest.
-    let older = train(
+    let older = seeded.train(
         TrainStatus::Succeeded {
             artifact: ArtifactRef {
                 uri: "s3://artifacts/models/TEST/d1/old/".to_owned(),
@@ -173,9 +291,9 @@ async fn contract(database: Database) {
             promoted: true,
             promotion_note: None,
         },
-        now - Duration::days(30),
+        *now - Duration::days(30),
     );
-    write(&writer, std::slice::from_ref(&older)).await;
+    write(writer, std::slice::from_ref(&older)).await;
     let all_pairs = PairFilter { limit: 50, ..PairFilter::default() };
     let (pairs, total) = database.pair_summaries(&all_pairs).await.unwrap();
     assert_eq!((total, pairs.len()), (1, 1), "{pairs:?}");
@@ -193,15 +311,21 @@ async fn contract(database: Database) {
     assert_eq!(forecasts.len(), 1);
     assert!(forecasts[0].is_trained_ensemble);
     assert_eq!(forecasts[0].direction.as_deref(), Some(forecast.direction.as_str()));
-    assert_eq!(database.pings(run_id).await.unwrap(), 1);
+    assert_eq!(database.pings(*run_id).await.unwrap(), 1);
     let live = database.live_forecasts(&pair(), 10).await.unwrap();
     assert_eq!(live.len(), 1, "the model page's forecasts: {live:?}");
     assert_eq!((live[0].direction.as_deref(), live[0].correct), (Some(forecast.direction.as_str()), None));
+}
 
+async fn evaluate_reads_due_forecasts_signals_and_model_records(database: Database) {
+    let seeded = Seeded::new(database).await;
+    let Seeded { database, series, forecast, .. } = &seeded;
+    let manifest = seeded.manifest();
+    let accuracy = &manifest.evaluation.ensemble.validation.accuracy;
     // What evaluate reads: the forecast is due (its horizon bars exist), then scored.
     let due = database.due_forecasts().await.unwrap();
     assert_eq!(due.len(), 1, "the forecast's horizon has passed");
-    let close_at = history.last().unwrap().close;
+    let close_at = series.bars[299].close;
     let horizon_bar = &series.bars[300 + forecast.horizon - 1];
     assert_eq!(
         (due[0].close_at, due[0].close_after, due[0].realized_at),
@@ -209,46 +333,25 @@ async fn contract(database: Database) {
     );
     assert_eq!(due[0].close_next, Some(series.bars[300].close));
     let outcome = due[0].clone().score();
+    assert_eq!(
+        (&outcome.pair, outcome.horizon),
+        (&pair(), forecast.horizon),
+        "scored as its pair, at its horizon"
+    );
     let signals = database.forecast_signals(forecast.bar_ts).await.unwrap();
     assert_eq!(signals.len(), 1);
     assert_eq!(signals[0].probabilities, forecast.probabilities);
     let record = database.model_record(&manifest.version).await.unwrap();
     assert_eq!(record.validation_accuracy, Some(accuracy.value));
     assert_eq!(record.majority_class, Some(manifest.evaluation.baselines.majority_class));
+}
 
-    let alert = DriftAlert {
-        pair: pair(),
-        artifact_version: Some(manifest.version.clone()),
-        live_accuracy: 0.2,
-        validation_accuracy: accuracy.value,
-        evaluated: 1,
-        max_drop: 0.1,
-        window_start: forecast.bar_ts,
-        retrain_job_id: None,
-    };
-    let evaluation = [
-        result(run_id, now, Outcome::ForecastOutcome(outcome.clone())),
-        result(run_id, now, Outcome::DriftAlert(alert)),
-    ];
-    write(&writer, &evaluation).await;
-    // The pair's live scores, the latest first and an older one recorded after it: the
-    // overview shows the latest, the symbol page its scores.
-    let scores = manifest.evaluation.scores.expect("a run's scores");
-    let live_score = |value: f64, drift| LiveScore {
-        pair: pair(),
-        artifact_version: Some(manifest.version.clone()),
-        evaluated: 1,
-        scores: Scores { live: Some(Score { value, ..scores.backtest }), ..scores },
-        composite: Composite { value, included: Vec::new(), missing: Vec::new(), drift: Some(drift) },
-        live_accuracy: 0.0,
-        majority_accuracy: 1.0,
-        backtest: None,
-    };
-    let live_scores = [
-        result(run_id, now, Outcome::LiveScore(Box::new(live_score(0.25, true)))),
-        result(run_id, now - Duration::days(1), Outcome::LiveScore(Box::new(live_score(0.75, false)))),
-    ];
-    write(&writer, &live_scores).await;
+async fn outcomes_live_scores_and_alerts_read_back(database: Database) {
+    let seeded = Seeded::new(database).await;
+    let Seeded { database, forecast, .. } = &seeded;
+    let manifest = seeded.manifest();
+    let outcome = seeded.evaluated().await;
+    let all_pairs = PairFilter { limit: 50, ..PairFilter::default() };
     let (pairs, _) = database.pair_summaries(&all_pairs).await.unwrap();
     assert_eq!(
         (pairs[0].live_score, pairs[0].live_composite, pairs[0].composite_drift),
@@ -267,7 +370,14 @@ async fn contract(database: Database) {
     assert_eq!(live[0].correct, Some(outcome.predicted == outcome.realized));
     assert_eq!(live[0].realized_return, Some(outcome.realized_return));
     assert_eq!(database.drift_alerted().await.unwrap(), [(pair(), Some(manifest.version.clone()))]);
+}
 
+async fn the_overview_filters_sorts_and_pages_in_sql(database: Database) {
+    let seeded = Seeded::new(database).await;
+    let Seeded { database, writer, snapshot, run_id, now, .. } = &seeded;
+    let manifest = seeded.manifest();
+    let accuracy = &manifest.evaluation.ensemble.validation.accuracy;
+    seeded.evaluated().await;
     // The overview filters, sorts and pages in SQL: a worse model on OTHER h1 that does not
     // beat its baselines, and OTHER d1 with only a failed run.
     let other = |timeframe| Pair { symbol: "OTHER".parse().unwrap(), timeframe };
@@ -281,7 +391,7 @@ async fn contract(database: Database) {
     let on = |pair: Pair, status| {
         let outcome =
             Outcome::Train { pair, snapshot: snapshot.clone(), config_sha256: "cd".repeat(32), status };
-        result(run_id, now, outcome)
+        result(*run_id, *now, outcome)
     };
     let others = [
         on(
@@ -298,7 +408,7 @@ async fn contract(database: Database) {
         ),
         on(other(Timeframe::D1), TrainStatus::Failed { error: "too few bars".to_owned() }),
     ];
-    write(&writer, &others).await;
+    write(writer, &others).await;
     let listed = |filter: PairFilter| {
         let database = database.clone();
         async move {
@@ -335,23 +445,42 @@ async fn contract(database: Database) {
     );
 }
 
-// Multi-threaded: the contract trains a small model, and polars blocks in place only there.
-#[tokio::test(flavor = "multi_thread")]
-async fn the_sqlite_database_keeps_the_contract() {
+/// A new SQLite file, and the folder that holds it.
+async fn sqlite() -> (Database, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let args = DatabaseConfig::sqlite(&dir.path().join("results.db"));
-    contract(Database::connect(&args).await.unwrap()).await;
+    let database = Database::connect(&DatabaseConfig::sqlite(&dir.path().join("results.db"))).await.unwrap();
+    (database, dir)
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_postgres_database_keeps_the_contract() {
+/// A new Postgres database, created as `boltfleet collector migrate` creates one, dropped
+/// with its guard.
+async fn postgres() -> (Database, test_support::ScratchDatabase) {
     let scratch = test_support::ScratchDatabase::reserve("database_contract");
-    let args = scratch.config();
-    assert!(Database::create_if_missing(&args).await.unwrap());
-    let database = Database::connect(&args).await.unwrap();
-    contract(database.clone()).await;
-    database.close().await;
+    assert!(Database::create_if_missing(&scratch.config()).await.unwrap(), "a missing database is created");
+    (Database::connect(&scratch.config()).await.unwrap(), scratch)
 }
+
+/// One test per operation of the contract on a backend's fresh database (`$open`).
+macro_rules! database_contract {
+    ($($backend:ident => $open:ident),* $(,)?) => {$(
+        mod $backend {
+            database_contract!(@tests $open: migrations_apply_idempotently, bars_load_once_and_read_back,
+                runs_are_one_typed_row_per_job, the_overview_row_is_the_pairs_latest_run_and_forecast,
+                evaluate_reads_due_forecasts_signals_and_model_records, outcomes_live_scores_and_alerts_read_back,
+                the_overview_filters_sorts_and_pages_in_sql);
+        }
+    )*};
+    (@tests $open:ident: $($operation:ident),*) => {$(
+        // Multi-threaded: the seeded runs train a small model, and polars blocks in place only there.
+        #[tokio::test(flavor = "multi_thread")]
+        async fn $operation() {
+            let (database, _keep) = super::$open().await;
+            super::$operation(database).await;
+        }
+    )*};
+}
+
+database_contract!(sqlite => sqlite, postgres => postgres);
 
 /// Only the collector writes results: no other crate's source names the writer.
 #[test]
