@@ -29,7 +29,9 @@ pub struct Features {
 /// Writes the file's bars with every feature column and the label. CPU work: call it from a
 /// blocking thread.
 pub fn run(args: &Features) -> Result<ExitCode, ProducerError> {
-    let mut series = ingest_file(&args.file, &args.options)?.into_single()?;
+    let mut series = ingest_file(&args.file, &args.options)?
+        .into_single()
+        .map_err(|error| ProducerError::Refused(format!("use --symbol: {error}")))?;
     if let Some(coarser) = args.resample {
         series.bars = ml_core::resample::resample(&series.bars, series.timeframe, coarser)?;
         series.timeframe = coarser;

@@ -97,7 +97,7 @@ pub enum WorkerError {
     Ops(#[source] std::io::Error),
     #[error("the worker's job pool stopped by itself")]
     PoolStopped,
-    #[error("the worker's job pool failed")]
+    #[error("the worker's job pool stopped on an error")]
     Pool(#[from] MonitorError),
 }
 

@@ -30,7 +30,7 @@ pub enum Command {
     Demo(Box<DemoArgs>),
     #[command(flatten)]
     Producer(ProducerCommand),
-    /// Train and forecast: from the queue (`run`), or from bar files (`train-file`, `predict`).
+    /// Train and forecast: from the job queue (`run`), or from bar files (`train-file`, `predict`).
     #[command(subcommand)]
     Worker(WorkerCommand),
     /// Write the fleet's results into the database (`run`), or apply its schema (`migrate`).
