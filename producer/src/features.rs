@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use ml_core::Timeframe;
 use ml_core::ingest::{IngestOptions, ingest_file};
 use ml_core::labels::{LabelConfig, append_labels};
-use polars::prelude::{CsvWriter, ParquetWriter, SerWriter};
+use polars_io::prelude::{CsvWriter, ParquetWriter, SerWriter};
 
 /// A bar file to write with its features and labels.
 #[derive(Debug, Clone)]

@@ -457,7 +457,7 @@ fn finish_series(
 /// The bars as Parquet (the columns of [`crate::features::bars_frame`]); [`ingest_file`] reads
 /// it back exactly.
 pub fn bars_to_parquet(bars: &[Bar]) -> polars::error::PolarsResult<Vec<u8>> {
-    use polars::prelude::ParquetWriter;
+    use polars_io::prelude::ParquetWriter;
     let mut frame = crate::features::bars_frame(bars)?;
     let mut bytes = Vec::new();
     ParquetWriter::new(&mut bytes).finish(&mut frame)?;
@@ -474,7 +474,7 @@ const MAX_PARQUET_PAGE_BYTES: usize = 512 << 20;
 /// the process (both found by `tests/fuzz.rs`). So the sizes in the headers are checked
 /// first, and a panic is an error.
 pub(crate) fn read_parquet_frame(bytes: &[u8]) -> polars::error::PolarsResult<polars::frame::DataFrame> {
-    use polars::prelude::{ParquetReader, SerReader};
+    use polars_io::prelude::{ParquetReader, SerReader};
     let corrupt = |detail: String| polars::error::PolarsError::ComputeError(detail.into());
     let read = std::panic::catch_unwind(|| {
         check_parquet_sizes(bytes).map_err(corrupt)?;
