@@ -528,6 +528,44 @@ fn a_worker_whose_redis_is_gone_exits_non_zero_for_its_supervisor() {
     assert!(log.contains("job pool stopped"), "the log says why: {log}");
 }
 
+/// A Redis that may evict keys (any `maxmemory-policy` but `noeviction`) deletes queued jobs,
+/// or a job's metadata hash, when its memory runs short: the roles that queue, take and
+/// collect jobs refuse it at start-up and say why, and run on it only when told to.
+#[test]
+fn a_redis_that_may_evict_jobs_is_refused_unless_allowed() {
+    let redis = RedisServer::ephemeral_with(&["--maxmemory-policy", "allkeys-lru"]);
+    let env = FleetEnv::on_redis("evicting", &redis.url());
+    let roles: [(&str, &[&str]); 3] =
+        [("worker", &["run"]), ("collector", &["run"]), ("producer", &["ping", "--count", "1"])];
+    for (role, args) in roles {
+        let output = tests::run(&mut env.command(role, args));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{role} refuses the server: {stderr}");
+        assert!(
+            stderr.contains("maxmemory-policy allkeys-lru") && stderr.contains("ALLOW_EVICTING_REDIS"),
+            "{role} names the policy and the way out: {stderr}"
+        );
+    }
+    assert_eq!(env.query("select count(*) from pings"), "0", "nothing ran");
+
+    let allow = |command: &mut Command| {
+        command.env("ALLOW_EVICTING_REDIS", "true");
+    };
+    let _collector = env.spawn_with("collector", &["run"], allow);
+    let worker = env.spawn_with("worker", &["run"], allow);
+    worker.wait_for_log("worker started", Duration::from_secs(60));
+    let mut ping = env.command("producer", &["ping", "--count", "20", "--wait", "--timeout-secs", "60"]);
+    allow(&mut ping);
+    let output = tests::run(&mut ping);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(env.query("select count(*) from pings"), "20");
+    assert!(
+        worker.log().iter().any(|line| line.contains("may evict queued jobs")),
+        "an accepted risk is still logged: {:?}",
+        worker.log()
+    );
+}
+
 /// Redis killed in the middle of a run and started again on its append-only file: no job is
 /// lost; the training that was running is not thrown away (its result waits for the queue
 /// and is published once Redis is back); the worker whose job pool died exits non-zero for

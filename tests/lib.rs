@@ -127,6 +127,7 @@ impl FleetEnv {
         fleet::config::QueueConfig {
             backend: fleet::config::QueueBackend::Redis(self.redis_url.clone()),
             prefix: self.prefix.clone(),
+            ..fleet::config::QueueConfig::default()
         }
     }
 
@@ -373,23 +374,31 @@ impl Drop for Process {
 pub struct RedisServer {
     pub port: u16,
     data_dir: Option<PathBuf>,
+    /// More `redis-server` options, such as `--maxmemory-policy allkeys-lru`.
+    options: Vec<String>,
     process: Option<Process>,
 }
 
 impl RedisServer {
     /// A server that keeps nothing on disk.
     pub fn ephemeral() -> Self {
-        Self::start_on(None)
+        Self::start_on(None, &[])
+    }
+
+    /// A server that keeps nothing on disk, started with these `redis-server` options.
+    pub fn ephemeral_with(options: &[&str]) -> Self {
+        Self::start_on(None, options)
     }
 
     /// A server with its append-only file in `data_dir`.
     pub fn persistent(data_dir: &Path) -> Self {
-        Self::start_on(Some(data_dir.to_owned()))
+        Self::start_on(Some(data_dir.to_owned()), &[])
     }
 
-    fn start_on(data_dir: Option<PathBuf>) -> Self {
+    fn start_on(data_dir: Option<PathBuf>, options: &[&str]) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut server = Self { port, data_dir, process: None };
+        let options = options.iter().map(|option| (*option).to_owned()).collect();
+        let mut server = Self { port, data_dir, options, process: None };
         server.start();
         server
     }
@@ -406,6 +415,7 @@ impl RedisServer {
             Some(dir) => command.args(["--appendonly", "yes", "--appendfsync", "always", "--dir"]).arg(dir),
             None => command.args(["--appendonly", "no"]),
         };
+        command.args(&self.options);
         command.stdout(Stdio::null()).stderr(Stdio::piped());
         self.process = Some(Process::spawn("redis-server", &mut command));
         let up = eventually(Duration::from_secs(10), || {

@@ -362,6 +362,7 @@ async fn a_database_that_is_down_gives_a_page_that_says_so() {
     let queue = QueueConfig {
         backend: QueueBackend::Redis(format!("redis://:secret-password@{nothing_there}")),
         prefix: "down".to_owned(),
+        ..QueueConfig::default()
     };
     let store = ArtifactStore::open(&StoreConfig {
         artifacts_url: "s3://artifacts/down".to_owned(),

@@ -109,6 +109,10 @@ pub struct QueueConfig {
     /// Prefix of every Redis key (or SQLite queue name) the fleet uses; fleets sharing a
     /// server pick different ones.
     pub prefix: String,
+    /// Run on a Redis whose `maxmemory-policy` is not `noeviction`. Such a server deletes keys
+    /// when its memory runs short, queued jobs or a part of one among them, so it is refused
+    /// unless this is set (SQLite: no effect).
+    pub allow_evicting_redis: bool,
 }
 
 impl Default for QueueConfig {
@@ -116,6 +120,7 @@ impl Default for QueueConfig {
         Self {
             backend: QueueBackend::Redis("redis://127.0.0.1:6379".to_owned()),
             prefix: "boltfleet".to_owned(),
+            allow_evicting_redis: false,
         }
     }
 }
@@ -123,7 +128,7 @@ impl Default for QueueConfig {
 impl QueueConfig {
     /// The embedded queue in `file` (created if missing), its names under `prefix`.
     pub fn sqlite(file: &Path, prefix: &str) -> Self {
-        Self { backend: QueueBackend::Sqlite(file.to_owned()), prefix: prefix.to_owned() }
+        Self { backend: QueueBackend::Sqlite(file.to_owned()), prefix: prefix.to_owned(), ..Self::default() }
     }
 }
 

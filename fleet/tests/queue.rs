@@ -176,7 +176,11 @@ async fn the_sqlite_queue_keeps_the_contract() {
 async fn the_redis_queue_keeps_the_contract() {
     let prefix = format!("bftest-queue-contract-{}", std::process::id());
     let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
-    let args = QueueConfig { backend: QueueBackend::Redis(url.clone()), prefix: prefix.clone() };
+    let args = QueueConfig {
+        backend: QueueBackend::Redis(url.clone()),
+        prefix: prefix.clone(),
+        ..QueueConfig::default()
+    };
     let clear = || async {
         let mut conn =
             redis::Client::open(url.as_str()).unwrap().get_multiplexed_async_connection().await.unwrap();

@@ -30,7 +30,11 @@ pub fn redis_url() -> String {
 /// A queue on the tests' Redis under `prefix`: a prefix of the test's own keeps its keys
 /// apart from every other test's.
 pub fn redis_queue(prefix: &str) -> QueueConfig {
-    QueueConfig { backend: QueueBackend::Redis(redis_url()), prefix: prefix.to_owned() }
+    QueueConfig {
+        backend: QueueBackend::Redis(redis_url()),
+        prefix: prefix.to_owned(),
+        ..QueueConfig::default()
+    }
 }
 
 /// The tests' S3 server (`scripts/s3-server`'s, unless the environment names another).

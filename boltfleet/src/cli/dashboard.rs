@@ -60,7 +60,13 @@ impl DashboardArgs {
             None => {
                 let url = self.database_url.clone().context("DATABASE_URL or --data-dir is required")?;
                 let queue = queue_backend(self.redis_url.as_deref(), self.queue_url.as_deref())?
-                    .map(|backend| QueueConfig { backend, prefix: self.queue_prefix.clone() });
+                    // The dashboard shows a fleet whatever its server's eviction policy (with a
+                    // warning in its log); the roles that queue and take jobs refuse it.
+                    .map(|backend| QueueConfig {
+                        backend,
+                        prefix: self.queue_prefix.clone(),
+                        allow_evicting_redis: true,
+                    });
                 let store = self
                     .artifacts_url
                     .clone()

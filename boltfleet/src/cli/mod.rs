@@ -29,7 +29,7 @@ pub enum Command {
     /// every pair with in-process workers, forecast, and print the results.
     Demo(Box<DemoArgs>),
     #[command(flatten)]
-    Producer(ProducerCommand),
+    Producer(Box<ProducerCommand>),
     /// Train and forecast: from the job queue (`run`), or from bar files (`train-file`, `predict`).
     #[command(subcommand)]
     Worker(WorkerCommand),

@@ -63,6 +63,10 @@ pub struct QueueArgs {
     /// server pick different ones.
     #[arg(long, env = "QUEUE_PREFIX", default_value_t = QueueConfig::default().prefix)]
     pub queue_prefix: String,
+    /// Run on a Redis whose maxmemory-policy is not noeviction, though it may delete queued
+    /// jobs when its memory runs short (refused otherwise).
+    #[arg(long, env = "ALLOW_EVICTING_REDIS")]
+    pub allow_evicting_redis: bool,
 }
 
 /// Where the queue lives. A group so that clap names both when neither is set.
@@ -81,7 +85,11 @@ impl QueueArgs {
     pub fn config(&self) -> anyhow::Result<QueueConfig> {
         let backend = queue_backend(self.backend.redis_url.as_deref(), self.backend.queue_url.as_deref())?
             .ok_or_else(|| anyhow::anyhow!("set REDIS_URL or QUEUE_URL"))?;
-        Ok(QueueConfig { backend, prefix: self.queue_prefix.clone() })
+        Ok(QueueConfig {
+            backend,
+            prefix: self.queue_prefix.clone(),
+            allow_evicting_redis: self.allow_evicting_redis,
+        })
     }
 }
 

@@ -58,6 +58,12 @@ pub enum QueueError {
     Sqlite(#[from] sqlx::Error),
     #[error("cannot set up the sqlite queue at QUEUE_URL")]
     SqliteSetup(#[from] apalis_sqlite::Error),
+    #[error(
+        "redis at REDIS_URL has maxmemory-policy {policy}: when its memory runs short it deletes keys, \
+         queued jobs among them; set maxmemory-policy noeviction (redis.conf or CONFIG SET), or accept \
+         the risk with ALLOW_EVICTING_REDIS=true (--allow-evicting-redis)"
+    )]
+    EvictingRedis { policy: String },
 }
 
 impl QueueError {
@@ -72,7 +78,7 @@ impl QueueError {
             Self::Sqlite(error) | Self::SqliteSetup(apalis_sqlite::Error::Database(error)) => {
                 crate::database::is_transient(error)
             }
-            Self::SqliteSetup(_) => false,
+            Self::SqliteSetup(_) | Self::EvictingRedis { .. } => false,
         }
     }
 }
@@ -132,10 +138,15 @@ pub struct Queue {
 }
 
 impl Queue {
-    /// Connects to the queue `args` names; the SQLite file is created and set up if new.
+    /// Connects to the queue `args` names; the SQLite file is created and set up if new. A
+    /// Redis that may evict keys is refused unless `args` allows it.
     pub async fn connect(args: &QueueConfig) -> Result<Self, QueueError> {
         let backend = match &args.backend {
-            QueueBackend::Redis(url) => Backend::Redis(redis::connect(url).await?),
+            QueueBackend::Redis(url) => {
+                let conn = redis::connect(url).await?;
+                redis::check_eviction_policy(&conn, args.allow_evicting_redis).await?;
+                Backend::Redis(conn)
+            }
             QueueBackend::Sqlite(path) => Backend::Sqlite(sqlite::connect(path).await?),
         };
         Ok(Self { backend, prefix: args.prefix.clone(), redis_keys: jobs_config(&args.prefix) })

@@ -11,7 +11,8 @@ use redis::aio::ConnectionManagerConfig;
 
 use super::inspect::{DeadJob, DeadJobs, Depth};
 use super::{
-    FETCH_BATCH, HEARTBEAT, IDEMPOTENCY_TTL, MISSED_HEARTBEATS, QueueError, RESPONSE_TIMEOUT, RawJob, task_id,
+    FETCH_BATCH, HEARTBEAT, IDEMPOTENCY_TTL, MISSED_HEARTBEATS, QueueError, RESPONSE_TIMEOUT, RawJob,
+    redis_is_transient, task_id,
 };
 
 /// A connection manager that reconnects by itself, with a bounded connect time.
@@ -22,6 +23,37 @@ pub(super) async fn connect(url: &str) -> Result<ConnectionManager, QueueError> 
         .set_response_timeout(Some(RESPONSE_TIMEOUT))
         .set_number_of_retries(3);
     Ok(client.get_connection_manager_with_config(config).await?)
+}
+
+/// Refuses a server that may evict keys (`maxmemory-policy` other than `noeviction`) unless
+/// `allowed`: under memory pressure it drops whole jobs, or a job's metadata hash while its
+/// data stays, which is how a worker's pool once met a job it could not read. The policy
+/// comes from `INFO memory`, which managed servers answer where they refuse `CONFIG GET`; a
+/// server that answers neither way is let through with a warning.
+pub(super) async fn check_eviction_policy(conn: &ConnectionManager, allowed: bool) -> Result<(), QueueError> {
+    let info: String = match redis::cmd("INFO").arg("memory").query_async(&mut conn.clone()).await {
+        Ok(info) => info,
+        Err(error) if redis_is_transient(&error) => return Err(error.into()),
+        Err(error) => {
+            tracing::warn!(%error, "cannot read redis's maxmemory-policy: make sure it is noeviction");
+            return Ok(());
+        }
+    };
+    match info.lines().find_map(|line| line.strip_prefix("maxmemory_policy:")).map(str::trim) {
+        Some("noeviction") => Ok(()),
+        Some(policy) if allowed => {
+            tracing::warn!(
+                policy,
+                "redis may evict queued jobs when its memory runs short (allowed by ALLOW_EVICTING_REDIS)"
+            );
+            Ok(())
+        }
+        Some(policy) => Err(QueueError::EvictingRedis { policy: policy.to_owned() }),
+        None => {
+            tracing::warn!("redis does not report its maxmemory-policy: make sure it is noeviction");
+            Ok(())
+        }
+    }
 }
 
 /// The apalis-redis settings of the jobs queue.
