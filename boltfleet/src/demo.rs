@@ -157,7 +157,7 @@ impl Fleet {
         }
         let queue = Queue::connect(&services.queue).await?;
         let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
-            while fleet::results::backlog(&queue).await? > 0 {
+            while fleet::queue::results::backlog(&queue).await? > 0 {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
             anyhow::Ok(())

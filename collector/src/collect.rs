@@ -15,8 +15,8 @@ use fleet::config::{DatabaseConfig, QueueConfig};
 use fleet::database::DatabaseError;
 use fleet::database::write::{ResultsWriter, Table, row};
 use fleet::ops::{Ops, OpsConfig};
+use fleet::queue::results::{Delivery, ResultsConsumer, Unreadable};
 use fleet::queue::{Queue, QueueError};
-use fleet::results::{Delivery, ResultsConsumer, Unreadable};
 use fleet::shutdown::Shutdown;
 use serde_json::Value;
 
@@ -165,7 +165,7 @@ async fn sample_backlog(queue: Queue, telemetry: Arc<Telemetry>, stop: Shutdown)
             _ = tick.tick() => {}
             () = stop.triggered() => return,
         }
-        match fleet::results::backlog(&queue).await {
+        match fleet::queue::results::backlog(&queue).await {
             Ok(backlog) => {
                 telemetry.metrics.backlog.set(i64::try_from(backlog).unwrap_or(i64::MAX));
             }

@@ -19,7 +19,6 @@ pub mod database;
 pub mod lifecycle;
 pub mod ops;
 pub mod queue;
-pub mod results;
 pub mod shutdown;
 pub mod sqlite;
 pub mod store;

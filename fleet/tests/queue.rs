@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use chrono::Utc;
 use fleet::config::{QueueBackend, QueueConfig};
+use fleet::queue::results::{self, ResultsConsumer, ResultsPublisher, Unreadable};
 use fleet::queue::{Queue, QueueError};
-use fleet::results::{self, ResultsConsumer, ResultsPublisher, Unreadable};
 use ml_core::job::{JOB_SCHEMA_VERSION, Job, JobKind, JobResult, Outcome};
 use uuid::Uuid;
 

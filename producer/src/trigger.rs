@@ -10,7 +10,7 @@ use chrono::Utc;
 use fleet::config::{DatabaseConfig, QueueConfig, StoreConfig};
 use fleet::database::Database;
 use fleet::queue::Queue;
-use fleet::results::ResultsPublisher;
+use fleet::queue::results::ResultsPublisher;
 use fleet::store::ArtifactStore;
 use ml_core::job::{
     JOB_SCHEMA_VERSION, Job, JobKind, JobResult, Outcome, Pair, TrainStatus, config_sha256,

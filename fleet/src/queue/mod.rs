@@ -12,15 +12,19 @@
 //!   busy worker's heartbeat lapse and its jobs run twice elsewhere.
 //!
 //! One facade, two backends side by side: `redis.rs` and `sqlite.rs` each hold their side of
-//! every operation, `inspect.rs` the types the dashboard reads from both.
+//! every operation, `inspect.rs` the types the dashboard reads from both. The results stream
+//! is a second facade (`results.rs`) over the same two: `redis/results.rs` and
+//! `sqlite/outbox.rs`, with `delivery.rs` the entries the collector reads from either.
 //!
 //! Redis only: jobs are pushed onto the active list by our own script (`lua/push.lua` says
 //! why), task leases are off (see [`jobs_config`]), and the connection answers within
 //! [`RESPONSE_TIMEOUT`], not redis-rs's 500 ms default, which kills worker pools under load
 //! (apalis-redis issue 76).
 
+mod delivery;
 mod inspect;
 mod redis;
+pub mod results;
 mod sqlite;
 
 use std::time::Duration;

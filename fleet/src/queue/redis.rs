@@ -3,6 +3,8 @@
 //!
 //! [`Queue`]: super::Queue
 
+pub(super) mod results;
+
 use std::sync::LazyLock;
 use std::time::Duration;
 

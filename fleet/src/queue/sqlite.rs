@@ -5,6 +5,8 @@
 //! apalis's: `Pending` waits, `Done` finished, `Killed` aborted (an unreadable payload),
 //! `Failed` below its `max_attempts` is fetched again.
 
+pub(super) mod outbox;
+
 use std::path::Path;
 
 use apalis_sqlite::{SqlitePool, SqliteStorage};
@@ -19,26 +21,10 @@ macro_rules! dead {
     };
 }
 
-/// The results outbox: what the Redis results stream is for a Redis queue (`results.rs`).
-const OUTBOX_SCHEMA: &str = "
-create table if not exists boltfleet_results (
-    id     integer primary key autoincrement,
-    queue  text not null,
-    result text not null
-);
-create table if not exists boltfleet_dead_results (
-    id       integer primary key autoincrement,
-    queue    text not null,
-    entry_id text not null,
-    raw      text not null,
-    error    text not null
-);
-";
-
 pub(super) async fn connect(file: &Path) -> Result<SqlitePool, QueueError> {
     let (pool, set_up_lock) = crate::sqlite::open(&crate::config::sqlite_url(file), 4).await?;
     SqliteStorage::setup(&pool).await?;
-    sqlx::raw_sql(OUTBOX_SCHEMA).execute(&pool).await?;
+    sqlx::raw_sql(outbox::SCHEMA).execute(&pool).await?;
     drop(set_up_lock);
     Ok(pool)
 }
