@@ -592,8 +592,12 @@ fn a_redis_restart_mid_run_loses_no_job_and_no_finished_training() {
 
     redis.kill();
     let killed_at = Instant::now();
-    // Down until the training has ended and its result found no queue to go to.
+    // Down until the training has ended and its result found no queue to go to, and until
+    // the job pool has seen the queue gone and stopped: a training that ends within a
+    // heartbeat of the kill would otherwise find Redis back before the pool noticed, and be
+    // acknowledged by the pool as usual (a run on a fast machine did).
     first.wait_for_log("keeping it until the queue is back", Duration::from_secs(300));
+    first.wait_for_log("job pool stopped", Duration::from_secs(60));
     redis.start();
     let restarted_at = Instant::now();
     first.wait_for_log("result published once the queue was back", Duration::from_secs(60));
