@@ -95,6 +95,11 @@ fn producer_workers_collector_train_and_forecast_every_pair_once() {
         env.spawn("worker", &["run", "--concurrency", "1"]),
         env.spawn("worker", &["run", "--concurrency", "1"]),
     ];
+    // Both take jobs before the run is queued: on a fast machine the first one to start had
+    // trained all five before the second took any.
+    for worker in &workers {
+        worker.wait_for_log("worker started", Duration::from_secs(60));
+    }
 
     let mut train = vec!["train", PAIRS, "--wait"];
     train.extend(QUICK_TRAINING);
