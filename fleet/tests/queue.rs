@@ -197,6 +197,69 @@ async fn the_redis_queue_keeps_the_contract() {
     clear().await;
 }
 
+/// A dead worker's job goes to the head of the waiting list, where the next fetch takes it,
+/// not behind the backlog; a live worker's jobs and the caller's own stay where they are.
+#[tokio::test]
+async fn a_dead_workers_job_is_put_first_in_line_on_redis() {
+    let prefix = format!("bftest-takeover-{}", std::process::id());
+    let args = test_support::redis_queue(&prefix);
+    let keys = fleet::queue::jobs_config(&prefix);
+    let mut conn = redis::Client::open(test_support::redis_url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let queue = Queue::connect(&args).await.unwrap();
+    let jobs: Vec<Job> = (0..4).map(|_| Job::new(Uuid::new_v4(), JobKind::Ping, None)).collect();
+    assert_eq!(queue.push(&jobs).await.unwrap(), 4);
+    let ids: Vec<String> = jobs.iter().map(|job| fleet::queue::task_id(job.job_id)).collect();
+    // Three workers took one job each off the head: one died 60 s ago, one beat just now, and
+    // the caller itself last beat long ago (it is asking, so it lives).
+    let now = Utc::now().timestamp();
+    for (worker, beat, job) in
+        [("dead", now - 60, &ids[0]), ("alive", now, &ids[1]), ("caller", now - 60, &ids[2])]
+    {
+        let () = redis::cmd("LREM")
+            .arg(keys.active_jobs_list())
+            .arg(1)
+            .arg(job)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let () = redis::cmd("ZADD")
+            .arg(keys.workers_set())
+            .arg(beat)
+            .arg(worker)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let () = redis::cmd("SADD")
+            .arg(format!("{}:{worker}", keys.inflight_jobs_set()))
+            .arg(job)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+
+    assert_eq!(queue.take_over_orphans("caller").await.unwrap(), 1);
+    let waiting: Vec<String> = redis::cmd("LRANGE")
+        .arg(keys.active_jobs_list())
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(waiting, [ids[0].clone(), ids[3].clone()], "the dead worker's job first, then the backlog");
+    let workers: Vec<String> =
+        redis::cmd("ZRANGE").arg(keys.workers_set()).arg(0).arg(-1).query_async(&mut conn).await.unwrap();
+    assert_eq!(workers, ["caller", "alive"], "the dead worker is forgotten");
+    assert_eq!(queue.take_over_orphans("caller").await.unwrap(), 0, "nothing is moved twice");
+
+    let keys: Vec<String> =
+        redis::cmd("KEYS").arg(format!("{prefix}:*")).query_async(&mut conn).await.unwrap();
+    let () = redis::cmd("DEL").arg(keys).query_async(&mut conn).await.unwrap();
+}
+
 /// A queue error from a real Redis server, as the queue wraps it.
 async fn redis_error(url: &str, command: &redis::Cmd) -> QueueError {
     let client = redis::Client::open(url).unwrap();

@@ -110,6 +110,25 @@ pub(super) async fn push(
     Ok(enqueued)
 }
 
+pub(super) async fn take_over_orphans(
+    conn: &ConnectionManager,
+    keys: &Config,
+    dead_since: i64,
+    caller: &str,
+) -> Result<usize, QueueError> {
+    static TAKE_OVER: LazyLock<redis::Script> =
+        LazyLock::new(|| redis::Script::new(include_str!("../../lua/take_over.lua")));
+    Ok(TAKE_OVER
+        .key(keys.workers_set())
+        .key(keys.active_jobs_list())
+        .key(keys.signal_list())
+        .key(keys.inflight_jobs_set())
+        .arg(dead_since)
+        .arg(caller)
+        .invoke_async(&mut conn.clone())
+        .await?)
+}
+
 pub(super) async fn waiting(conn: &ConnectionManager, keys: &Config) -> Result<usize, QueueError> {
     Ok(redis::cmd("LLEN").arg(keys.active_jobs_list()).query_async(&mut conn.clone()).await?)
 }
