@@ -213,8 +213,8 @@ impl Queue {
 
     /// The oldest heartbeat (in seconds) of a worker that counts as alive.
     fn alive_since(&self) -> i64 {
-        chrono::Utc::now().timestamp()
-            - i64::try_from(self.redis_keys.orphaned_duration().as_secs()).unwrap_or(i64::MAX)
+        let dead_after = HEARTBEAT.as_secs() * MISSED_HEARTBEATS as u64;
+        chrono::Utc::now().timestamp() - i64::try_from(dead_after).unwrap_or(i64::MAX)
     }
 
     /// Puts the jobs of dead workers (by the rule of [`Self::workers_alive`]) first in line,

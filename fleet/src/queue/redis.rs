@@ -64,7 +64,10 @@ pub fn jobs_config(prefix: &str) -> Config {
         .queue(format!("{prefix}:jobs"))
         .batch_size(FETCH_BATCH)
         .heartbeat_interval(HEARTBEAT)
-        .missed_heartbeats(MISSED_HEARTBEATS)
+        // apalis-redis's own orphan rule, one beat later than ours (`take_over_orphans`, which
+        // puts the jobs first in line where apalis-redis puts them last): it stays only as the
+        // fallback, and never moves a job ours would have moved first.
+        .missed_heartbeats(MISSED_HEARTBEATS + 1)
         .idempotency_ttl(Some(IDEMPOTENCY_TTL))
         .emit_events(false)
         // Leases add nothing to orphan recovery (the in-flight set and heartbeats do that),
