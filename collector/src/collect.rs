@@ -129,11 +129,7 @@ async fn collect(args: Config, stop: &Shutdown) -> Result<(), CollectorError> {
 /// the results stream by then, so the collector forgets them, a batch at a time.
 async fn sweep_finished_jobs(queue: Queue, stop: Shutdown) {
     let mut tick = tokio::time::interval(SWEEP_INTERVAL);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            () = stop.triggered() => return,
-        }
+    while stop.tick(&mut tick).await {
         let mut swept = 0;
         loop {
             match queue.sweep_done(SWEEP_BATCH).await {
@@ -160,11 +156,7 @@ const BACKLOG_INTERVAL: Duration = Duration::from_secs(5);
 
 async fn sample_backlog(queue: Queue, telemetry: Arc<Telemetry>, stop: Shutdown) {
     let mut tick = tokio::time::interval(BACKLOG_INTERVAL);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            () = stop.triggered() => return,
-        }
+    while stop.tick(&mut tick).await {
         match fleet::queue::results::backlog(&queue).await {
             Ok(backlog) => {
                 telemetry.metrics.backlog.set(i64::try_from(backlog).unwrap_or(i64::MAX));

@@ -62,6 +62,15 @@ impl Shutdown {
         self.token.cancelled().await;
     }
 
+    /// Waits for `interval`'s next tick; false, without waiting more, once the group is told
+    /// to stop. The loop of a periodic task: `while stop.tick(&mut interval).await { ... }`.
+    pub async fn tick(&self, interval: &mut tokio::time::Interval) -> bool {
+        tokio::select! {
+            _ = interval.tick() => true,
+            () = self.triggered() => false,
+        }
+    }
+
     /// [`Self::triggered`] as a future of its own, for APIs that keep it (a server's
     /// graceful shutdown).
     pub fn triggered_owned(&self) -> impl Future<Output = ()> + Send + 'static {
@@ -125,5 +134,21 @@ mod tests {
         let other = parent.child();
         parent.trigger();
         assert!(other.is_triggered(), "a parent's stop reaches its children");
+    }
+
+    #[tokio::test]
+    async fn a_periodic_task_ticks_until_the_stop_and_not_after() {
+        let shutdown = Shutdown::new();
+        let mut interval = tokio::time::interval(Duration::from_millis(1));
+        assert!(shutdown.tick(&mut interval).await, "ticks while running");
+        assert!(shutdown.tick(&mut interval).await);
+        let mut hour = tokio::time::interval(Duration::from_secs(3600));
+        hour.tick().await;
+        let group = shutdown.clone();
+        let waiting = tokio::spawn(async move { group.tick(&mut hour).await });
+        shutdown.trigger();
+        let ticked =
+            tokio::time::timeout(Duration::from_secs(10), waiting).await.expect("the stop ends the wait");
+        assert!(!ticked.unwrap(), "a stopped group's loop ends instead of waiting for the hour");
     }
 }

@@ -278,11 +278,7 @@ const QUEUE_DEPTH_INTERVAL: Duration = Duration::from_secs(5);
 
 async fn sample_queue_depth(fleet: Arc<Fleet>, shutdown: Shutdown) {
     let mut tick = tokio::time::interval(QUEUE_DEPTH_INTERVAL);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            () = shutdown.triggered() => return,
-        }
+    while shutdown.tick(&mut tick).await {
         match fleet.queue.waiting().await {
             Ok(waiting) => {
                 fleet.metrics.queue_depth.set(i64::try_from(waiting).unwrap_or(i64::MAX));
@@ -300,11 +296,7 @@ const TAKE_OVER_INTERVAL: Duration = Duration::from_secs(1);
 /// with every slot busy, docs/reliability.md).
 async fn take_over_orphans(fleet: Arc<Fleet>, shutdown: Shutdown) {
     let mut tick = tokio::time::interval(TAKE_OVER_INTERVAL);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            () = shutdown.triggered() => return,
-        }
+    while shutdown.tick(&mut tick).await {
         match fleet.queue.take_over_orphans(&fleet.worker_id).await {
             Ok(0) => {}
             Ok(jobs) => tracing::info!(jobs, "a dead worker's jobs are first in line"),
