@@ -221,9 +221,9 @@ impl Queue {
     /// so that the next free slot of any worker runs them instead of the whole backlog first;
     /// returns how many. `caller`, the worker asking, is never taken for dead.
     ///
-    /// Redis only: apalis-redis would put them last. apalis-sqlite already puts an orphan back
-    /// with the `run_at` of its first push, and fetches by `run_at`, so it comes before every
-    /// job pushed after it: nothing to do.
+    /// Redis only: apalis-redis would put them last. apalis-sqlite puts an orphan back with
+    /// the `run_at` of its push (in seconds) and fetches by `run_at`, so it already comes
+    /// before every job pushed in a later second (within the same second, ties go by id).
     pub async fn take_over_orphans(&self, caller: &str) -> Result<usize, QueueError> {
         match &self.backend {
             Backend::Redis(conn) => {
