@@ -136,14 +136,10 @@ impl FleetEnv {
     }
 
     fn clear_redis(&self) {
-        let script =
-            "for _, key in ipairs(redis.call('keys', ARGV[1] .. ':*')) do redis.call('del', key) end";
-        let status = Command::new("redis-cli")
-            .args(["-u", &self.redis_url, "eval", script, "0", &self.prefix])
-            .stdout(Stdio::null())
-            .status()
-            .expect("redis-cli runs");
-        assert!(status.success(), "cannot clear the test's redis keys");
+        assert!(
+            test_support::clear_redis(&self.redis_url, &self.prefix),
+            "cannot clear the test's redis keys"
+        );
     }
 }
 

@@ -343,8 +343,8 @@ async fn every_page_renders_seeded_results_on_postgres_with_a_read_only_role() {
     let reader_url = args.url.replacen("://postgres@", "://boltfleet_dashboard:read-only@", 1);
     assert_ne!(reader_url, args.url, "the test's URL names the postgres user");
     let reader = Database::connect(&DatabaseConfig { url: reader_url }).await.unwrap();
-    let prefix = format!("bftest-dashboard-{}-{}", std::process::id(), Uuid::new_v4().simple());
-    pages_on(&owner, reader.clone(), test_support::redis_queue(&prefix), s3_store(&prefix)).await;
+    let keys = test_support::ScratchRedis::new("dashboard");
+    pages_on(&owner, reader.clone(), keys.queue(), s3_store(&keys.prefix)).await;
     let Database::Postgres(reader_pool) = &reader else { unreachable!("a Postgres pool") };
     let write = sqlx::query("delete from training_runs").execute(reader_pool).await;
     let refused = write.expect_err("the dashboard's role cannot write").to_string();

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use fleet::config::{QueueBackend, QueueConfig};
+use fleet::config::QueueConfig;
 use fleet::queue::results::{self, ResultsConsumer, ResultsPublisher, Unreadable};
 use fleet::queue::{Queue, QueueError};
 use ml_core::job::{JOB_SCHEMA_VERSION, Job, JobKind, JobResult, Outcome};
@@ -174,42 +174,24 @@ async fn the_sqlite_queue_keeps_the_contract() {
 
 #[tokio::test]
 async fn the_redis_queue_keeps_the_contract() {
-    let prefix = format!("bftest-queue-contract-{}", std::process::id());
-    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
-    let args = QueueConfig {
-        backend: QueueBackend::Redis(url.clone()),
-        prefix: prefix.clone(),
-        ..QueueConfig::default()
-    };
-    let clear = || async {
-        let mut conn =
-            redis::Client::open(url.as_str()).unwrap().get_multiplexed_async_connection().await.unwrap();
-        let keys: Vec<String> =
-            redis::cmd("KEYS").arg(format!("{prefix}:*")).query_async(&mut conn).await.unwrap();
-        if !keys.is_empty() {
-            let () = redis::cmd("DEL").arg(keys).query_async(&mut conn).await.unwrap();
-        }
-    };
-    clear().await;
-    let queue = Queue::connect(&args).await.unwrap();
+    let scratch = test_support::ScratchRedis::new("queue-contract");
+    let queue = Queue::connect(&scratch.queue()).await.unwrap();
     contract(&queue).await;
     dead_jobs_contract(&queue).await;
-    clear().await;
 }
 
 /// A dead worker's job goes to the head of the waiting list, where the next fetch takes it,
 /// not behind the backlog; a live worker's jobs and the caller's own stay where they are.
 #[tokio::test]
 async fn a_dead_workers_job_is_put_first_in_line_on_redis() {
-    let prefix = format!("bftest-takeover-{}", std::process::id());
-    let args = test_support::redis_queue(&prefix);
-    let keys = fleet::queue::jobs_config(&prefix);
+    let scratch = test_support::ScratchRedis::new("takeover");
+    let keys = fleet::queue::jobs_config(&scratch.prefix);
     let mut conn = redis::Client::open(test_support::redis_url())
         .unwrap()
         .get_multiplexed_async_connection()
         .await
         .unwrap();
-    let queue = Queue::connect(&args).await.unwrap();
+    let queue = Queue::connect(&scratch.queue()).await.unwrap();
     let jobs: Vec<Job> = (0..4).map(|_| Job::new(Uuid::new_v4(), JobKind::Ping, None)).collect();
     assert_eq!(queue.push(&jobs).await.unwrap(), 4);
     let ids: Vec<String> = jobs.iter().map(|job| fleet::queue::task_id(job.job_id)).collect();
@@ -254,10 +236,6 @@ async fn a_dead_workers_job_is_put_first_in_line_on_redis() {
         redis::cmd("ZRANGE").arg(keys.workers_set()).arg(0).arg(-1).query_async(&mut conn).await.unwrap();
     assert_eq!(workers, ["caller", "alive"], "the dead worker is forgotten");
     assert_eq!(queue.take_over_orphans("caller").await.unwrap(), 0, "nothing is moved twice");
-
-    let keys: Vec<String> =
-        redis::cmd("KEYS").arg(format!("{prefix}:*")).query_async(&mut conn).await.unwrap();
-    let () = redis::cmd("DEL").arg(keys).query_async(&mut conn).await.unwrap();
 }
 
 /// A queue error from a real Redis server, as the queue wraps it.

@@ -5,7 +5,8 @@
 //! Postgres databases that drop themselves, and synthetic bars.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Duration, Utc};
 use fleet::config::{DatabaseConfig, QueueBackend, QueueConfig, S3Config, StoreConfig};
@@ -34,6 +35,49 @@ pub fn redis_queue(prefix: &str) -> QueueConfig {
         backend: QueueBackend::Redis(redis_url()),
         prefix: prefix.to_owned(),
         ..QueueConfig::default()
+    }
+}
+
+/// Deletes every key under `prefix` (`prefix:*`) of the Redis at `url`; false if it could not.
+pub fn clear_redis(url: &str, prefix: &str) -> bool {
+    let script = "for _, key in ipairs(redis.call('keys', ARGV[1] .. ':*')) do redis.call('del', key) end";
+    Command::new("redis-cli")
+        .args(["-u", url, "eval", script, "0", prefix])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+/// A key prefix of the test's own on the tests' Redis, whose keys are deleted when it is
+/// dropped, even when the test panics.
+#[derive(Debug)]
+pub struct ScratchRedis {
+    pub prefix: String,
+}
+
+impl ScratchRedis {
+    /// `bftest-{tag}-{pid}-{n}`: apart from every other test's, in this process and others.
+    pub fn new(tag: &str) -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        Self {
+            prefix: format!("bftest-{tag}-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed)),
+        }
+    }
+
+    /// The queue under this prefix.
+    pub fn queue(&self) -> QueueConfig {
+        redis_queue(&self.prefix)
+    }
+}
+
+impl Drop for ScratchRedis {
+    fn drop(&mut self) {
+        let cleared = clear_redis(&redis_url(), &self.prefix);
+        assert!(
+            cleared || std::thread::panicking(),
+            "cannot clear the test's redis keys under {}",
+            self.prefix
+        );
     }
 }
 
