@@ -116,7 +116,7 @@ pub(super) async fn push(
 pub(super) async fn take_over_orphans(
     conn: &ConnectionManager,
     keys: &Config,
-    dead_since: i64,
+    dead_if_beat_by: i64,
     caller: &str,
 ) -> Result<usize, QueueError> {
     static TAKE_OVER: LazyLock<redis::Script> =
@@ -126,7 +126,7 @@ pub(super) async fn take_over_orphans(
         .key(keys.active_jobs_list())
         .key(keys.signal_list())
         .key(keys.inflight_jobs_set())
-        .arg(dead_since)
+        .arg(dead_if_beat_by)
         .arg(caller)
         .invoke_async(&mut conn.clone())
         .await?)
