@@ -54,6 +54,16 @@ impl SetUpLock {
         if database.as_os_str().is_empty() || database == Path::new(":memory:") {
             return Ok(Self { _file: None });
         }
+        // A missing file is created, and so is its folder: `boltfleet collector migrate` on a
+        // fresh data directory, as the README runs it.
+        if let Some(folder) = database.parent().filter(|folder| !folder.as_os_str().is_empty()) {
+            std::fs::create_dir_all(folder).map_err(|e| {
+                sqlx::Error::Io(std::io::Error::new(
+                    e.kind(),
+                    format!("cannot create {}: {e}", folder.display()),
+                ))
+            })?;
+        }
         let path = lock_path(database);
         let file = OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(|e| {
             sqlx::Error::Io(std::io::Error::new(e.kind(), format!("cannot open {}: {e}", path.display())))
@@ -86,4 +96,17 @@ fn lock_path(database: &Path) -> PathBuf {
     let mut name = database.as_os_str().to_owned();
     name.push("-lock");
     PathBuf::from(name)
+}
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn a_file_in_a_folder_not_there_yet_is_created_with_its_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("fresh/data/fleet.db");
+        let (pool, lock) = super::open(&format!("sqlite://{}", file.display()), 1).await.unwrap();
+        drop(lock);
+        pool.close().await;
+        assert!(file.exists(), "{} created", file.display());
+    }
 }
