@@ -815,6 +815,60 @@ fn a_poison_job_goes_to_the_dead_set_and_the_worker_carries_on() {
     assert!(String::from_utf8_lossy(&output.stdout).contains("5/5 pings"), "the same worker still works");
 }
 
+/// Queue entries that are not whole jobs, written straight into Redis as a server that evicts
+/// keys leaves them (an id whose metadata hash is gone, one whose payload is gone) once
+/// stopped every worker that met them, and the pings behind them never ran. They go to the
+/// dead set with their reason; both workers stay up and run the 200 pings behind them.
+#[test]
+fn entries_that_are_not_whole_jobs_go_to_the_dead_set_and_the_pings_behind_them_run() {
+    let env = FleetEnv::new("broken-entries");
+    env.run_ok("collector", &["migrate"]);
+    let _collector = env.spawn("collector", &["run"]);
+    let mut workers = [env.spawn("worker", &["run"]), env.spawn("worker", &["run"])];
+    for worker in &workers {
+        worker.wait_for_log("worker started", Duration::from_secs(60));
+    }
+    let keys = fleet::queue::jobs_config(&env.queue_args().prefix);
+    let (no_metadata, no_payload) = (Uuid::new_v4(), Uuid::new_v4());
+    let ping = serde_json::to_vec(&ml_core::job::Job::new(Uuid::new_v4(), ml_core::job::JobKind::Ping, None)).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let mut conn = redis::Client::open(test_support::redis_url())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
+        let () = redis::pipe()
+            .hset(keys.job_data_hash(), fleet::queue::task_id(no_metadata), ping)
+            .ignore()
+            .rpush(keys.active_jobs_list(), fleet::queue::task_id(no_metadata))
+            .ignore()
+            .hset(format!("{}:{}", keys.job_meta_hash(), fleet::queue::task_id(no_payload)), "attempts", 0)
+            .ignore()
+            .rpush(keys.active_jobs_list(), fleet::queue::task_id(no_payload))
+            .ignore()
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    });
+    let output = env.run_ok("producer", &["ping", "--count", "200", "--wait", "--timeout-secs", "60"]);
+    assert!(String::from_utf8_lossy(&output.stdout).contains("200/200 pings"), "the pings behind them ran");
+    let queue = runtime.block_on(Queue::connect(&env.queue_args())).unwrap();
+    for id in [no_metadata, no_payload] {
+        assert!(runtime.block_on(queue.is_dead(id)).unwrap(), "{id} is in the dead set");
+    }
+    let dead = runtime.block_on(queue.dead_jobs(10, 0)).unwrap();
+    let errors: Vec<String> = dead.jobs.iter().filter_map(|job| job.error.clone()).collect();
+    assert!(errors.iter().any(|e| e.contains("has no metadata")), "{errors:?}");
+    assert!(errors.iter().any(|e| e.contains("has no payload")), "{errors:?}");
+    let logs: Vec<String> = workers.iter().flat_map(Process::log).collect();
+    assert!(logs.iter().any(|line| line.contains("queue entry sent to the dead set")), "said by a worker");
+    for worker in &mut workers {
+        let exited = worker.wait_exit(Duration::from_millis(200));
+        assert!(exited.is_none(), "{} is still up:\n{}", worker.name, worker.log().join("\n"));
+    }
+}
+
 /// With debug logging on everywhere, the database password and the S3 secret key appear in
 /// no log line of any binary, no results row and no stored manifest.
 #[test]

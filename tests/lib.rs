@@ -309,7 +309,6 @@ impl Process {
         self.child.id()
     }
 
-    /// The log lines so far.
     /// The address its metrics server logged (the process logs JSON at info).
     pub fn metrics_addr(&self) -> String {
         self.wait_for_log("metrics server listening", Duration::from_secs(60));
@@ -318,6 +317,7 @@ impl Process {
         json["fields"]["addr"].as_str().expect("an addr field").to_owned()
     }
 
+    /// The log lines so far.
     pub fn log(&self) -> Vec<String> {
         self.lines.lock().expect("log lock").clone()
     }

@@ -61,6 +61,12 @@ impl StoreError {
     pub fn is_retryable(&self) -> bool {
         matches!(self, Self::Unavailable { .. } | Self::Contended { .. })
     }
+
+    /// The store did not answer (or failed): the server or the way to it is down, which
+    /// other clients of the store may not share. A contended pointer is the store working.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, Self::Unavailable { .. })
+    }
 }
 
 /// A folder of the store, one level deep.

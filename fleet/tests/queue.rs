@@ -6,7 +6,7 @@ use std::time::Duration;
 use chrono::Utc;
 use fleet::config::QueueConfig;
 use fleet::queue::results::{self, ResultsConsumer, ResultsPublisher, Unreadable};
-use fleet::queue::{Queue, QueueError};
+use fleet::queue::{Queue, QueueError, Settlement, Taken, Verdict};
 use ml_core::job::{JOB_SCHEMA_VERSION, Job, JobKind, JobResult, Outcome};
 use uuid::Uuid;
 
@@ -42,8 +42,6 @@ async fn contract(queue: &Queue) {
     assert_eq!(queue.waiting().await.unwrap(), 4);
     assert!(!queue.is_dead(unkeyed.job_id).await.unwrap(), "a waiting job is not dead");
     assert_eq!(queue.sweep_done(100).await.unwrap(), 0, "no job has finished");
-    let abandoned = queue.finish_abandoned(unkeyed.job_id, "no-such-worker").await.unwrap();
-    assert!(!abandoned, "a job that worker does not hold is not finished in its name");
 
     let published: Vec<JobResult> = (0..3).map(|_| ping_result(run_id)).collect();
     ResultsPublisher::new(queue).publish(&published).await.unwrap();
@@ -152,24 +150,158 @@ async fn the_sqlite_queue_keeps_the_contract() {
     let reopened =
         Queue::connect(&QueueConfig::sqlite(&dir.path().join("queue.db"), "contract")).await.unwrap();
     assert_eq!(reopened.waiting().await.unwrap(), 6, "the file keeps its jobs across connections");
+}
 
-    // A job a worker took, as apalis-sqlite marks it, finished after that worker's pool died.
-    let fleet::queue::Backend::Sqlite(pool) = reopened.backend() else { unreachable!("a SQLite queue") };
+#[tokio::test]
+async fn the_sqlite_queue_keeps_the_workers_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let queue = Queue::connect(&QueueConfig::sqlite(&dir.path().join("queue.db"), "lease")).await.unwrap();
+    lease_contract(&queue).await;
+}
+
+#[tokio::test]
+async fn the_redis_queue_keeps_the_workers_contract() {
+    let scratch = test_support::ScratchRedis::new("lease-contract");
+    let queue = Queue::connect(&scratch.queue()).await.unwrap();
+    lease_contract(&queue).await;
+}
+
+/// Makes `worker`'s last beat a minute old, as if it had died.
+async fn silence(queue: &Queue, worker: &str) {
+    let a_minute_ago = Utc::now().timestamp() - 60;
+    match queue.backend() {
+        fleet::queue::Backend::Redis(conn) => {
+            let keys = fleet::queue::jobs_config(queue.prefix());
+            let () = redis::cmd("ZADD")
+                .arg(keys.workers_set())
+                .arg(a_minute_ago)
+                .arg(worker)
+                .query_async(&mut conn.clone())
+                .await
+                .unwrap();
+        }
+        fleet::queue::Backend::Sqlite(pool) => {
+            sqlx::query("update Workers set last_seen = ?1 where id = ?2")
+                .bind(a_minute_ago)
+                .bind(worker)
+                .execute(pool)
+                .await
+                .unwrap();
+        }
+    }
+}
+
+fn settle(taken: &Taken, verdict: Verdict, result: Option<String>) -> Settlement {
+    Settlement { task_id: taken.task_id.clone(), verdict, result }
+}
+
+/// What a worker's pool relies on: jobs taken in order up to the free slots, counted
+/// attempts, settlements only by the holder (with their results published in the same
+/// step), retries due later, a job handed back first in line without its attempt, a stopping
+/// worker's jobs given back, and a dead worker's jobs taken over.
+async fn lease_contract(queue: &Queue) {
+    let run_id = Uuid::new_v4();
+    let jobs: Vec<Job> = (0..4).map(|_| Job::new(run_id, JobKind::Ping, None)).collect();
+    queue.push(&jobs).await.unwrap();
+    let id = |n: usize| fleet::queue::task_id(jobs[n].job_id);
+    let result = |n: usize| Some(format!("{{\"job\": {n}}}"));
+
+    let first = queue.exchange("w1", &[], 2).await.unwrap();
+    let taken: Vec<(String, u32)> = first.taken.iter().map(|t| (t.task_id.clone(), t.attempt)).collect();
+    assert_eq!(taken, [(id(0), 1), (id(1), 1)], "the first two, in order, first attempts");
+    assert_eq!(first.taken[0].payload, serde_json::to_vec(&jobs[0]).unwrap(), "the payload as pushed");
+    assert_eq!(queue.waiting().await.unwrap(), 2);
+    assert!(queue.holds("w1", &id(0)).await.unwrap());
+    assert!(!queue.holds("w2", &id(0)).await.unwrap(), "only the worker that took a job holds it");
+
+    let stolen = queue.exchange("w2", &[settle(&first.taken[0], Verdict::Done, result(0))], 0).await.unwrap();
+    assert_eq!(stolen.settled, [false], "a job is settled only by its holder");
+    assert_eq!(results::backlog(queue).await.unwrap(), 0, "and the other's result is dropped");
+    let settled = [
+        settle(&first.taken[0], Verdict::Done, result(0)),
+        settle(&first.taken[1], Verdict::Retry { after: Duration::from_secs(1) }, None),
+    ];
+    let second = queue.exchange("w1", &settled, 0).await.unwrap();
+    assert_eq!(second.settled, [true, true]);
+    assert!(second.taken.is_empty(), "nothing asked, nothing taken");
+    assert_eq!(results::backlog(queue).await.unwrap(), 1, "the result is published with its settlement");
+    let depth = queue.depth().await.unwrap();
+    assert_eq!((depth.waiting, depth.retrying, depth.in_flight), (2, 1, 0), "{depth:?}");
+
+    let third = queue.exchange("w1", &[], 1).await.unwrap();
+    assert_eq!(third.taken[0].task_id, id(2));
+    let back = queue.exchange("w1", &[settle(&third.taken[0], Verdict::Back, None)], 0).await.unwrap();
+    assert_eq!(back.settled, [true]);
+    let again = queue.exchange("w2", &[], 1).await.unwrap();
+    assert_eq!((again.taken[0].task_id.clone(), again.taken[0].attempt), (id(2), 1), "first in line, uncounted");
+    assert_eq!(queue.give_back("w2").await.unwrap(), 1, "a stopping worker's job goes back");
+    let fourth = queue.exchange("w3", &[], 1).await.unwrap();
+    assert_eq!((fourth.taken[0].task_id.clone(), fourth.taken[0].attempt), (id(2), 2), "first in line again");
+
+    silence(queue, "w3").await;
+    assert_eq!(queue.take_over_orphans("w1").await.unwrap(), 1, "the silent worker's job is taken over");
+    assert!(!queue.beat("w3").await.unwrap(), "the silent worker learns it was taken for dead");
+    let late = queue.exchange("w3", &[settle(&fourth.taken[0], Verdict::Done, result(2))], 0).await.unwrap();
+    assert_eq!(late.settled, [false], "its late settlement is dropped");
+    assert_eq!(results::backlog(queue).await.unwrap(), 1, "and so is its result");
+
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let rest = queue.exchange("w1", &[], 10).await.unwrap();
+    let ids: Vec<&str> = rest.taken.iter().map(|t| t.task_id.as_str()).collect();
+    assert_eq!(ids, [id(2), id(3), id(1)], "the taken-over job first, the due retry after the backlog");
+    assert_eq!(rest.taken[2].attempt, 2, "a retry is a new attempt");
+
+    let unknown = Taken { task_id: fleet::queue::task_id(Uuid::new_v4()), attempt: 1, payload: Vec::new() };
+    let forgotten = queue.exchange("w1", &[settle(&unknown, Verdict::Done, result(9))], 0).await.unwrap();
+    assert_eq!(forgotten.settled, [false]);
+    assert_eq!(
+        results::backlog(queue).await.unwrap(),
+        2,
+        "the result of a job the queue lost (a Redis that restarted empty) is kept: nobody else has it"
+    );
+}
+
+/// Entries of a Redis queue that are not whole jobs, written as an evicting server (or a
+/// foreign producer) leaves them: the exchange that meets them sends them to the dead set
+/// with the reason, and hands the worker the whole job behind them.
+#[tokio::test]
+async fn redis_entries_that_are_not_whole_jobs_are_dead_lettered_by_the_exchange() {
+    let scratch = test_support::ScratchRedis::new("broken-entries");
+    let queue = Queue::connect(&scratch.queue()).await.unwrap();
+    let keys = fleet::queue::jobs_config(&scratch.prefix);
+    let (no_metadata, no_payload) = (Uuid::new_v4(), Uuid::new_v4());
     let job = Job::new(Uuid::new_v4(), JobKind::Ping, None);
-    reopened.push(std::slice::from_ref(&job)).await.unwrap();
-    sqlx::query("insert into Workers (id, worker_type, storage_name) values ('gone', ?1, 'test')")
-        .bind(reopened.name())
-        .execute(pool)
+    let mut conn = redis::Client::open(test_support::redis_url())
+        .unwrap()
+        .get_multiplexed_async_connection()
         .await
         .unwrap();
-    sqlx::query("update Jobs set status = 'Running', lock_by = 'gone' where id = ?1")
-        .bind(fleet::queue::task_id(job.job_id))
-        .execute(pool)
+    let () = redis::pipe()
+        .hset(keys.job_data_hash(), fleet::queue::task_id(no_metadata), serde_json::to_vec(&job).unwrap())
+        .ignore()
+        .rpush(keys.active_jobs_list(), fleet::queue::task_id(no_metadata))
+        .ignore()
+        .hset(format!("{}:{}", keys.job_meta_hash(), fleet::queue::task_id(no_payload)), "attempts", 0)
+        .ignore()
+        .rpush(keys.active_jobs_list(), fleet::queue::task_id(no_payload))
+        .ignore()
+        .query_async(&mut conn)
         .await
         .unwrap();
-    assert!(reopened.finish_abandoned(job.job_id, "gone").await.unwrap());
-    assert_eq!(reopened.waiting().await.unwrap(), 6, "not waiting again");
-    assert_eq!(reopened.sweep_done(100).await.unwrap(), 1, "done, as apalis-sqlite's own ack leaves it");
+    queue.push(std::slice::from_ref(&job)).await.unwrap();
+
+    let exchange = queue.exchange("w1", &[], 3).await.unwrap();
+    assert_eq!(exchange.taken.len(), 1, "{exchange:?}");
+    assert_eq!(exchange.taken[0].task_id, fleet::queue::task_id(job.job_id), "the whole job behind them");
+    let reasons: Vec<&str> = exchange.poisoned.iter().map(|p| p.reason.as_str()).collect();
+    assert!(reasons[0].contains("has no metadata"), "{reasons:?}");
+    assert!(reasons[1].contains("has no payload"), "{reasons:?}");
+    for id in [no_metadata, no_payload] {
+        assert!(queue.is_dead(id).await.unwrap(), "{id} is in the dead set");
+    }
+    let dead = queue.dead_jobs(10, 0).await.unwrap();
+    assert_eq!(dead.total, 2);
+    assert!(dead.jobs.iter().all(|job| job.error.as_deref().is_some_and(|e| e.starts_with("queue entry"))));
 }
 
 #[tokio::test]

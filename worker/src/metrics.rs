@@ -16,7 +16,8 @@ pub(crate) struct Kind {
 pub(crate) struct KindOutcome {
     pub(crate) kind: &'static str,
     /// `succeeded` (a result was published, whatever it says), `failed` (a failure result
-    /// was published) or `retried` (handed back to the queue).
+    /// was published), `retried` (to run again later), `handed_back` (to another worker: this
+    /// one's store unreachable) or `taken_over` (another worker held the job by its end).
     pub(crate) outcome: &'static str,
 }
 
@@ -43,6 +44,7 @@ pub(crate) struct WorkerMetrics {
     pub(crate) upload_bytes: Counter,
     pub(crate) upload_seconds: Histogram,
     pub(crate) model_cache: Family<CacheLookup, Counter>,
+    pub(crate) paused: Gauge,
 }
 
 impl WorkerMetrics {
@@ -56,6 +58,7 @@ impl WorkerMetrics {
             upload_bytes: Counter::default(),
             upload_seconds: Histogram::new(exponential_buckets(0.005, 2.0, 14)),
             model_cache: Family::default(),
+            paused: Gauge::default(),
         };
         let registry = registry.sub_registry_with_prefix("boltfleet");
         registry.register("jobs_started", "Jobs this worker started, by kind", metrics.started.clone());
@@ -77,6 +80,11 @@ impl WorkerMetrics {
             "model_cache_lookups",
             "Forecasts' model lookups in the worker's cache, by result",
             metrics.model_cache.clone(),
+        );
+        registry.register(
+            "worker_paused",
+            "1 while this worker takes no job because it cannot reach its artifact store",
+            metrics.paused.clone(),
         );
         metrics
     }

@@ -1,9 +1,8 @@
-//! The jobs a worker process is running, each a task of its own, counted so that the process
-//! can outlive its job pool: when the queue goes away, apalis stops the pool and drops the
-//! handlers it was running, but the jobs they started run on and publish their results.
+//! The jobs a worker process is running, each a task of its own, counted: the pool's free
+//! slots are its concurrency less this count, and a stopping worker waits for it to fall to
+//! zero.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::sync::watch;
 
@@ -22,7 +21,7 @@ impl Drop for Finished {
 }
 
 impl Running {
-    /// Runs `job` as a task that no dropped handler can cancel.
+    /// Runs `job` as a task of its own, counted until it ends.
     pub(crate) fn spawn(&self, job: impl Future<Output = ()> + Send + 'static) {
         self.count.send_modify(|count| *count += 1);
         let finished = Finished(self.count.clone());
@@ -35,16 +34,12 @@ impl Running {
     pub(crate) fn count(&self) -> usize {
         *self.count.borrow()
     }
-
-    /// Waits up to `limit` for every running job to end; whether they all did.
-    pub(crate) async fn all_ended(&self, limit: Duration) -> bool {
-        let mut count = self.count.subscribe();
-        tokio::time::timeout(limit, count.wait_for(|count| *count == 0)).await.is_ok()
-    }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[tokio::test]
@@ -55,9 +50,12 @@ mod tests {
             let _ = released.await;
         });
         running.spawn(async { panic!("a job that panics") });
-        assert!(!running.all_ended(Duration::from_millis(100)).await, "one job still waits");
+        let mut count = running.count.subscribe();
+        let all_ended = |count: &usize| *count == 0;
+        let early = tokio::time::timeout(Duration::from_millis(100), count.wait_for(all_ended)).await.is_ok();
+        assert!(!early, "one job still waits");
         release.send(()).unwrap();
-        assert!(running.all_ended(Duration::from_secs(5)).await);
+        tokio::time::timeout(Duration::from_secs(5), count.wait_for(all_ended)).await.unwrap().unwrap();
         assert_eq!(running.count(), 0);
     }
 }

@@ -3,22 +3,22 @@
 //!
 //! Every job ends in exactly one published result, whatever happens to it, except a payload
 //! the worker cannot read: that job goes to the queue's dead set, with the error, for a human.
-//! A failure that may pass (storage or Redis down) is handed back to the queue, which tries
-//! the job again, up to [`MAX_ATTEMPTS`]; then it is published as failed.
+//! A failure that may pass is handed back to the queue, which tries the job again, up to
+//! [`MAX_ATTEMPTS`]; then it is published as failed. A store this worker cannot reach is not
+//! the job's fault: the job goes back first in line for another worker, not counted as an
+//! attempt, and this worker takes no job until it reaches its store again.
+//!
+//! The job pool is `pool.rs`; this file is what a job does, and the tasks beside the pool
+//! (heartbeat, orphan rule, store probe, queue-depth gauge).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use apalis::prelude::*;
-use apalis_redis::RedisStorage;
-use apalis_sqlite::SqliteStorage;
 use chrono::Utc;
-use fleet::backoff::Backoff;
 use fleet::config::{QueueConfig, StoreConfig};
 use fleet::lifecycle::{self, PromotionPolicy};
 use fleet::ops::{Ops, OpsConfig};
-use fleet::queue::results::ResultsPublisher;
-use fleet::queue::{self, Backend, Queue, QueueError};
+use fleet::queue::{self, Queue, QueueError, Settlement, Taken, Verdict};
 use fleet::shutdown::Shutdown;
 use fleet::store::{ArtifactStore, Promotion, StoreError};
 use ml_core::ingest::BarSeries;
@@ -29,25 +29,19 @@ use ml_core::job::{
 use ml_core::model::artifact::{Artifact, ArtifactError, Model};
 use ml_core::model::{self, Evaluation, ModelError, TrainConfig};
 use prometheus_client::registry::Registry;
+use tokio::sync::watch;
 use tracing::Instrument;
 
 use crate::metrics::{CacheLookup, Kind, KindOutcome, WorkerMetrics};
 use crate::model_cache::ModelCache;
-use crate::payload::{LenientJson, Payload, job_of};
+use crate::payload::decode_job;
+use crate::pool::Pool;
 use crate::running::Running;
 
 /// Attempts of a job that keeps failing for a reason that may pass, before it is reported
-/// failed. apalis-redis re-schedules a failed job `attempt` seconds later, so 12 attempts
-/// wait 1 + 2 + ... + 11 = 66 s in all: a store or Redis outage of a minute is ridden out
-/// (5 attempts gave up after about 11 s, and an S3 restart failed every job of a run).
-const MAX_ATTEMPTS: usize = 12;
-
-/// How long a finished job's result is offered to a queue that is away (a Redis restart)
-/// before the worker gives up on it. The work is done and its model stored: throwing it
-/// away for a restart of a few seconds would cost the whole training again.
-const RESULT_PATIENCE: Duration = Duration::from_secs(120);
-/// The longest pause between two offers of a result.
-const RESULT_RETRY_MAX: Duration = Duration::from_secs(2);
+/// failed. A failed attempt runs again `attempt` seconds later, so 12 attempts wait
+/// 1 + 2 + ... + 11 = 66 s in all (5 attempts gave up after about 11 s).
+const MAX_ATTEMPTS: u32 = 12;
 
 /// A worker's settings (`boltfleet worker run`, or a worker of the embedded demo).
 #[derive(Debug, Clone)]
@@ -66,7 +60,7 @@ pub struct Config {
     pub promotion: PromotionPolicy,
     pub ops: OpsConfig,
     /// Once stopped, how long in-flight jobs may run on before `run` returns; jobs still
-    /// running then are re-queued by the other workers.
+    /// running then go back to the queue, first in line.
     pub shutdown_timeout_secs: u64,
 }
 
@@ -95,31 +89,25 @@ pub enum WorkerError {
     Queue(#[from] QueueError),
     #[error("cannot serve the operator's endpoint")]
     Ops(#[source] std::io::Error),
-    #[error("the worker's job pool stopped by itself")]
-    PoolStopped,
-    #[error("the worker's job pool stopped on an error")]
-    Pool(#[from] MonitorError),
 }
 
 impl WorkerError {
     /// A store or queue that is away may be back for the next start (its supervisor's
-    /// restart); a pool that died did so for its queue, which the restart waits out too. A
-    /// taken metrics address or a misconfigured store is the same at every start.
+    /// restart). A taken metrics address, a misconfigured store or a queue that refuses the
+    /// worker's commands is the same at every start.
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Store(error) => error.is_retryable(),
             Self::Queue(error) => error.is_retryable(),
-            Self::PoolStopped | Self::Pool(_) => true,
             Self::Ops(_) => false,
         }
     }
 }
 
-/// What every job handler needs: the store, the results stream and the settings.
+/// What every job needs: the store, the queue and the settings.
 #[derive(Debug)]
-struct Fleet {
+pub(crate) struct Fleet {
     store: ArtifactStore,
-    results: ResultsPublisher,
     queue: Queue,
     worker_id: String,
     train_threads: usize,
@@ -127,7 +115,9 @@ struct Fleet {
     models: ModelCache<Model>,
     promotion: PromotionPolicy,
     metrics: WorkerMetrics,
-    running: Running,
+    ops: Ops,
+    /// `Some(why)` while this worker takes no job: its store is unreachable.
+    pause: watch::Sender<Option<String>>,
 }
 
 /// Why a job did not produce its outcome.
@@ -143,6 +133,8 @@ enum JobError {
     Artifact { version: String, source: ArtifactError },
     #[error("the job's computation panicked: {0}")]
     Panicked(String),
+    #[error("another worker holds this job now: this worker was taken for dead while it ran it")]
+    TakenOver,
 }
 
 impl JobError {
@@ -151,14 +143,14 @@ impl JobError {
             Self::Store(e) => e.is_retryable(),
             Self::Queue(e) => e.is_retryable(),
             Self::Model(e) => e.is_retryable(),
-            Self::Artifact { .. } | Self::Panicked(_) => false,
+            Self::Artifact { .. } | Self::Panicked(_) | Self::TakenOver => false,
         }
     }
 }
 
 /// Takes jobs until `shutdown` is triggered, then lets in-flight jobs finish for up to
-/// `shutdown_timeout_secs`; returns once the worker's own tasks (its queue-depth sampler,
-/// its metrics server) have ended too.
+/// `shutdown_timeout_secs`; returns once the worker's own tasks (heartbeat, orphan rule,
+/// store probe, queue-depth gauge, metrics server) have ended too.
 pub async fn run(args: Config, shutdown: &Shutdown) -> Result<(), WorkerError> {
     let tasks = shutdown.child();
     let outcome = serve(args, &tasks).await;
@@ -178,7 +170,6 @@ async fn serve(args: Config, shutdown: &Shutdown) -> Result<(), WorkerError> {
     let ops = Ops::serve(registry, &args.ops, shutdown).await.map_err(WorkerError::Ops)?;
     let fleet = Arc::new(Fleet {
         store,
-        results: ResultsPublisher::new(&queue),
         queue: queue.clone(),
         worker_id: worker_id.clone(),
         train_threads,
@@ -186,91 +177,80 @@ async fn serve(args: Config, shutdown: &Shutdown) -> Result<(), WorkerError> {
         models: ModelCache::new(args.model_cache_size),
         promotion: args.promotion,
         metrics,
-        running: Running::default(),
+        ops: ops.clone(),
+        pause: watch::Sender::new(None),
     });
+    // In the workers' list before it holds any job, where the orphan rule looks for them.
+    queue.beat(&worker_id).await?;
+    // The heartbeat outlives the shutdown signal: jobs finishing in the grace period are
+    // still this worker's.
+    let pool_ended = Shutdown::new();
+    shutdown.spawn(beat(args.queue.clone(), worker_id.clone(), pool_ended.clone()));
     shutdown.spawn(sample_queue_depth(fleet.clone(), shutdown.clone()));
     shutdown.spawn(take_over_orphans(fleet.clone(), shutdown.clone()));
-    let running = fleet.running.clone();
+    shutdown.spawn(probe_store(fleet.clone(), shutdown.clone()));
     tracing::info!(worker_id, concurrency, train_threads, artifacts = fleet.store.url(), "worker started");
     ops.set_ready(true);
-    // A name is never reused, not even by a restart in this process (a second registration
-    // under a live name fails).
-    let name = move |restarts: usize| {
-        if restarts == 0 { worker_id.clone() } else { format!("{worker_id}-r{restarts}") }
+    let pool = Pool {
+        queue,
+        worker_id,
+        concurrency,
+        paused: fleet.pause.subscribe(),
+        fleet,
+        running: Running::default(),
     };
-    // One registration per backend: the storage types differ, all the rest is the same.
-    macro_rules! monitor_on {
-        ($storage:expr) => {
-            Monitor::new().register(move |restarts| {
-                WorkerBuilder::new(name(restarts))
-                    .backend($storage.with_codec(LenientJson).poll_with_interval(queue::POLL_INTERVAL))
-                    .concurrency(concurrency)
-                    .data(fleet.clone())
-                    .build(handle)
-            })
-        };
-    }
-    let monitor = match queue.backend().clone() {
-        Backend::Redis(conn) => {
-            let config = queue::jobs_config(queue.prefix());
-            monitor_on!(RedisStorage::<Payload>::new(conn.clone()).with_config(config.clone()))
-        }
-        Backend::Sqlite(pool) => {
-            let config = queue.sqlite_config();
-            monitor_on!(SqliteStorage::<Payload>::new(&pool).with_config(config.clone()))
-        }
-    };
-    let grace = Duration::from_secs(args.shutdown_timeout_secs);
-    let outcome = run_until(monitor, shutdown.triggered(), grace, &running).await;
+    let outcome = pool.run(shutdown, Duration::from_secs(args.shutdown_timeout_secs)).await;
+    pool_ended.trigger();
     ops.set_ready(false);
     outcome?;
     tracing::info!("worker stopped");
     Ok(())
 }
 
-/// Runs the job pool until `shutdown` resolves, then lets in-flight jobs finish for up to
-/// `grace`; jobs still running then return to the queue through the orphan rule.
-///
-/// Not apalis's `run_with_signal`: with a shutdown timeout it reports a pool that died (its
-/// queue gone) as a clean stop, and without one it waits for the signal even then. A pool
-/// that ends before the signal is an error here, so that the process exits non-zero and its
-/// supervisor restarts it; first, the jobs it was running get `grace` to end and
-/// [`RESULT_PATIENCE`] to publish their results.
-async fn run_until(
-    monitor: Monitor,
-    shutdown: impl Future<Output = ()>,
-    grace: Duration,
-    running: &Running,
-) -> Result<(), WorkerError> {
-    let context = monitor.context();
-    let pool = monitor.run();
-    tokio::pin!(pool);
-    tokio::select! {
-        ended = &mut pool => {
-            let stopped = match ended {
-                Ok(()) => WorkerError::PoolStopped,
-                Err(error) => WorkerError::Pool(error),
+/// Marks the worker alive every [`queue::HEARTBEAT`], on a connection of its own, until
+/// `until`. A beat that gets no answer within a heartbeat drops that connection for a fresh
+/// one: a stalled TCP connection on a lossy link once held a beat back for 11 s, and the
+/// worker was taken for dead while it trained.
+async fn beat(args: QueueConfig, worker_id: String, until: Shutdown) {
+    let mut link: Option<Queue> = None;
+    let mut last_beat = Instant::now();
+    let mut warned = false;
+    let mut tick = tokio::time::interval(queue::HEARTBEAT);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    while until.tick(&mut tick).await {
+        let attempt = async {
+            let queue = match &link {
+                Some(queue) => queue.clone(),
+                None => Queue::connect_for_beats(&args).await?,
             };
-            let jobs = running.count();
-            if jobs > 0 {
-                tracing::warn!(error = %stopped, jobs, "job pool stopped; its running jobs go on to publish their results");
-                if !running.all_ended(grace + RESULT_PATIENCE).await {
-                    tracing::warn!(jobs = running.count(), "jobs still running are left to the orphan rule");
+            let known = queue.beat(&worker_id).await?;
+            Ok::<_, QueueError>((queue, known))
+        };
+        let silent_secs = last_beat.elapsed().as_secs_f64();
+        match tokio::time::timeout(queue::HEARTBEAT, attempt).await {
+            Ok(Ok((queue, known))) => {
+                link = Some(queue);
+                last_beat = Instant::now();
+                if !known {
+                    tracing::warn!(
+                        silent_secs,
+                        "this worker was taken for dead: the jobs it runs now are other workers', \
+                         and their results here will be dropped"
+                    );
+                } else if std::mem::take(&mut warned) {
+                    tracing::info!(silent_secs, "heartbeat back");
                 }
             }
-            return Err(stopped);
+            failed => {
+                link = None;
+                if !warned && last_beat.elapsed() >= queue::DEAD_AFTER / 3 {
+                    let error = failed.map_or_else(|_| "no answer".to_owned(), |e| e.unwrap_err().to_string());
+                    tracing::warn!(silent_secs, error, "cannot beat: this worker may soon be taken for dead");
+                    warned = true;
+                }
+            }
         }
-        () = shutdown => {}
     }
-    context.shutdown()?;
-    match tokio::time::timeout(grace, pool).await {
-        Ok(stopped) => stopped?,
-        Err(_) => tracing::warn!(
-            grace_secs = grace.as_secs(),
-            "jobs still running after the grace period return to the queue"
-        ),
-    }
-    Ok(())
 }
 
 /// How often the queue's length is read for the `queue_depth` gauge.
@@ -292,8 +272,7 @@ async fn sample_queue_depth(fleet: Arc<Fleet>, shutdown: Shutdown) {
 const TAKE_OVER_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Puts dead workers' jobs first in line as soon as the orphan rule calls them dead, every
-/// [`TAKE_OVER_INTERVAL`]: left to apalis, they would wait behind the whole backlog (192 s
-/// with every slot busy, docs/reliability.md).
+/// [`TAKE_OVER_INTERVAL`].
 async fn take_over_orphans(fleet: Arc<Fleet>, shutdown: Shutdown) {
     let mut tick = tokio::time::interval(TAKE_OVER_INTERVAL);
     while shutdown.tick(&mut tick).await {
@@ -305,98 +284,106 @@ async fn take_over_orphans(fleet: Arc<Fleet>, shutdown: Shutdown) {
     }
 }
 
+/// How often a paused worker tries its store again.
+const STORE_PROBE_INTERVAL: Duration = Duration::from_secs(2);
+
+/// While the worker is paused for its store, lists the store's root every
+/// [`STORE_PROBE_INTERVAL`]; the first answer lifts the pause.
+async fn probe_store(fleet: Arc<Fleet>, shutdown: Shutdown) {
+    let mut tick = tokio::time::interval(STORE_PROBE_INTERVAL);
+    while shutdown.tick(&mut tick).await {
+        if fleet.pause.borrow().is_none() {
+            continue;
+        }
+        if let Ok(Ok(_)) = tokio::time::timeout(STORE_PROBE_INTERVAL, fleet.store.browse("")).await {
+            fleet.pause.send_replace(None);
+            fleet.metrics.paused.set(0);
+            fleet.ops.set_ready(true);
+            tracing::info!(artifacts = fleet.store.url(), "the artifact store answers again: taking jobs");
+        }
+    }
+}
+
 /// `{host}-{pid}-{random}`: unique per process start, readable in logs.
 fn worker_id() -> String {
     let random = uuid::Uuid::new_v4().simple().to_string();
     format!("{}-{}-{}", fleet::host_name(), std::process::id(), &random[..8])
 }
 
-/// The apalis handler. The payload arrives as JSON (or not) and is decoded here, so that an
-/// unreadable one is a clear error in the dead set rather than a failure that stops the pool.
-///
-/// The job itself runs as a task of its own ([`Running`]): if the pool dies (its queue gone),
-/// apalis drops this handler, but the job runs on, offers its result until the queue is back
-/// and marks itself done, instead of being thrown away and run again from the start.
-async fn handle(
-    payload: Payload,
-    fleet: Data<Arc<Fleet>>,
-    attempt: Attempt,
-    worker: WorkerContext,
-) -> Result<(), BoxDynError> {
-    let job = job_of(payload).map_err(|error| {
-        tracing::error!(error, "unreadable job sent to the dead set");
-        AbortError::new(error)
-    })?;
-    let pair = job.pair().cloned();
-    let span = tracing::info_span!(
-        "job",
-        job_id = %job.job_id,
-        run_id = %job.run_id,
-        symbol = pair.as_ref().map(|p| tracing::field::display(&p.symbol)),
-        timeframe = pair.as_ref().map(|p| tracing::field::display(p.timeframe)),
-        attempt = attempt.current(),
-    );
-    fleet::telemetry::adopt_parent(&span, job.traceparent.as_deref());
-    let (fleet, worker_name, attempt) = (Arc::clone(&fleet), worker.name().to_owned(), attempt.current());
-    let (report, outcome) = tokio::sync::oneshot::channel();
-    let running = fleet.running.clone();
-    running.spawn(
-        async move {
-            let job_id = job.job_id;
-            let outcome = fleet.run_measured(job, attempt).await;
-            let Err(unheard) = report.send(outcome) else { return };
-            match unheard {
-                Ok(_) => match fleet.queue.finish_abandoned(job_id, &worker_name).await {
-                    Ok(true) => tracing::info!("job finished after its job pool stopped; marked done"),
-                    Ok(false) => {
-                        tracing::warn!("job finished after another worker took it back; it runs again")
-                    }
-                    Err(error) => tracing::warn!(error = %error, "cannot mark the job done; it runs again"),
-                },
-                Err(error) => {
-                    tracing::warn!(error = %error, "job failed after its job pool stopped; it runs again");
-                }
-            }
-        }
-        .instrument(span),
-    );
-    outcome.await.map_err(|_| "the job's task ended without an outcome")?.map(|_| ())
-}
-
-/// What a job's handler published.
-enum Published {
-    /// The job's outcome (which may say "no model").
-    Outcome,
-    /// A failure, after the last attempt or for a reason that will not pass.
-    Failure,
+/// How a job ended for this worker, before the queue hears of it.
+enum Ending {
+    /// A result to publish: the job's outcome, or its failure (`failed`) after its last
+    /// attempt or for a reason that will not pass.
+    Finished { result: Box<JobResult>, failed: bool },
+    /// Failed for a reason that may pass: the queue runs it again, `after` from now.
+    Retry { after: Duration },
+    /// This worker cannot run it now (its store unreachable): back to the queue.
+    Back,
+    /// Another worker holds the job now: nothing to say about it.
+    TakenOver,
 }
 
 impl Fleet {
+    /// Runs a job the pool took, to the settlement the queue gets (none if another worker
+    /// holds the job by then).
+    pub(crate) async fn run(self: Arc<Self>, taken: Taken) -> Option<Settlement> {
+        let settle =
+            |verdict, result| Some(Settlement { task_id: taken.task_id.clone(), verdict, result });
+        let job = match decode_job(&taken.payload) {
+            Ok(job) => job,
+            Err(reason) => {
+                tracing::error!(task_id = taken.task_id, error = reason, "unreadable job sent to the dead set");
+                return settle(Verdict::Dead { reason }, None);
+            }
+        };
+        let pair = job.pair().cloned();
+        let span = tracing::info_span!(
+            "job",
+            job_id = %job.job_id,
+            run_id = %job.run_id,
+            symbol = pair.as_ref().map(|p| tracing::field::display(&p.symbol)),
+            timeframe = pair.as_ref().map(|p| tracing::field::display(p.timeframe)),
+            attempt = taken.attempt,
+        );
+        fleet::telemetry::adopt_parent(&span, job.traceparent.as_deref());
+        match self.run_measured(job, &taken).instrument(span).await {
+            Ending::Finished { result, .. } => {
+                let json = serde_json::to_string(&result).expect("a result serialises");
+                settle(Verdict::Done, Some(json))
+            }
+            Ending::Retry { after } => settle(Verdict::Retry { after }, None),
+            Ending::Back => settle(Verdict::Back, None),
+            Ending::TakenOver => None,
+        }
+    }
+
     /// [`Self::run_job`], counted and timed in the metrics.
-    async fn run_measured(&self, job: Job, attempt: usize) -> Result<Published, BoxDynError> {
+    async fn run_measured(&self, job: Job, taken: &Taken) -> Ending {
         let kind = Kind { kind: job.kind_name() };
         self.metrics.started.get_or_create(&kind).inc();
         self.metrics.in_flight.inc();
         let clock = Instant::now();
-        let outcome = self.run_job(job, attempt).await;
+        let ending = self.run_job(job, taken).await;
         self.metrics.in_flight.dec();
         self.metrics.duration.get_or_create(&kind).observe(clock.elapsed().as_secs_f64());
-        let label = match &outcome {
-            Ok(Published::Outcome) => "succeeded",
-            Ok(Published::Failure) => "failed",
-            Err(_) => "retried",
+        let label = match &ending {
+            Ending::Finished { failed: false, .. } => "succeeded",
+            Ending::Finished { failed: true, .. } => "failed",
+            Ending::Retry { .. } => "retried",
+            Ending::Back => "handed_back",
+            Ending::TakenOver => "taken_over",
         };
         self.metrics.finished.get_or_create(&KindOutcome { kind: kind.kind, outcome: label }).inc();
-        outcome
+        ending
     }
 
-    async fn run_job(&self, job: Job, attempt: usize) -> Result<Published, BoxDynError> {
+    async fn run_job(&self, job: Job, taken: &Taken) -> Ending {
         let started_at = Utc::now();
         tracing::info!("job started");
         let outcome = match &job.kind {
             JobKind::Train { pair, snapshot, config } => {
-                let status =
-                    self.train(pair, snapshot, config).await.map(|(artifact, evaluation, promotion)| {
+                let status = self.train(pair, snapshot, config, &taken.task_id).await.map(
+                    |(artifact, evaluation, promotion)| {
                         let promotion_note = match promotion {
                             Promotion::Promoted => None,
                             Promotion::Superseded { latest } => {
@@ -410,7 +397,8 @@ impl Fleet {
                             promoted: promotion_note.is_none(),
                             promotion_note,
                         }
-                    });
+                    },
+                );
                 status.map(|status| Outcome::Train {
                     pair: pair.clone(),
                     snapshot: snapshot.clone(),
@@ -424,19 +412,30 @@ impl Fleet {
                 .map(|status| Outcome::Forecast { pair: pair.clone(), status }),
             JobKind::Ping => Ok(Outcome::Ping),
         };
-        let (outcome, published) = match outcome {
-            Ok(outcome) => (outcome, Published::Outcome),
-            Err(error) if error.is_retryable() && attempt < MAX_ATTEMPTS => {
+        let (outcome, failed) = match outcome {
+            Ok(outcome) => (outcome, false),
+            Err(JobError::TakenOver) => {
+                tracing::warn!("job taken over by another worker while this one ran it: not promoted, no result");
+                return Ending::TakenOver;
+            }
+            Err(JobError::Store(error)) if error.is_unreachable() => {
+                self.pause_for_store(&error);
+                return Ending::Back;
+            }
+            Err(error) if error.is_retryable() && taken.attempt < MAX_ATTEMPTS => {
                 tracing::warn!(error = %error, "job failed for a reason that may pass; the queue retries it");
-                return Err(error.into());
+                return Ending::Retry { after: Duration::from_secs(taken.attempt.into()) };
             }
             Err(error) => {
                 tracing::error!(error = %error, "job failed");
                 if let Some(key) = &job.idempotency_key {
                     // A failed job must not block the next trigger of the same work.
-                    self.queue.release(key).await?;
+                    if let Err(error) = self.queue.release(key).await {
+                        tracing::warn!(error = %error, "cannot free the job's idempotency key; the job runs again");
+                        return Ending::Retry { after: Duration::from_secs(taken.attempt.into()) };
+                    }
                 }
-                (failed(&job.kind, error.to_string()), Published::Failure)
+                (failed_outcome(&job.kind, error.to_string()), true)
             }
         };
         let result = JobResult {
@@ -448,43 +447,19 @@ impl Fleet {
             finished_at: Utc::now(),
             outcome,
         };
-        self.publish_patiently(&result).await?;
         tracing::info!(seconds = (result.finished_at - started_at).as_seconds_f64(), "job finished");
-        Ok(published)
+        Ending::Finished { result: Box::new(result), failed }
     }
 
-    /// Publishes a result, waiting up to [`RESULT_PATIENCE`] for a queue that is away. Past
-    /// that the error goes to apalis, and the job runs again once its queue is back.
-    async fn publish_patiently(&self, result: &JobResult) -> Result<(), QueueError> {
-        let started = Instant::now();
-        let mut backoff = Backoff::up_to(RESULT_RETRY_MAX);
-        let mut failed_offers = 0_u32;
-        loop {
-            match self.results.publish(std::slice::from_ref(result)).await {
-                Ok(()) => {
-                    if failed_offers > 0 {
-                        let waited_secs = started.elapsed().as_secs_f64();
-                        tracing::info!(
-                            waited_secs,
-                            failed_offers,
-                            "result published once the queue was back"
-                        );
-                    }
-                    return Ok(());
-                }
-                Err(error) if error.is_retryable() && started.elapsed() < RESULT_PATIENCE => {
-                    if failed_offers == 0 {
-                        tracing::warn!(
-                            error = %error,
-                            patience_secs = RESULT_PATIENCE.as_secs(),
-                            "cannot publish the job's result; keeping it until the queue is back"
-                        );
-                    }
-                    failed_offers += 1;
-                    tokio::time::sleep(backoff.next_delay()).await;
-                }
-                Err(error) => return Err(error),
-            }
+    /// Stops the pool taking jobs until [`probe_store`] reaches the store again; the worker
+    /// reads not ready meanwhile.
+    fn pause_for_store(&self, error: &StoreError) {
+        let reason = format!("the artifact store is unreachable from this worker: {error}");
+        let paused = self.pause.send_if_modified(|pause| pause.is_none() && pause.replace(reason.clone()).is_none());
+        if paused {
+            tracing::warn!(reason, "this worker takes no job until it reaches its store again; the job goes back to the queue for another");
+            self.metrics.paused.set(1);
+            self.ops.set_ready(false);
         }
     }
 
@@ -493,6 +468,7 @@ impl Fleet {
         pair: &Pair,
         snapshot: &Snapshot,
         config: &TrainConfig,
+        task_id: &str,
     ) -> Result<(ArtifactRef, Box<Evaluation>, Promotion), JobError> {
         let bars = self.store.get_snapshot(snapshot).await?;
         let series = BarSeries { symbol: pair.symbol.clone(), timeframe: pair.timeframe, bars };
@@ -508,6 +484,12 @@ impl Fleet {
         self.metrics.upload_seconds.observe(clock.elapsed().as_secs_f64());
         let bytes = trained.bytes.payload.len() + trained.bytes.manifest.len();
         self.metrics.upload_bytes.inc_by(u64::try_from(bytes).unwrap_or(u64::MAX));
+        // A worker taken for dead while it trained (frozen, cut off) no longer holds the job:
+        // the worker that does promotes its own model and publishes its row, so that the row
+        // and latest.json name the same model.
+        if !self.queue.holds(&self.worker_id, task_id).await? {
+            return Err(JobError::TakenOver);
+        }
         let promotion =
             self.store.promote(manifest, &trained.bytes, &self.promotion, self.max_model_age).await?;
         tracing::info!(version = manifest.version, ?promotion, "model stored");
@@ -559,7 +541,7 @@ impl Fleet {
     }
 }
 
-fn failed(kind: &JobKind, error: String) -> Outcome {
+fn failed_outcome(kind: &JobKind, error: String) -> Outcome {
     match kind {
         JobKind::Train { pair, snapshot, config } => Outcome::Train {
             pair: pair.clone(),

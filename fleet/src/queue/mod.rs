@@ -1,15 +1,18 @@
-//! The job queue: apalis over Redis (a fleet of machines) or over one SQLite file (the
-//! processes of one machine, with no server). The URL in [`QueueConfig`] picks the backend;
-//! everything above this module is the same for both.
+//! The job queue: Redis (a fleet of machines) or one SQLite file (the processes of one
+//! machine, with no server). The URL in [`QueueConfig`] picks the backend; everything above
+//! this module is the same for both.
 //!
-//! Settings `../shared/CRATES.md` found necessary, for both backends:
-//! - Workers poll every [`POLL_INTERVAL`] instead of sleeping until their next heartbeat.
-//! - Heartbeats every [`HEARTBEAT`], and [`MISSED_HEARTBEATS`] missed ones make a worker dead:
-//!   a killed worker's jobs are back in the queue in about 10 s, not apalis's default 300 s.
+//! The keys and tables are apalis-redis's and apalis-sqlite's (its migrations set up the
+//! file), but the worker's loop is ours (`lease.rs`): apalis's could not dead-letter an entry
+//! without metadata (its pool stopped), starved its heartbeat under a full pool, fetched one
+//! job per round trip, and put a dead worker's jobs behind the whole backlog.
+//! - A worker takes as many jobs as it has free slots and settles finished ones in the same
+//!   round trip ([`Queue::exchange`]); results are published in that step.
+//! - It beats every [`HEARTBEAT`] from a task of its own; silent for [`DEAD_AFTER`], it is
+//!   taken for dead and its jobs go first in line ([`Queue::take_over_orphans`]).
+//! - A job is settled only by the worker that holds it: a late result of a worker taken for
+//!   dead is dropped, the job being another's.
 //! - A job pushed with an idempotency key that is already claimed is not enqueued again.
-//! - Workers fetch one job at a time ([`FETCH_BATCH`]): apalis skips a worker's heartbeat
-//!   while jobs it fetched wait for a free slot, so a batch larger than the free slots let a
-//!   busy worker's heartbeat lapse and its jobs run twice elsewhere.
 //!
 //! One facade, two backends side by side: `redis.rs` and `sqlite.rs` each hold their side of
 //! every operation, `inspect.rs` the types the dashboard reads from both. The results stream
@@ -17,12 +20,12 @@
 //! `sqlite/outbox.rs`, with `delivery.rs` the entries the collector reads from either.
 //!
 //! Redis only: jobs are pushed onto the active list by our own script (`lua/push.lua` says
-//! why), task leases are off (see [`jobs_config`]), and the connection answers within
-//! [`RESPONSE_TIMEOUT`], not redis-rs's 500 ms default, which kills worker pools under load
-//! (apalis-redis issue 76).
+//! why), and the connection answers within [`RESPONSE_TIMEOUT`], not redis-rs's 500 ms
+//! default, which killed worker pools under load (apalis-redis issue 76).
 
 mod delivery;
 mod inspect;
+pub mod lease;
 mod redis;
 pub mod results;
 mod sqlite;
@@ -35,24 +38,22 @@ use ml_core::job::Job;
 use uuid::Uuid;
 
 pub use self::inspect::{DeadJob, DeadJobs, Depth, PAYLOAD_PREVIEW};
+pub use self::lease::{Exchange, Poisoned, Settlement, Taken, Verdict};
 pub use self::redis::jobs_config;
 use crate::config::{QueueBackend, QueueConfig};
 
+/// How long an idle worker waits before it asks the queue again.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(200);
-pub const HEARTBEAT: Duration = Duration::from_secs(5);
-pub const MISSED_HEARTBEATS: usize = 2;
+/// How often a worker marks itself alive.
+pub const HEARTBEAT: Duration = Duration::from_secs(1);
+/// A worker silent this long is taken for dead and its jobs are given to others. Long
+/// beside [`HEARTBEAT`]: a lossy link stalls a TCP connection for seconds (with 200 ms of
+/// latency and 15 % loss, a live worker's last beat was once 11 s old).
+pub const DEAD_AFTER: Duration = Duration::from_secs(15);
 pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long an idempotency key keeps a job from being enqueued twice. Keys of failed jobs
 /// are released by the worker, so a failure can be retried at once.
 pub const IDEMPOTENCY_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
-/// Jobs a worker fetches at once. apalis-core's persistence beats only when it has no
-/// fetched job left to hand out (`State::Ready`); a fetched job waits for a free slot, which
-/// with every slot training can take longer than [`MISSED_HEARTBEATS`] heartbeats, and the
-/// other workers then re-queue all of the worker's jobs. One at a time, the fetched job always
-/// goes straight to the slot that asked for it. The cost is a fetch per job (the fleet's
-/// overhead in docs/benchmarks.md); the gain besides is that a busy worker never sits on
-/// jobs an idle one could run.
-pub const FETCH_BATCH: usize = 1;
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
@@ -145,12 +146,23 @@ impl Queue {
     /// Connects to the queue `args` names; the SQLite file is created and set up if new. A
     /// Redis that may evict keys is refused unless `args` allows it.
     pub async fn connect(args: &QueueConfig) -> Result<Self, QueueError> {
+        let queue = Self::open(args, RESPONSE_TIMEOUT).await?;
+        if let Backend::Redis(conn) = &queue.backend {
+            redis::check_eviction_policy(conn, args.allow_evicting_redis).await?;
+        }
+        Ok(queue)
+    }
+
+    /// A second connection to the same queue, for a worker's heartbeat alone: no job's
+    /// traffic queues in front of a beat, and a beat that gets no answer within a
+    /// [`HEARTBEAT`] fails (the caller connects afresh) instead of waiting on a stalled link.
+    pub async fn connect_for_beats(args: &QueueConfig) -> Result<Self, QueueError> {
+        Self::open(args, HEARTBEAT).await
+    }
+
+    async fn open(args: &QueueConfig, response_timeout: Duration) -> Result<Self, QueueError> {
         let backend = match &args.backend {
-            QueueBackend::Redis(url) => {
-                let conn = redis::connect(url).await?;
-                redis::check_eviction_policy(&conn, args.allow_evicting_redis).await?;
-                Backend::Redis(conn)
-            }
+            QueueBackend::Redis(url) => Backend::Redis(redis::connect(url, response_timeout).await?),
             QueueBackend::Sqlite(path) => Backend::Sqlite(sqlite::connect(path).await?),
         };
         Ok(Self { backend, prefix: args.prefix.clone(), redis_keys: jobs_config(&args.prefix) })
@@ -167,15 +179,6 @@ impl Queue {
     /// The queue's name: apalis-redis's key prefix, apalis-sqlite's job type.
     pub fn name(&self) -> String {
         format!("{}:jobs", self.prefix)
-    }
-
-    /// The apalis-sqlite settings of a worker.
-    pub fn sqlite_config(&self) -> apalis_sqlite::Config {
-        apalis_sqlite::Config::default()
-            .queue(self.name())
-            .batch_size(FETCH_BATCH)
-            .heartbeat_interval(HEARTBEAT)
-            .missed_heartbeats(MISSED_HEARTBEATS)
     }
 
     /// Enqueues jobs. Returns how many were: a job whose idempotency key is already claimed
@@ -213,23 +216,22 @@ impl Queue {
 
     /// The oldest heartbeat (in seconds) of a worker that counts as alive.
     fn alive_since(&self) -> i64 {
-        let dead_after = HEARTBEAT.as_secs() * MISSED_HEARTBEATS as u64;
-        chrono::Utc::now().timestamp() - i64::try_from(dead_after).unwrap_or(i64::MAX)
+        chrono::Utc::now().timestamp() - i64::try_from(DEAD_AFTER.as_secs()).unwrap_or(i64::MAX)
     }
 
     /// Puts the jobs of dead workers (by the rule of [`Self::workers_alive`]) first in line,
-    /// so that the next free slot of any worker runs them instead of the whole backlog first;
-    /// returns how many. `caller`, the worker asking, is never taken for dead.
-    ///
-    /// Redis only: apalis-redis would put them last. apalis-sqlite puts an orphan back with
-    /// the `run_at` of its push (in seconds) and fetches by `run_at`, so it already comes
-    /// before every job pushed in a later second (within the same second, ties go by id).
+    /// so that the next free slot of any worker runs them instead of the whole backlog first,
+    /// and forgets those workers; returns how many jobs. `caller`, the worker asking, is
+    /// never taken for dead.
     pub async fn take_over_orphans(&self, caller: &str) -> Result<usize, QueueError> {
+        let dead_if_beat_by = self.alive_since() - 1;
         match &self.backend {
             Backend::Redis(conn) => {
-                redis::take_over_orphans(conn, &self.redis_keys, self.alive_since() - 1, caller).await
+                redis::take_over_orphans(conn, &self.redis_keys, dead_if_beat_by, caller).await
             }
-            Backend::Sqlite(_) => Ok(0),
+            Backend::Sqlite(pool) => {
+                sqlite::lease::take_over_orphans(pool, &self.name(), dead_if_beat_by, caller).await
+            }
         }
     }
 
@@ -258,16 +260,48 @@ impl Queue {
         }
     }
 
-    /// Marks done a job that `worker` ran to its end and published after its job pool died
-    /// (nobody is left to acknowledge it), so that it is not run again. False if the job had
-    /// already left that worker: it will run again, and its second result is a duplicate
-    /// the collector ignores.
-    pub async fn finish_abandoned(&self, job_id: Uuid, worker: &str) -> Result<bool, QueueError> {
+    /// A worker's round trip: applies its settlements (publishing their results), then takes
+    /// up to `take` jobs for it. Counts as its heartbeat too.
+    pub async fn exchange(
+        &self,
+        worker: &str,
+        settlements: &[Settlement],
+        take: usize,
+    ) -> Result<Exchange, QueueError> {
         match &self.backend {
             Backend::Redis(conn) => {
-                redis::finish_abandoned(conn, &self.redis_keys, &task_id(job_id), worker).await
+                redis::lease::exchange(conn, &self.redis_keys, &self.prefix, worker, settlements, take).await
             }
-            Backend::Sqlite(pool) => sqlite::finish_abandoned(pool, &task_id(job_id), worker).await,
+            Backend::Sqlite(pool) => {
+                sqlite::lease::exchange(pool, &self.name(), &self.prefix, worker, settlements, take).await
+            }
+        }
+    }
+
+    /// Marks `worker` alive now. False if it had been taken for dead (its jobs given to
+    /// others): it is registered again.
+    pub async fn beat(&self, worker: &str) -> Result<bool, QueueError> {
+        match &self.backend {
+            Backend::Redis(conn) => redis::lease::beat(conn, &self.redis_keys, worker).await,
+            Backend::Sqlite(pool) => sqlite::lease::beat(pool, &self.name(), worker).await,
+        }
+    }
+
+    /// Whether `worker` still holds a job it took: false once the orphan rule gave it to
+    /// another. A worker asks before it promotes what it trained.
+    pub async fn holds(&self, worker: &str, task_id: &str) -> Result<bool, QueueError> {
+        match &self.backend {
+            Backend::Redis(conn) => redis::lease::holds(conn, &self.redis_keys, worker, task_id).await,
+            Backend::Sqlite(pool) => sqlite::lease::holds(pool, worker, task_id).await,
+        }
+    }
+
+    /// A stopping worker's jobs go back first in line, and the worker off the workers' list.
+    /// Returns how many jobs.
+    pub async fn give_back(&self, worker: &str) -> Result<usize, QueueError> {
+        match &self.backend {
+            Backend::Redis(conn) => redis::lease::give_back(conn, &self.redis_keys, worker).await,
+            Backend::Sqlite(pool) => sqlite::lease::give_back(pool, &self.name(), worker).await,
         }
     }
 

@@ -3,6 +3,7 @@
 //!
 //! [`Queue`]: super::Queue
 
+pub(super) mod lease;
 pub(super) mod results;
 
 use std::sync::LazyLock;
@@ -12,17 +13,15 @@ use apalis_redis::{Config, ConnectionManager};
 use redis::aio::ConnectionManagerConfig;
 
 use super::inspect::{DeadJob, DeadJobs, Depth};
-use super::{
-    FETCH_BATCH, HEARTBEAT, IDEMPOTENCY_TTL, MISSED_HEARTBEATS, QueueError, RESPONSE_TIMEOUT, RawJob,
-    redis_is_transient, task_id,
-};
+use super::{IDEMPOTENCY_TTL, QueueError, RawJob, redis_is_transient, task_id};
 
-/// A connection manager that reconnects by itself, with a bounded connect time.
-pub(super) async fn connect(url: &str) -> Result<ConnectionManager, QueueError> {
+/// A connection manager that reconnects by itself, with a bounded connect time and answers
+/// awaited for up to `response_timeout`.
+pub(super) async fn connect(url: &str, response_timeout: Duration) -> Result<ConnectionManager, QueueError> {
     let client = redis::Client::open(url)?;
     let config = ConnectionManagerConfig::new()
         .set_connection_timeout(Some(Duration::from_secs(5)))
-        .set_response_timeout(Some(RESPONSE_TIMEOUT))
+        .set_response_timeout(Some(response_timeout))
         .set_number_of_retries(3);
     Ok(client.get_connection_manager_with_config(config).await?)
 }
@@ -58,22 +57,9 @@ pub(super) async fn check_eviction_policy(conn: &ConnectionManager, allowed: boo
     }
 }
 
-/// The apalis-redis settings of the jobs queue.
+/// apalis-redis's names of the jobs queue's keys.
 pub fn jobs_config(prefix: &str) -> Config {
-    Config::default()
-        .queue(format!("{prefix}:jobs"))
-        .batch_size(FETCH_BATCH)
-        .heartbeat_interval(HEARTBEAT)
-        // apalis-redis's own orphan rule, one beat later than ours (`take_over_orphans`, which
-        // puts the jobs first in line where apalis-redis puts them last): it stays only as the
-        // fallback, and never moves a job ours would have moved first.
-        .missed_heartbeats(MISSED_HEARTBEATS + 1)
-        .idempotency_ttl(Some(IDEMPOTENCY_TTL))
-        .emit_events(false)
-        // Leases add nothing to orphan recovery (the in-flight set and heartbeats do that),
-        // and taking one runs LREM over the whole waiting list per job: with 50,000 jobs
-        // waiting, Redis spent 250 ms per batch of 256 on it (docs/benchmarks.md).
-        .lock_tasks(false)
+    Config::default().queue(format!("{prefix}:jobs")).idempotency_ttl(Some(IDEMPOTENCY_TTL))
 }
 
 /// The key whose value is the task that claimed an idempotency key (`push.lua`).
@@ -97,7 +83,6 @@ pub(super) async fn push(
         invocation
             .key(keys.job_data_hash())
             .key(keys.active_jobs_list())
-            .key(keys.signal_list())
             .key(keys.job_meta_hash())
             .key(keys.idempotency_key_set())
             .arg(keys.idempotency_ttl.map_or(0, |ttl| ttl.as_secs()));
@@ -124,7 +109,6 @@ pub(super) async fn take_over_orphans(
     Ok(TAKE_OVER
         .key(keys.workers_set())
         .key(keys.active_jobs_list())
-        .key(keys.signal_list())
         .key(keys.inflight_jobs_set())
         .arg(dead_if_beat_by)
         .arg(caller)
@@ -172,25 +156,6 @@ pub(super) async fn is_dead(
     task_id: &str,
 ) -> Result<bool, QueueError> {
     Ok(redis::cmd("SISMEMBER").arg(keys.dead_jobs_set()).arg(task_id).query_async(&mut conn.clone()).await?)
-}
-
-pub(super) async fn finish_abandoned(
-    conn: &ConnectionManager,
-    keys: &Config,
-    task_id: &str,
-    worker: &str,
-) -> Result<bool, QueueError> {
-    static FINISH: LazyLock<redis::Script> =
-        LazyLock::new(|| redis::Script::new(include_str!("../../lua/finish_abandoned.lua")));
-    let finished: u8 = FINISH
-        .key(format!("{}:{worker}", keys.inflight_jobs_set()))
-        .key(keys.done_jobs_set())
-        .key(keys.job_meta_hash())
-        .arg(task_id)
-        .arg(chrono::Utc::now().timestamp())
-        .invoke_async(&mut conn.clone())
-        .await?;
-    Ok(finished == 1)
 }
 
 pub(super) async fn sweep_done(
@@ -290,7 +255,6 @@ pub(super) async fn retry_dead(
         .key(keys.dead_jobs_set())
         .key(keys.job_data_hash())
         .key(keys.active_jobs_list())
-        .key(keys.signal_list())
         .key(keys.job_meta_hash())
         .arg(task_id)
         .invoke_async(&mut conn.clone())

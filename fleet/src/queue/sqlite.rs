@@ -5,6 +5,7 @@
 //! apalis's: `Pending` waits, `Done` finished, `Killed` aborted (an unreadable payload),
 //! `Failed` below its `max_attempts` is fetched again.
 
+pub(super) mod lease;
 pub(super) mod outbox;
 
 use std::path::Path;
@@ -100,23 +101,6 @@ pub(super) async fn is_dead(pool: &SqlitePool, task_id: &str) -> Result<bool, Qu
         .bind(task_id)
         .fetch_one(pool)
         .await?)
-}
-
-/// [`super::Queue::finish_abandoned`]: what apalis-sqlite's acknowledgement of a success does.
-pub(super) async fn finish_abandoned(
-    pool: &SqlitePool,
-    task_id: &str,
-    worker: &str,
-) -> Result<bool, QueueError> {
-    let finished = sqlx::query(
-        "update Jobs set status = 'Done', done_at = strftime('%s', 'now')
-         where id = ?1 and lock_by = ?2 and status = 'Running'",
-    )
-    .bind(task_id)
-    .bind(worker)
-    .execute(pool)
-    .await?;
-    Ok(finished.rows_affected() == 1)
 }
 
 pub(super) async fn sweep_done(pool: &SqlitePool, queue: &str, max: usize) -> Result<usize, QueueError> {

@@ -15,7 +15,7 @@ const GROUP: &str = "collector";
 /// Entries pending this long with another consumer are taken over: that consumer is gone.
 const CLAIM_IDLE: Duration = Duration::from_secs(30);
 
-fn stream_key(prefix: &str) -> String {
+pub(in crate::queue) fn stream_key(prefix: &str) -> String {
     format!("{prefix}:results")
 }
 
