@@ -233,7 +233,11 @@ async fn lease_contract(queue: &Queue) {
     let back = queue.exchange("w1", &[settle(&third.taken[0], Verdict::Back, None)], 0).await.unwrap();
     assert_eq!(back.settled, [true]);
     let again = queue.exchange("w2", &[], 1).await.unwrap();
-    assert_eq!((again.taken[0].task_id.clone(), again.taken[0].attempt), (id(2), 1), "first in line, uncounted");
+    assert_eq!(
+        (again.taken[0].task_id.clone(), again.taken[0].attempt),
+        (id(2), 1),
+        "first in line, uncounted"
+    );
     assert_eq!(queue.give_back("w2").await.unwrap(), 1, "a stopping worker's job goes back");
     let fourth = queue.exchange("w3", &[], 1).await.unwrap();
     assert_eq!((fourth.taken[0].task_id.clone(), fourth.taken[0].attempt), (id(2), 2), "first in line again");

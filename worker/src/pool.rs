@@ -3,8 +3,8 @@
 //!
 //! A round trip settles every job that finished since the last one (publishing their
 //! results) and takes as many jobs as there are free slots, never more: a job taken waits
-//! for nobody. When the queue is away the loop keeps its settlements and tries again; a
-//! worker outlives any outage of its queue, and nothing it finished is lost.
+//! for nobody. When the queue is away the loop keeps its settlements and tries again, for up to
+//! [`QUEUE_PATIENCE`]: a Redis restart costs no finished job.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,6 +19,10 @@ use crate::serve::Fleet;
 
 /// The longest pause between two tries of a queue that is away.
 const RETRY_MAX: Duration = Duration::from_secs(2);
+/// How long the queue may stay away before the worker stops, for its supervisor to restart
+/// it (a restart that fails the same way says so in the supervisor's status, where a worker
+/// that waits forever says nothing). A Redis restart takes seconds.
+const QUEUE_PATIENCE: Duration = Duration::from_secs(60);
 
 pub(crate) struct Pool {
     pub(crate) queue: Queue,
@@ -98,7 +102,16 @@ impl Pool {
                             );
                             (Instant::now(), Backoff::up_to(RETRY_MAX))
                         });
-                        tracing::debug!(error = %error, away_secs = since.elapsed().as_secs(), "queue still away");
+                        let away_secs = since.elapsed().as_secs();
+                        if since.elapsed() >= QUEUE_PATIENCE {
+                            tracing::error!(
+                                away_secs,
+                                held = pending.len(),
+                                "the queue has been away too long: the worker stops for its supervisor to restart it"
+                            );
+                            return Err(error);
+                        }
+                        tracing::debug!(error = %error, away_secs, "queue still away");
                         let pause = backoff.next_delay();
                         tokio::select! {
                             () = tokio::time::sleep(pause) => {}
@@ -129,10 +142,15 @@ impl Pool {
                 grace_secs = grace.as_secs(),
                 "jobs still running after the grace period go back to the queue, first in line"
             ),
-            Err(error) => tracing::warn!(error = %error, "cannot give the running jobs back; the orphan rule will"),
+            Err(error) => {
+                tracing::warn!(error = %error, "cannot give the running jobs back; the orphan rule will")
+            }
         }
         if !pending.is_empty() {
-            tracing::warn!(jobs = pending.len(), "finished jobs not settled (the queue was away): they run again");
+            tracing::warn!(
+                jobs = pending.len(),
+                "finished jobs not settled (the queue was away): they run again"
+            );
         }
         Ok(())
     }

@@ -244,7 +244,8 @@ async fn beat(args: QueueConfig, worker_id: String, until: Shutdown) {
             failed => {
                 link = None;
                 if !warned && last_beat.elapsed() >= queue::DEAD_AFTER / 3 {
-                    let error = failed.map_or_else(|_| "no answer".to_owned(), |e| e.unwrap_err().to_string());
+                    let error =
+                        failed.map_or_else(|_| "no answer".to_owned(), |e| e.unwrap_err().to_string());
                     tracing::warn!(silent_secs, error, "cannot beat: this worker may soon be taken for dead");
                     warned = true;
                 }
@@ -327,12 +328,15 @@ impl Fleet {
     /// Runs a job the pool took, to the settlement the queue gets (none if another worker
     /// holds the job by then).
     pub(crate) async fn run(self: Arc<Self>, taken: Taken) -> Option<Settlement> {
-        let settle =
-            |verdict, result| Some(Settlement { task_id: taken.task_id.clone(), verdict, result });
+        let settle = |verdict, result| Some(Settlement { task_id: taken.task_id.clone(), verdict, result });
         let job = match decode_job(&taken.payload) {
             Ok(job) => job,
             Err(reason) => {
-                tracing::error!(task_id = taken.task_id, error = reason, "unreadable job sent to the dead set");
+                tracing::error!(
+                    task_id = taken.task_id,
+                    error = reason,
+                    "unreadable job sent to the dead set"
+                );
                 return settle(Verdict::Dead { reason }, None);
             }
         };
@@ -415,7 +419,9 @@ impl Fleet {
         let (outcome, failed) = match outcome {
             Ok(outcome) => (outcome, false),
             Err(JobError::TakenOver) => {
-                tracing::warn!("job taken over by another worker while this one ran it: not promoted, no result");
+                tracing::warn!(
+                    "job taken over by another worker while this one ran it: not promoted, no result"
+                );
                 return Ending::TakenOver;
             }
             Err(JobError::Store(error)) if error.is_unreachable() => {
@@ -455,9 +461,13 @@ impl Fleet {
     /// reads not ready meanwhile.
     fn pause_for_store(&self, error: &StoreError) {
         let reason = format!("the artifact store is unreachable from this worker: {error}");
-        let paused = self.pause.send_if_modified(|pause| pause.is_none() && pause.replace(reason.clone()).is_none());
+        let paused =
+            self.pause.send_if_modified(|pause| pause.is_none() && pause.replace(reason.clone()).is_none());
         if paused {
-            tracing::warn!(reason, "this worker takes no job until it reaches its store again; the job goes back to the queue for another");
+            tracing::warn!(
+                reason,
+                "this worker takes no job until it reaches its store again; the job goes back to the queue for another"
+            );
             self.metrics.paused.set(1);
             self.ops.set_ready(false);
         }

@@ -65,7 +65,11 @@ pub(in crate::queue) async fn exchange(
 
 /// Marks the worker alive now; false if it was not in the workers set (it had been taken
 /// for dead, and its jobs given to others).
-pub(in crate::queue) async fn beat(conn: &ConnectionManager, keys: &Config, worker: &str) -> Result<bool, QueueError> {
+pub(in crate::queue) async fn beat(
+    conn: &ConnectionManager,
+    keys: &Config,
+    worker: &str,
+) -> Result<bool, QueueError> {
     let added: usize = redis::cmd("ZADD")
         .arg(keys.workers_set())
         .arg(chrono::Utc::now().timestamp())
@@ -81,8 +85,11 @@ pub(in crate::queue) async fn holds(
     worker: &str,
     task_id: &str,
 ) -> Result<bool, QueueError> {
-    let held: Value =
-        redis::cmd("SISMEMBER").arg(in_flight(keys, worker)).arg(task_id).query_async(&mut conn.clone()).await?;
+    let held: Value = redis::cmd("SISMEMBER")
+        .arg(in_flight(keys, worker))
+        .arg(task_id)
+        .query_async(&mut conn.clone())
+        .await?;
     Ok(matches!(held, Value::Int(1)))
 }
 

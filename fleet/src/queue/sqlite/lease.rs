@@ -142,7 +142,11 @@ pub(in crate::queue) async fn beat(pool: &SqlitePool, queue: &str, worker: &str)
     Ok(known)
 }
 
-pub(in crate::queue) async fn holds(pool: &SqlitePool, worker: &str, task_id: &str) -> Result<bool, QueueError> {
+pub(in crate::queue) async fn holds(
+    pool: &SqlitePool,
+    worker: &str,
+    task_id: &str,
+) -> Result<bool, QueueError> {
     Ok(sqlx::query_scalar(
         "select exists (select 1 from Jobs where id = ?1 and lock_by = ?2 and status = 'Running')",
     )
@@ -153,7 +157,11 @@ pub(in crate::queue) async fn holds(pool: &SqlitePool, worker: &str, task_id: &s
 }
 
 /// Gives a stopping worker's jobs back, first in line, and forgets the worker.
-pub(in crate::queue) async fn give_back(pool: &SqlitePool, queue: &str, worker: &str) -> Result<usize, QueueError> {
+pub(in crate::queue) async fn give_back(
+    pool: &SqlitePool,
+    queue: &str,
+    worker: &str,
+) -> Result<usize, QueueError> {
     release_workers(pool, queue, None, worker).await
 }
 
