@@ -688,13 +688,14 @@ fn a_redis_restart_mid_run_loses_no_job_and_no_finished_training() {
 
     redis.kill();
     let killed_at = Instant::now();
-    // Down until the training has ended and its result found no queue to go to.
-    first.wait_for_log("finished jobs are kept until it is back", Duration::from_secs(300));
+    // Down until the training has ended and found no queue to ask whether the job is still
+    // this worker's (before it promotes its model).
+    first.wait_for_log("the trained model waits to learn", Duration::from_secs(300));
     redis.start();
     let restarted_at = Instant::now();
-    first.wait_for_log("the queue is back", Duration::from_secs(60));
+    first.wait_for_log("model stored", Duration::from_secs(60));
     println!(
-        "redis down {:.1} s; the interrupted job settled {:.1} s after the restart",
+        "redis down {:.1} s; the interrupted job's model promoted {:.1} s after the restart",
         restarted_at.duration_since(killed_at).as_secs_f64(),
         restarted_at.elapsed().as_secs_f64()
     );
@@ -714,7 +715,12 @@ fn a_redis_restart_mid_run_loses_no_job_and_no_finished_training() {
         "3|3|3",
         "one succeeded row per job"
     );
-    assert_eq!(starts([&first], &interrupted), 1, "the interrupted training ran once");
+    assert_eq!(
+        starts([&first], &interrupted),
+        1,
+        "the interrupted training ran once: {}",
+        first.log().join("\n")
+    );
     assert!(first.wait_exit(Duration::from_millis(200)).is_none(), "the worker is still up");
 }
 
@@ -906,7 +912,7 @@ fn a_poison_job_goes_to_the_dead_set_and_the_worker_carries_on() {
 /// dead set with their reason; both workers stay up and run the 200 pings behind them.
 #[test]
 fn entries_that_are_not_whole_jobs_go_to_the_dead_set_and_the_pings_behind_them_run() {
-    let env = FleetEnv::new("broken-entries");
+    let env = FleetEnv::new("brokenentries");
     env.run_ok("collector", &["migrate"]);
     let _collector = env.spawn("collector", &["run"]);
     let mut workers = [env.spawn("worker", &["run"]), env.spawn("worker", &["run"])];

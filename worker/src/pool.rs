@@ -18,11 +18,11 @@ use crate::running::Running;
 use crate::serve::Fleet;
 
 /// The longest pause between two tries of a queue that is away.
-const RETRY_MAX: Duration = Duration::from_secs(2);
+pub(crate) const RETRY_MAX: Duration = Duration::from_secs(2);
 /// How long the queue may stay away before the worker stops, for its supervisor to restart
 /// it (a restart that fails the same way says so in the supervisor's status, where a worker
 /// that waits forever says nothing). A Redis restart takes seconds.
-const QUEUE_PATIENCE: Duration = Duration::from_secs(60);
+pub(crate) const QUEUE_PATIENCE: Duration = Duration::from_secs(60);
 
 pub(crate) struct Pool {
     pub(crate) queue: Queue,

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use fleet::backoff::Backoff;
 use fleet::config::{QueueConfig, StoreConfig};
 use fleet::lifecycle::{self, PromotionPolicy};
 use fleet::ops::{Ops, OpsConfig};
@@ -35,7 +36,7 @@ use tracing::Instrument;
 use crate::metrics::{CacheLookup, Kind, KindOutcome, WorkerMetrics};
 use crate::model_cache::ModelCache;
 use crate::payload::decode_job;
-use crate::pool::Pool;
+use crate::pool::{Pool, QUEUE_PATIENCE, RETRY_MAX};
 use crate::running::Running;
 
 /// Attempts of a job that keeps failing for a reason that may pass, before it is reported
@@ -457,6 +458,30 @@ impl Fleet {
         Ending::Finished { result: Box::new(result), failed }
     }
 
+    /// Whether this worker still holds a job, asked until the queue answers (for as long as
+    /// the pool waits for it): a model trained during a Redis restart is not thrown away
+    /// because nobody could say whose the job was.
+    async fn still_holds(&self, task_id: &str) -> Result<bool, QueueError> {
+        let started = Instant::now();
+        let mut backoff = Backoff::up_to(RETRY_MAX);
+        let mut asked = 0_u32;
+        loop {
+            match self.queue.holds(&self.worker_id, task_id).await {
+                Err(error) if error.is_retryable() && started.elapsed() < QUEUE_PATIENCE => {
+                    if asked == 0 {
+                        tracing::warn!(
+                            error = %error,
+                            "the queue is away: the trained model waits to learn whether this worker still holds the job"
+                        );
+                    }
+                    asked += 1;
+                    tokio::time::sleep(backoff.next_delay()).await;
+                }
+                answer => return answer,
+            }
+        }
+    }
+
     /// Stops the pool taking jobs until [`probe_store`] reaches the store again; the worker
     /// reads not ready meanwhile.
     fn pause_for_store(&self, error: &StoreError) {
@@ -497,7 +522,7 @@ impl Fleet {
         // A worker taken for dead while it trained (frozen, cut off) no longer holds the job:
         // the worker that does promotes its own model and publishes its row, so that the row
         // and latest.json name the same model.
-        if !self.queue.holds(&self.worker_id, task_id).await? {
+        if !self.still_holds(task_id).await? {
             return Err(JobError::TakenOver);
         }
         let promotion =
