@@ -85,8 +85,8 @@ impl Pool {
                         took = !exchange.taken.is_empty();
                         for taken in exchange.taken {
                             let (fleet, finished) = (Arc::clone(&self.fleet), finished.clone());
-                            self.running.spawn(async move {
-                                if let Some(settlement) = fleet.run(taken).await {
+                            self.running.spawn(fleet.run(taken), move |settlement| {
+                                if let Some(settlement) = settlement {
                                     // The pool is gone only once it gave the job back.
                                     let _ = finished.send(settlement);
                                 }

@@ -21,13 +21,20 @@ impl Drop for Finished {
 }
 
 impl Running {
-    /// Runs `job` as a task of its own, counted until it ends.
-    pub(crate) fn spawn(&self, job: impl Future<Output = ()> + Send + 'static) {
+    /// Runs `job` as a task of its own, counted until it ends; then hands its output to
+    /// `then`, which sees the count without it (a pool told of a finished job finds its slot
+    /// free).
+    pub(crate) fn spawn<T: Send + 'static>(
+        &self,
+        job: impl Future<Output = T> + Send + 'static,
+        then: impl FnOnce(T) + Send + 'static,
+    ) {
         self.count.send_modify(|count| *count += 1);
         let finished = Finished(self.count.clone());
         tokio::spawn(async move {
-            let _finished = finished;
-            job.await;
+            let output = job.await;
+            drop(finished);
+            then(output);
         });
     }
 
@@ -46,10 +53,13 @@ mod tests {
     async fn a_job_is_counted_until_it_ends_even_by_a_panic() {
         let running = Running::default();
         let (release, released) = tokio::sync::oneshot::channel::<()>();
-        running.spawn(async move {
-            let _ = released.await;
-        });
-        running.spawn(async { panic!("a job that panics") });
+        running.spawn(
+            async move {
+                let _ = released.await;
+            },
+            drop,
+        );
+        running.spawn(async { panic!("a job that panics") }, drop);
         let mut count = running.count.subscribe();
         let all_ended = |count: &usize| *count == 0;
         let early = tokio::time::timeout(Duration::from_millis(100), count.wait_for(all_ended)).await.is_ok();
