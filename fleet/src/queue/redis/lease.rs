@@ -10,6 +10,10 @@ use super::results::stream_key;
 use crate::queue::QueueError;
 use crate::queue::lease::{Exchange, Poisoned, Settlement, Taken, Verdict};
 
+/// `exchange.lua`'s answer: 1 or 0 per settlement, `{id, payload, attempt}` per job taken,
+/// `{id, reason}` per entry sent to the dead set.
+type ExchangeReply = (Vec<u8>, Vec<(String, Vec<u8>, u32)>, Vec<(String, String)>);
+
 fn in_flight(keys: &Config, worker: &str) -> String {
     format!("{}:{worker}", keys.inflight_jobs_set())
 }
@@ -51,8 +55,7 @@ pub(in crate::queue) async fn exchange(
             .arg(detail)
             .arg(settlement.result.as_deref().unwrap_or(""));
     }
-    let (settled, taken, poisoned): (Vec<u8>, Vec<(String, Vec<u8>, u32)>, Vec<(String, String)>) =
-        invocation.invoke_async(&mut conn.clone()).await?;
+    let (settled, taken, poisoned): ExchangeReply = invocation.invoke_async(&mut conn.clone()).await?;
     Ok(Exchange {
         settled: settled.into_iter().map(|applied| applied == 1).collect(),
         taken: taken
