@@ -6,16 +6,14 @@
 //! for nobody. When the queue is away the loop keeps its settlements and tries again, for up to
 //! [`QUEUE_PATIENCE`]: a Redis restart costs no finished job.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fleet::backoff::Backoff;
-use fleet::queue::{self, Queue, QueueError, Settlement};
+use fleet::queue::{self, Queue, QueueError, Settlement, Taken};
 use fleet::shutdown::Shutdown;
 use tokio::sync::{mpsc, watch};
 
 use crate::running::Running;
-use crate::serve::Fleet;
 
 /// The longest pause between two tries of a queue that is away.
 pub(crate) const RETRY_MAX: Duration = Duration::from_secs(2);
@@ -24,17 +22,23 @@ pub(crate) const RETRY_MAX: Duration = Duration::from_secs(2);
 /// that waits forever says nothing). A Redis restart takes seconds.
 pub(crate) const QUEUE_PATIENCE: Duration = Duration::from_secs(60);
 
-pub(crate) struct Pool {
+/// A job pool whose jobs `run` does: from a job taken to its settlement (`None` when the
+/// worker no longer holds the job by its end).
+pub(crate) struct Pool<Run> {
     pub(crate) queue: Queue,
     pub(crate) worker_id: String,
     pub(crate) concurrency: usize,
-    pub(crate) fleet: Arc<Fleet>,
+    pub(crate) run: Run,
     pub(crate) running: Running,
     /// `Some(why)` while the worker must take no job (its store unreachable).
     pub(crate) paused: watch::Receiver<Option<String>>,
 }
 
-impl Pool {
+impl<Run, Job> Pool<Run>
+where
+    Run: Fn(Taken) -> Job,
+    Job: Future<Output = Option<Settlement>> + Send + 'static,
+{
     /// Runs jobs until `shutdown` is triggered, then settles the jobs that end within
     /// `grace`; the ones still running then go back to the queue, first in line.
     pub(crate) async fn run(mut self, shutdown: &Shutdown, grace: Duration) -> Result<(), QueueError> {
@@ -84,8 +88,8 @@ impl Pool {
                         }
                         took = !exchange.taken.is_empty();
                         for taken in exchange.taken {
-                            let (fleet, finished) = (Arc::clone(&self.fleet), finished.clone());
-                            self.running.spawn(fleet.run(taken), move |settlement| {
+                            let finished = finished.clone();
+                            self.running.spawn((self.run)(taken), move |settlement| {
                                 if let Some(settlement) = settlement {
                                     // The pool is gone only once it gave the job back.
                                     let _ = finished.send(settlement);

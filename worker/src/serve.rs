@@ -107,7 +107,7 @@ impl WorkerError {
 
 /// What every job needs: the store, the queue and the settings.
 #[derive(Debug)]
-pub(crate) struct Fleet {
+struct Fleet {
     store: ArtifactStore,
     queue: Queue,
     worker_id: String,
@@ -197,7 +197,7 @@ async fn serve(args: Config, shutdown: &Shutdown) -> Result<(), WorkerError> {
         worker_id,
         concurrency,
         paused: fleet.pause.subscribe(),
-        fleet,
+        run: move |taken| Arc::clone(&fleet).run(taken),
         running: Running::default(),
     };
     let outcome = pool.run(shutdown, Duration::from_secs(args.shutdown_timeout_secs)).await;
@@ -328,7 +328,7 @@ enum Ending {
 impl Fleet {
     /// Runs a job the pool took, to the settlement the queue gets (none if another worker
     /// holds the job by then).
-    pub(crate) async fn run(self: Arc<Self>, taken: Taken) -> Option<Settlement> {
+    async fn run(self: Arc<Self>, taken: Taken) -> Option<Settlement> {
         let settle = |verdict, result| Some(Settlement { task_id: taken.task_id.clone(), verdict, result });
         let job = match decode_job(&taken.payload) {
             Ok(job) => job,
