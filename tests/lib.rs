@@ -442,9 +442,14 @@ pub struct TcpProxy {
 
 impl TcpProxy {
     pub fn start(target: &str) -> Self {
+        Self::start_on("127.0.0.1", target)
+    }
+
+    /// A proxy listening on `ip` (a free port) instead of the loopback.
+    pub fn start_on(ip: &str, target: &str) -> Self {
         use std::net::{Shutdown, TcpListener, TcpStream};
         use std::sync::atomic::Ordering;
-        let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
+        let listener = TcpListener::bind((ip, 0)).expect("a free port");
         let port = listener.local_addr().expect("bound").port();
         let cut = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let refused = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -615,3 +620,5 @@ pub fn fuzz_iterations(default: usize) -> usize {
 pub fn fuzz_seed() -> u64 {
     std::env::var("FUZZ_SEED").ok().and_then(|n| n.parse().ok()).unwrap_or(0x000b_0175_f1ee_7000)
 }
+
+pub mod netlab;

@@ -1,0 +1,172 @@
+//! A network of hosts on this machine, for the across-hosts suite: each host a network
+//! namespace of its own, joined by a veth pair to a bridge. The bridge's address is the
+//! services' side (Redis, Postgres, S3, reached through proxies bound to it), so a fleet's
+//! processes in the namespaces reach them only over the bridge, as over a network: a link set
+//! down is a real partition, and the proxies can stall or cut what crosses them.
+//!
+//! Needs root (CI is root) and `ip`; everything made is removed on drop.
+
+use std::process::{Command, Stdio};
+
+use crate::{FleetEnv, Process, TcpProxy, TestFleet};
+
+/// One lab: a bridge, its subnet `10.77.{n}.0/24`, the hosts on it and the proxies to the
+/// services.
+#[derive(Debug)]
+pub struct NetLab {
+    /// Distinguishes this lab's interfaces and namespaces from another test's.
+    n: u8,
+    bridge: String,
+    hosts: Vec<Host>,
+    proxies: Vec<TcpProxy>,
+}
+
+/// A host: a network namespace with one link to the lab's bridge.
+#[derive(Debug, Clone)]
+pub struct Host {
+    pub namespace: String,
+    pub addr: String,
+    /// The bridge's end of the host's link: down is a partition.
+    link: String,
+}
+
+fn ip(args: &[&str]) {
+    let status = Command::new("ip").args(args).status().expect("ip runs");
+    assert!(status.success(), "ip {args:?} failed: the across-hosts suite needs root");
+}
+
+impl NetLab {
+    pub fn new() -> Self {
+        // A number per process and lab, so that parallel tests do not meet.
+        static NEXT: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+        let n = (std::process::id() % 200) as u8 + NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let bridge = format!("bfbr{n}");
+        let _ = Command::new("ip").args(["link", "del", &bridge]).stderr(Stdio::null()).status();
+        ip(&["link", "add", &bridge, "type", "bridge"]);
+        ip(&["addr", "add", &format!("10.77.{n}.1/24"), "dev", &bridge]);
+        ip(&["link", "set", &bridge, "up"]);
+        Self { n, bridge, hosts: Vec::new(), proxies: Vec::new() }
+    }
+
+    /// The services' address, on the bridge.
+    pub fn services_addr(&self) -> String {
+        format!("10.77.{}.1", self.n)
+    }
+
+    /// A new host on the lab's network.
+    pub fn host(&mut self, name: &str) -> Host {
+        let k = self.hosts.len() + 2;
+        let namespace = format!("bf{}-{name}", self.n);
+        let (link, inside) = (format!("bf{}h{k}", self.n), format!("bf{}h{k}in", self.n));
+        let _ = Command::new("ip").args(["netns", "del", &namespace]).stderr(Stdio::null()).status();
+        ip(&["netns", "add", &namespace]);
+        ip(&["link", "add", &link, "type", "veth", "peer", "name", &inside]);
+        ip(&["link", "set", &inside, "netns", &namespace]);
+        ip(&["link", "set", &link, "master", &self.bridge]);
+        ip(&["link", "set", &link, "up"]);
+        let addr = format!("10.77.{}.{k}", self.n);
+        let exec = |args: &[&str]| {
+            let mut all = vec!["netns", "exec", &namespace, "ip"];
+            all.extend(args);
+            ip(&all);
+        };
+        exec(&["addr", "add", &format!("{addr}/24"), "dev", &inside]);
+        exec(&["link", "set", &inside, "up"]);
+        exec(&["link", "set", "lo", "up"]);
+        let host = Host { namespace, addr, link };
+        self.hosts.push(host.clone());
+        host
+    }
+
+    /// Offers the service at `target` (`127.0.0.1:port`) on the bridge; its `ip:port` there.
+    pub fn serve(&mut self, target: &str) -> String {
+        let proxy = TcpProxy::start_on(&self.services_addr(), target);
+        let addr = format!("{}:{}", self.services_addr(), proxy.port);
+        self.proxies.push(proxy);
+        addr
+    }
+
+    /// `env`'s fleet as the lab's hosts reach it: Postgres, the S3 server and the Redis at
+    /// `redis_url` (a server of the test's own) each through a proxy on the bridge.
+    pub fn fleet<'a>(&mut self, env: &'a FleetEnv) -> LabFleet<'a> {
+        let s3 = std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:9000".to_owned());
+        let database = self.serve("127.0.0.1:5432");
+        let redis = self.serve(env.redis_url.trim_start_matches("redis://").trim_end_matches('/'));
+        let s3 = self.serve(s3.trim_start_matches("http://"));
+        LabFleet {
+            env,
+            database_url: env.database.url().replace("127.0.0.1:5432", &database),
+            redis_url: format!("redis://{redis}"),
+            s3_url: format!("http://{s3}"),
+        }
+    }
+
+    /// Cuts every link of `host`, both ways, until [`Self::heal`].
+    pub fn partition(&self, host: &Host) {
+        ip(&["link", "set", &host.link, "down"]);
+    }
+
+    pub fn heal(&self, host: &Host) {
+        ip(&["link", "set", &host.link, "up"]);
+    }
+}
+
+impl Drop for NetLab {
+    fn drop(&mut self) {
+        for host in &self.hosts {
+            let _ = Command::new("ip").args(["netns", "del", &host.namespace]).status();
+            let _ = Command::new("ip").args(["link", "del", &host.link]).stderr(Stdio::null()).status();
+        }
+        let _ = Command::new("ip").args(["link", "del", &self.bridge]).status();
+    }
+}
+
+/// A fleet whose processes reach its services at the lab's addresses only.
+#[derive(Debug)]
+pub struct LabFleet<'a> {
+    pub env: &'a FleetEnv,
+    database_url: String,
+    redis_url: String,
+    s3_url: String,
+}
+
+impl TestFleet for LabFleet<'_> {
+    fn apply<'c>(&self, command: &'c mut Command) -> &'c mut Command {
+        self.env
+            .apply(command)
+            .env("DATABASE_URL", &self.database_url)
+            .env("REDIS_URL", &self.redis_url)
+            .env("AWS_ENDPOINT_URL", &self.s3_url)
+    }
+}
+
+impl Host {
+    /// `command` run inside this host's namespace, with its program, arguments and settings.
+    pub fn wrap(&self, command: &Command) -> Command {
+        let mut inside = Command::new("ip");
+        inside.args(["netns", "exec", &self.namespace]).arg(command.get_program()).args(command.get_args());
+        for (name, value) in command.get_envs() {
+            match value {
+                Some(value) => inside.env(name, value),
+                None => inside.env_remove(name),
+            };
+        }
+        inside
+    }
+
+    /// A fleet's binary, started on this host with info logs collected as lines.
+    pub fn spawn(&self, fleet: &impl TestFleet, name: &str, args: &[&str]) -> Process {
+        let mut command = self.wrap(&fleet.command(name, args));
+        command
+            .env("RUST_LOG", "info")
+            .env("LOG_FORMAT", "json")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        Process::spawn(&format!("{name}@{}", self.namespace), &mut command)
+    }
+
+    /// A fleet's binary run to its end on this host.
+    pub fn run(&self, fleet: &impl TestFleet, name: &str, args: &[&str]) -> std::process::Output {
+        crate::run(&mut self.wrap(&fleet.command(name, args)))
+    }
+}
