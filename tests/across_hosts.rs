@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use fleet::store::ArtifactStore;
 use tests::netlab::{Host, LabFleet, NetLab};
-use tests::{FleetEnv, Process, RedisServer, data_dir};
+use tests::{FleetEnv, LinkShape, Process, RedisServer, data_dir, started_job};
 
 /// Training of some seconds per daily pair in a debug build.
 const TRAINING: [&str; 3] = ["--trees=200", "--rounds=80", "--walk-forward=2"];
@@ -42,6 +42,125 @@ fn assert_one_model_per_pair(env: &FleetEnv, symbols: &[&str]) {
             "{symbol}"
         );
     }
+}
+
+/// Every job the workers started, each as often as it was started.
+fn started_jobs(workers: &[&Process]) -> std::collections::BTreeMap<String, usize> {
+    let mut started = std::collections::BTreeMap::new();
+    for line in workers.iter().flat_map(|worker| worker.log()) {
+        if let Some(job) = started_job(&line) {
+            *started.entry(job).or_insert(0) += 1;
+        }
+    }
+    started
+}
+
+/// The lab of a scenario: the fleet's services on the bridge, a control host running the
+/// collector (after the migration and the ingest of the daily stocks).
+/// Fields drop in order: the fleet's keys are cleared before its Redis stops.
+struct Scenario {
+    env: FleetEnv,
+    lab: NetLab,
+    _redis: RedisServer,
+}
+
+impl Scenario {
+    fn new(tag: &str) -> Self {
+        let redis = RedisServer::ephemeral();
+        let env = FleetEnv::on_redis(tag, &redis.url());
+        Self { env, lab: NetLab::new(), _redis: redis }
+    }
+}
+
+/// `boltfleet train` (with [`TRAINING`]) of `symbols` on `host`, to its end.
+fn train(host: &Host, fleet: &LabFleet, symbols: &[&str]) -> String {
+    let symbols = format!("--symbols={}", symbols.join(","));
+    let mut args = vec!["train", symbols.as_str(), "--wait", "--timeout-secs=600"];
+    args.extend(TRAINING);
+    run_ok(host, fleet, "producer", &args)
+}
+
+/// A whole train and forecast run with both workers on links of 25 ms ± 5 ms and 0.5 % loss
+/// (each chunk delayed, the lost ones by TCP's retransmission): every job once, one row
+/// each, one model per pair, both workers up.
+#[test]
+fn a_train_and_forecast_run_over_links_of_25_ms_and_half_a_percent_loss() {
+    const SYMBOLS: [&str; 3] = ["AAPL", "MSFT", "IBM"];
+    let mut scenario = Scenario::new("wan");
+    let control_fleet = scenario.lab.fleet(&scenario.env);
+    let worker_fleets = [scenario.lab.fleet(&scenario.env), scenario.lab.fleet(&scenario.env)];
+    let control = scenario.lab.host("ctl");
+    run_ok(&control, &control_fleet, "collector", &["migrate"]);
+    let bars = data_dir().join("stocks-daily-2000-2013.csv.gz");
+    run_ok(&control, &control_fleet, "producer", &["ingest", bars.to_str().unwrap()]);
+    let _collector = control.spawn(&control_fleet, "collector", &["run"]);
+    let wan = LinkShape { latency: Duration::from_millis(25), jitter: Duration::from_millis(5), loss: 0.005 };
+    let mut workers = Vec::new();
+    for (k, fleet) in worker_fleets.iter().enumerate() {
+        fleet.shape(Some(wan));
+        let host = scenario.lab.host(&format!("w{k}"));
+        let worker = host.spawn(fleet, "worker", &["run", "--concurrency", "1"]);
+        worker.wait_for_log("worker started", Duration::from_secs(60));
+        workers.push(worker);
+    }
+
+    train(&control, &control_fleet, &SYMBOLS);
+    let forecast =
+        run_ok(&control, &control_fleet, "producer", &["forecast", "--symbols=AAPL,MSFT,IBM", "--wait"]);
+    assert_eq!(forecast.matches("predicted").count(), 3, "{forecast}");
+    assert_eq!(
+        scenario.env.query("select count(*), count(distinct job_id), count(*) filter (where status = 'succeeded') from training_runs"),
+        "3|3|3"
+    );
+    assert_one_model_per_pair(&scenario.env, &SYMBOLS);
+    let started = started_jobs(&workers.iter().collect::<Vec<_>>());
+    assert!(started.values().all(|&starts| starts == 1), "every job started once: {started:?}");
+    assert_eq!(started.len(), 6, "three trainings and three forecasts");
+    for worker in &mut workers {
+        assert!(worker.wait_exit(Duration::from_millis(200)).is_none(), "{} is up", worker.name);
+    }
+}
+
+/// One worker on a link of 200 ms and 15 % loss both ways for the whole run, the other on a
+/// clean one. A live worker there once had a heartbeat 11 s old: its job ran again elsewhere
+/// and it exited on "worker not registered". Its heartbeat now has a connection of its own,
+/// renewed when a beat goes unanswered: it keeps every job it takes and stays up.
+#[test]
+fn a_live_worker_on_a_link_of_200_ms_and_15_percent_loss_keeps_its_jobs() {
+    const SYMBOLS: [&str; 4] = ["AAPL", "MSFT", "IBM", "GOOG"];
+    let mut scenario = Scenario::new("lossy");
+    let control_fleet = scenario.lab.fleet(&scenario.env);
+    let (lossy_fleet, clean_fleet) = (scenario.lab.fleet(&scenario.env), scenario.lab.fleet(&scenario.env));
+    let (control, lossy_host, clean_host) =
+        (scenario.lab.host("ctl"), scenario.lab.host("lossy"), scenario.lab.host("clean"));
+    run_ok(&control, &control_fleet, "collector", &["migrate"]);
+    let bars = data_dir().join("stocks-daily-2000-2013.csv.gz");
+    run_ok(&control, &control_fleet, "producer", &["ingest", bars.to_str().unwrap()]);
+    let _collector = control.spawn(&control_fleet, "collector", &["run"]);
+    let mut lossy = lossy_host.spawn(&lossy_fleet, "worker", &["run", "--concurrency", "1"]);
+    lossy.wait_for_log("worker started", Duration::from_secs(60));
+    let clean = clean_host.spawn(&clean_fleet, "worker", &["run", "--concurrency", "1"]);
+    clean.wait_for_log("worker started", Duration::from_secs(60));
+
+    lossy_fleet.shape(Some(LinkShape {
+        latency: Duration::from_millis(200),
+        jitter: Duration::ZERO,
+        loss: 0.15,
+    }));
+    train(&control, &control_fleet, &SYMBOLS);
+    lossy_fleet.shape(None);
+    assert_eq!(
+        scenario.env.query("select count(*), count(distinct job_id), count(*) filter (where status = 'succeeded') from training_runs"),
+        "4|4|4"
+    );
+    assert_one_model_per_pair(&scenario.env, &SYMBOLS);
+    let started = started_jobs(&[&lossy, &clean]);
+    assert!(started.values().all(|&starts| starts == 1), "no job ran twice: {started:?}");
+    let lossy_jobs = started_jobs(&[&lossy]).len();
+    assert!(lossy_jobs >= 1, "the lossy worker ran jobs too:\n{}", lossy.log().join("\n"));
+    println!("the worker on the lossy link ran {lossy_jobs} of 4 jobs");
+    assert!(!lossy.log().iter().any(|line| line.contains("taken for dead")), "{}", lossy.log().join("\n"));
+    assert!(lossy.wait_exit(Duration::from_millis(200)).is_none(), "the lossy worker is up");
 }
 
 /// A worker that came back either runs (it recovered) or exited non-zero with the reason.

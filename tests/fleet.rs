@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use fleet::queue::Queue;
 use fleet::store::ArtifactStore;
-use tests::{FleetEnv, Process, RedisServer, TcpProxy, TestFleet, data_dir, eventually};
+use tests::{FleetEnv, Process, RedisServer, TcpProxy, TestFleet, data_dir, eventually, started_job, starts};
 use uuid::Uuid;
 
 /// Small models: these tests check the fleet's plumbing, not the ensemble's quality.
@@ -24,20 +24,6 @@ fn train_in_background(env: &FleetEnv, symbols: &str) -> std::thread::JoinHandle
     args.extend(LONGER_TRAINING);
     let mut trigger = env.command("producer", &args);
     std::thread::spawn(move || tests::run(&mut trigger))
-}
-
-/// The job a line of a worker's JSON log started, from its `job_id` span field.
-fn started_job(line: &str) -> Option<String> {
-    if !line.contains("job started") {
-        return None;
-    }
-    let id = line.split("\"job_id\":\"").nth(1)?;
-    Some(id.chars().take(36).collect())
-}
-
-/// How often the workers started a job, from their logs.
-fn starts<'a>(workers: impl IntoIterator<Item = &'a Process>, job: &str) -> usize {
-    workers.into_iter().flat_map(Process::log).filter(|l| started_job(l).as_deref() == Some(job)).count()
 }
 
 /// One AAPL training job of a few seconds in a debug build: long enough to be interrupted in

@@ -438,6 +438,58 @@ pub struct TcpProxy {
     /// Connections refused while cut: how often a client has tried the server meanwhile.
     refused: Arc<std::sync::atomic::AtomicUsize>,
     connections: Arc<Mutex<Vec<std::net::TcpStream>>>,
+    shape: Arc<Mutex<Option<LinkShape>>>,
+}
+
+/// What a shaped link does to every chunk of bytes that crosses it, in user space (this
+/// kernel has no netem): a delay of `latency` ± `jitter`, and with probability `loss` the
+/// stall TCP's retransmission would cost (200 ms, doubling for each loss in a row). A chunk
+/// waits for the one before it, as TCP delivers in order.
+#[derive(Debug, Clone, Copy)]
+pub struct LinkShape {
+    pub latency: Duration,
+    pub jitter: Duration,
+    pub loss: f64,
+}
+
+impl LinkShape {
+    /// How long the next chunk is held back.
+    fn delay(&self, random: &mut Mutator) -> Duration {
+        let mut unit = || random.next_u64() as f64 / u64::MAX as f64;
+        let jitter = self.jitter.as_secs_f64() * (2.0 * unit() - 1.0);
+        let mut delay = (self.latency.as_secs_f64() + jitter).max(0.0);
+        let mut retransmission = 0.2;
+        while unit() < self.loss {
+            delay += retransmission;
+            retransmission *= 2.0;
+        }
+        Duration::from_secs_f64(delay)
+    }
+}
+
+/// Copies `from` to `to` until either ends, through the link's shape of the moment.
+fn forward(
+    mut from: std::net::TcpStream,
+    mut to: std::net::TcpStream,
+    shape: &Mutex<Option<LinkShape>>,
+    seed: u64,
+) {
+    use std::io::{Read, Write};
+    let mut random = Mutator::new(seed);
+    let mut buffer = vec![0; 64 * 1024];
+    while let Ok(read) = from.read(&mut buffer) {
+        if read == 0 {
+            break;
+        }
+        let shaped = *shape.lock().expect("shape lock");
+        if let Some(shaped) = shaped {
+            std::thread::sleep(shaped.delay(&mut random));
+        }
+        if to.write_all(&buffer[..read]).is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown(std::net::Shutdown::Both);
 }
 
 impl TcpProxy {
@@ -454,7 +506,9 @@ impl TcpProxy {
         let cut = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let refused = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let connections: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
+        let shape: Arc<Mutex<Option<LinkShape>>> = Arc::default();
         let (target, accept_cut, accept_connections) = (target.to_owned(), cut.clone(), connections.clone());
+        let accept_shape = shape.clone();
         let accept_refused = refused.clone();
         std::thread::spawn(move || {
             for client in listener.incoming().map_while(Result::ok) {
@@ -467,19 +521,22 @@ impl TcpProxy {
                     }
                 };
                 let mut open = accept_connections.lock().expect("proxy lock");
-                for (mut from, mut to) in
+                for (from, to) in
                     [(client.try_clone(), server.try_clone()), (server.try_clone(), client.try_clone())]
                         .map(|(a, b)| (a.expect("clone"), b.expect("clone")))
                 {
-                    std::thread::spawn(move || {
-                        let _ = std::io::copy(&mut from, &mut to);
-                        let _ = to.shutdown(Shutdown::Both);
-                    });
+                    let (shape, seed) = (accept_shape.clone(), u64::from(port) << 32 | open.len() as u64);
+                    std::thread::spawn(move || forward(from, to, &shape, seed));
                 }
                 open.extend([client, server]);
             }
         });
-        Self { port, cut, refused, connections }
+        Self { port, cut, refused, connections, shape }
+    }
+
+    /// Shapes every connection across the proxy from now on (`None`: a clean link again).
+    pub fn shape(&self, shape: Option<LinkShape>) {
+        *self.shape.lock().expect("shape lock") = shape;
     }
 
     /// Drops every connection and refuses new ones until [`Self::restore`].
@@ -498,6 +555,20 @@ impl TcpProxy {
     pub fn restore(&self) {
         self.cut.store(false, std::sync::atomic::Ordering::SeqCst);
     }
+}
+
+/// The job a line of a worker's JSON log started, from its `job_id` span field.
+pub fn started_job(line: &str) -> Option<String> {
+    if !line.contains("job started") {
+        return None;
+    }
+    let id = line.split("\"job_id\":\"").nth(1)?;
+    Some(id.chars().take(36).collect())
+}
+
+/// How often the workers started a job, from their logs.
+pub fn starts<'a>(workers: impl IntoIterator<Item = &'a Process>, job: &str) -> usize {
+    workers.into_iter().flat_map(Process::log).filter(|l| started_job(l).as_deref() == Some(job)).count()
 }
 
 /// Polls `check` every 100 ms until it is true; false after `timeout`.

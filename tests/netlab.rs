@@ -18,7 +18,6 @@ pub struct NetLab {
     n: u8,
     bridge: String,
     hosts: Vec<Host>,
-    proxies: Vec<TcpProxy>,
 }
 
 /// A host: a network namespace with one link to the lab's bridge.
@@ -45,7 +44,7 @@ impl NetLab {
         ip(&["link", "add", &bridge, "type", "bridge"]);
         ip(&["addr", "add", &format!("10.77.{n}.1/24"), "dev", &bridge]);
         ip(&["link", "set", &bridge, "up"]);
-        Self { n, bridge, hosts: Vec::new(), proxies: Vec::new() }
+        Self { n, bridge, hosts: Vec::new() }
     }
 
     /// The services' address, on the bridge.
@@ -78,26 +77,19 @@ impl NetLab {
         host
     }
 
-    /// Offers the service at `target` (`127.0.0.1:port`) on the bridge; its `ip:port` there.
-    pub fn serve(&mut self, target: &str) -> String {
-        let proxy = TcpProxy::start_on(&self.services_addr(), target);
-        let addr = format!("{}:{}", self.services_addr(), proxy.port);
-        self.proxies.push(proxy);
-        addr
-    }
-
-    /// `env`'s fleet as the lab's hosts reach it: Postgres, the S3 server and the Redis at
-    /// `redis_url` (a server of the test's own) each through a proxy on the bridge.
-    pub fn fleet<'a>(&mut self, env: &'a FleetEnv) -> LabFleet<'a> {
+    /// `env`'s fleet as a host of the lab reaches it: Postgres, the S3 server and `env`'s
+    /// Redis (a server of the test's own) each through a proxy of its own on the bridge,
+    /// which the test may shape or cut. One per host, for links of their own.
+    pub fn fleet<'a>(&self, env: &'a FleetEnv) -> LabFleet<'a> {
         let s3 = std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:9000".to_owned());
-        let database = self.serve("127.0.0.1:5432");
-        let redis = self.serve(env.redis_url.trim_start_matches("redis://").trim_end_matches('/'));
-        let s3 = self.serve(s3.trim_start_matches("http://"));
+        let redis = env.redis_url.trim_start_matches("redis://").trim_end_matches('/');
+        let ip = self.services_addr();
         LabFleet {
             env,
-            database_url: env.database.url().replace("127.0.0.1:5432", &database),
-            redis_url: format!("redis://{redis}"),
-            s3_url: format!("http://{s3}"),
+            database: TcpProxy::start_on(&ip, "127.0.0.1:5432"),
+            redis: TcpProxy::start_on(&ip, redis),
+            s3: TcpProxy::start_on(&ip, s3.trim_start_matches("http://")),
+            ip,
         }
     }
 
@@ -121,22 +113,34 @@ impl Drop for NetLab {
     }
 }
 
-/// A fleet whose processes reach its services at the lab's addresses only.
+/// A fleet whose processes reach its services at the lab's addresses only, each through a
+/// proxy the test may shape ([`TcpProxy::shape`]) or cut.
 #[derive(Debug)]
 pub struct LabFleet<'a> {
     pub env: &'a FleetEnv,
-    database_url: String,
-    redis_url: String,
-    s3_url: String,
+    pub database: TcpProxy,
+    pub redis: TcpProxy,
+    pub s3: TcpProxy,
+    ip: String,
+}
+
+impl LabFleet<'_> {
+    /// Every link of this fleet's, shaped alike.
+    pub fn shape(&self, shape: Option<crate::LinkShape>) {
+        for proxy in [&self.database, &self.redis, &self.s3] {
+            proxy.shape(shape);
+        }
+    }
 }
 
 impl TestFleet for LabFleet<'_> {
     fn apply<'c>(&self, command: &'c mut Command) -> &'c mut Command {
+        let url = |proxy: &TcpProxy| format!("{}:{}", self.ip, proxy.port);
         self.env
             .apply(command)
-            .env("DATABASE_URL", &self.database_url)
-            .env("REDIS_URL", &self.redis_url)
-            .env("AWS_ENDPOINT_URL", &self.s3_url)
+            .env("DATABASE_URL", self.env.database.url().replace("127.0.0.1:5432", &url(&self.database)))
+            .env("REDIS_URL", format!("redis://{}", url(&self.redis)))
+            .env("AWS_ENDPOINT_URL", format!("http://{}", url(&self.s3)))
     }
 }
 
