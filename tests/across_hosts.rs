@@ -163,6 +163,46 @@ fn a_live_worker_on_a_link_of_200_ms_and_15_percent_loss_keeps_its_jobs() {
     assert!(lossy.wait_exit(Duration::from_millis(200)).is_none(), "the lossy worker is up");
 }
 
+/// The collector, on a host of its own, cut from Postgres for 60 s in the middle of a forecast
+/// run: it holds its batch, reconnects by itself and writes every result once.
+#[test]
+fn a_collector_cut_from_postgres_for_60_seconds_mid_forecast_loses_nothing() {
+    const SYMBOLS: [&str; 3] = ["AAPL", "MSFT", "IBM"];
+    let mut scenario = Scenario::new("collectorcut");
+    let (control_fleet, collector_fleet, worker_fleet) = (
+        scenario.lab.fleet(&scenario.env),
+        scenario.lab.fleet(&scenario.env),
+        scenario.lab.fleet(&scenario.env),
+    );
+    let (control, collector_host, worker_host) =
+        (scenario.lab.host("ctl"), scenario.lab.host("coll"), scenario.lab.host("w1"));
+    run_ok(&control, &control_fleet, "collector", &["migrate"]);
+    let bars = data_dir().join("stocks-daily-2000-2013.csv.gz");
+    run_ok(&control, &control_fleet, "producer", &["ingest", bars.to_str().unwrap()]);
+    let mut collector = collector_host.spawn(&collector_fleet, "collector", &["run"]);
+    let worker = worker_host.spawn(&worker_fleet, "worker", &["run", "--concurrency", "2"]);
+    worker.wait_for_log("worker started", Duration::from_secs(60));
+    train(&control, &control_fleet, &SYMBOLS);
+
+    collector_fleet.database.cut();
+    let forecast = std::thread::scope(|scope| {
+        let run = scope.spawn(|| {
+            run_ok(
+                &control,
+                &control_fleet,
+                "producer",
+                &["forecast", "--symbols=AAPL,MSFT,IBM", "--wait", "--timeout-secs=300"],
+            )
+        });
+        std::thread::sleep(Duration::from_secs(60));
+        collector_fleet.database.restore();
+        run.join().expect("forecast thread")
+    });
+    assert_eq!(forecast.matches("predicted").count(), 3, "{forecast}");
+    assert_eq!(scenario.env.query("select count(*), count(distinct job_id) from ml_forecasts"), "3|3");
+    assert!(collector.wait_exit(Duration::from_millis(200)).is_none(), "the collector rode it out");
+}
+
 /// A worker that came back either runs (it recovered) or exited non-zero with the reason.
 fn recovered_or_failed_loudly(worker: &mut Process) {
     if let Some(status) = worker.wait_exit(Duration::from_millis(200)) {
