@@ -90,9 +90,7 @@ fn a_train_and_forecast_run_over_links_of_25_ms_and_half_a_percent_loss() {
     let control_fleet = scenario.lab.fleet(&scenario.env);
     let worker_fleets = [scenario.lab.fleet(&scenario.env), scenario.lab.fleet(&scenario.env)];
     let control = scenario.lab.host("ctl");
-    run_ok(&control, &control_fleet, "collector", &["migrate"]);
-    let bars = data_dir().join("stocks-daily-2000-2013.csv.gz");
-    run_ok(&control, &control_fleet, "producer", &["ingest", bars.to_str().unwrap()]);
+    set_up(&control, &control_fleet);
     let _collector = control.spawn(&control_fleet, "collector", &["run"]);
     let wan = LinkShape { latency: Duration::from_millis(25), jitter: Duration::from_millis(5), loss: 0.005 };
     let mut workers = Vec::new();
@@ -133,9 +131,7 @@ fn a_live_worker_on_a_link_of_200_ms_and_15_percent_loss_keeps_its_jobs() {
     let (lossy_fleet, clean_fleet) = (scenario.lab.fleet(&scenario.env), scenario.lab.fleet(&scenario.env));
     let (control, lossy_host, clean_host) =
         (scenario.lab.host("ctl"), scenario.lab.host("lossy"), scenario.lab.host("clean"));
-    run_ok(&control, &control_fleet, "collector", &["migrate"]);
-    let bars = data_dir().join("stocks-daily-2000-2013.csv.gz");
-    run_ok(&control, &control_fleet, "producer", &["ingest", bars.to_str().unwrap()]);
+    set_up(&control, &control_fleet);
     let _collector = control.spawn(&control_fleet, "collector", &["run"]);
     let mut lossy = lossy_host.spawn(&lossy_fleet, "worker", &["run", "--concurrency", "1"]);
     lossy.wait_for_log("worker started", Duration::from_secs(60));
@@ -176,9 +172,7 @@ fn a_collector_cut_from_postgres_for_60_seconds_mid_forecast_loses_nothing() {
     );
     let (control, collector_host, worker_host) =
         (scenario.lab.host("ctl"), scenario.lab.host("coll"), scenario.lab.host("w1"));
-    run_ok(&control, &control_fleet, "collector", &["migrate"]);
-    let bars = data_dir().join("stocks-daily-2000-2013.csv.gz");
-    run_ok(&control, &control_fleet, "producer", &["ingest", bars.to_str().unwrap()]);
+    set_up(&control, &control_fleet);
     let mut collector = collector_host.spawn(&collector_fleet, "collector", &["run"]);
     let worker = worker_host.spawn(&worker_fleet, "worker", &["run", "--concurrency", "2"]);
     worker.wait_for_log("worker started", Duration::from_secs(60));
@@ -201,6 +195,126 @@ fn a_collector_cut_from_postgres_for_60_seconds_mid_forecast_loses_nothing() {
     assert_eq!(forecast.matches("predicted").count(), 3, "{forecast}");
     assert_eq!(scenario.env.query("select count(*), count(distinct job_id) from ml_forecasts"), "3|3");
     assert!(collector.wait_exit(Duration::from_millis(200)).is_none(), "the collector rode it out");
+}
+
+/// A worker frozen (SIGSTOP) for 40 s in the middle of a training job is taken for dead, and
+/// another worker runs the job again. Woken up, the frozen worker used to finish, promote and
+/// publish: the result row named its model, `latest.json` the other's (newer), and every
+/// forecast used a model the row did not describe. Now the worker that holds the job at its
+/// end is the one whose model is promoted and whose row is written; the woken one finds the
+/// job gone and does neither. The row, `pair_latest` and `latest.json` name one model.
+#[test]
+fn a_frozen_workers_late_result_leaves_the_row_and_latest_json_on_one_model() {
+    let mut scenario = Scenario::new("frozen");
+    let fleet = scenario.lab.fleet(&scenario.env);
+    let (control, frozen_host, other_host) =
+        (scenario.lab.host("ctl"), scenario.lab.host("frozen"), scenario.lab.host("other"));
+    set_up(&control, &fleet);
+    let _collector = control.spawn(&fleet, "collector", &["run"]);
+    let mut frozen = frozen_host.spawn(&fleet, "worker", &["run", "--concurrency", "1"]);
+    frozen.wait_for_log("worker started", Duration::from_secs(60));
+    std::thread::scope(|scope| {
+        let producer = scope.spawn(|| train(&control, &fleet, &["AAPL"]));
+        frozen.wait_for_log("job started", Duration::from_secs(60));
+        let stopped_at = std::time::Instant::now();
+        frozen.signal("STOP");
+        let other = other_host.spawn(&fleet, "worker", &["run", "--concurrency", "1"]);
+        other.wait_for_log("job started", Duration::from_secs(60));
+        std::thread::sleep(Duration::from_secs(40).saturating_sub(stopped_at.elapsed()));
+        frozen.signal("CONT");
+        producer.join().expect("producer thread");
+        frozen.wait_for_log("taken over by another worker", Duration::from_secs(120));
+        std::thread::sleep(Duration::from_secs(2)); // what the woken worker might still publish
+        let started = started_jobs(&[&frozen, &other]);
+        assert_eq!(started.values().collect::<Vec<_>>(), [&2], "one job, started once by each");
+    });
+    assert_eq!(scenario.env.query("select count(*) from training_runs"), "1", "one row per job");
+    assert_one_model_per_pair(&scenario.env, &["AAPL"]);
+    recovered_or_failed_loudly(&mut frozen);
+}
+
+/// Whether a worker has said it takes no job for want of its store.
+fn paused_for_store(worker: &Process) -> bool {
+    worker.log().iter().any(|line| line.contains("takes no job until it reaches its store again"))
+}
+
+/// One worker reaches Redis but not Postgres or S3, the other reaches all three. The broken
+/// worker used to spend every retry of the job it took (MSFT failed after 12 of 12 attempts,
+/// all on it) while the healthy one sat idle. Now it hands its job back uncounted, stops
+/// taking jobs and says why, in its log, its readiness and its metrics; the healthy worker
+/// runs every job; the broken one takes jobs again once its store answers.
+#[test]
+fn a_worker_that_reaches_redis_but_not_s3_stops_taking_jobs_and_another_runs_them() {
+    const SYMBOLS: [&str; 4] = ["AAPL", "MSFT", "IBM", "GOOG"];
+    let mut scenario = Scenario::new("asymmetric");
+    let (fleet, broken_fleet) = (scenario.lab.fleet(&scenario.env), scenario.lab.fleet(&scenario.env));
+    let (control, broken_host, healthy_host) =
+        (scenario.lab.host("ctl"), scenario.lab.host("broken"), scenario.lab.host("healthy"));
+    set_up(&control, &fleet);
+    let _collector = control.spawn(&fleet, "collector", &["run"]);
+    broken_fleet.database.cut();
+    broken_fleet.s3.cut();
+    let broken = broken_host.spawn(&broken_fleet, "worker", &["run", "--concurrency", "2"]);
+    broken.wait_for_log("worker started", Duration::from_secs(60));
+    std::thread::scope(|scope| {
+        let producer = scope.spawn(|| train(&control, &fleet, &SYMBOLS));
+        assert!(
+            tests::eventually(Duration::from_secs(120), || paused_for_store(&broken)),
+            "{}",
+            broken.log().join("\n")
+        );
+        // Its metrics server listens on the host's own loopback: asked from inside the host.
+        let addr = broken.metrics_addr();
+        let ask = |path: &str| {
+            let output = std::process::Command::new("ip")
+                .args([
+                    "netns",
+                    "exec",
+                    &broken_host.namespace,
+                    "curl",
+                    "-s",
+                    "-o",
+                    "/dev/null",
+                    "-w",
+                    "%{http_code}",
+                ])
+                .arg(format!("http://{addr}{path}"))
+                .output()
+                .expect("curl runs");
+            String::from_utf8_lossy(&output.stdout).into_owned()
+        };
+        assert_eq!(ask("/readyz"), "503", "not ready while paused");
+        let healthy = healthy_host.spawn(&fleet, "worker", &["run", "--concurrency", "1"]);
+        producer.join().expect("producer thread");
+        let healthy_id = healthy.log().iter().find(|l| l.contains("worker started")).and_then(|l| {
+            let json: serde_json::Value = serde_json::from_str(l).ok()?;
+            json["fields"]["worker_id"].as_str().map(str::to_owned)
+        });
+        assert_eq!(
+            scenario.env.query("select string_agg(distinct worker_id, ',') from training_runs"),
+            healthy_id.expect("the healthy worker logged its id"),
+            "the healthy worker ran every job"
+        );
+        // Its store back, the broken worker takes jobs again.
+        broken_fleet.s3.restore();
+        broken.wait_for_log("the artifact store answers again", Duration::from_secs(30));
+        assert_eq!(ask("/readyz"), "200", "ready again");
+    });
+    assert_eq!(
+        scenario
+            .env
+            .query("select count(*), count(*) filter (where status = 'succeeded') from training_runs"),
+        "4|4",
+        "no job failed for the broken worker's store"
+    );
+    assert!(!broken.log().iter().any(|l| l.contains("job failed")), "{}", broken.log().join("\n"));
+}
+
+/// Migrates the database and ingests the daily stocks, from `host`.
+fn set_up(host: &Host, fleet: &LabFleet) {
+    run_ok(host, fleet, "collector", &["migrate"]);
+    let bars = data_dir().join("stocks-daily-2000-2013.csv.gz");
+    run_ok(host, fleet, "producer", &["ingest", bars.to_str().unwrap()]);
 }
 
 /// A worker that came back either runs (it recovered) or exited non-zero with the reason.
@@ -226,9 +340,7 @@ fn a_worker_partitioned_for_60_seconds_mid_job_costs_time_not_rows() {
     let mut lab = NetLab::new();
     let fleet = lab.fleet(&env);
     let (cut_host, other_host, control) = (lab.host("w1"), lab.host("w2"), lab.host("ctl"));
-    run_ok(&control, &fleet, "collector", &["migrate"]);
-    let bars = data_dir().join("stocks-daily-2000-2013.csv.gz");
-    run_ok(&control, &fleet, "producer", &["ingest", bars.to_str().unwrap()]);
+    set_up(&control, &fleet);
     let _collector = control.spawn(&fleet, "collector", &["run"]);
     let mut cut = cut_host.spawn(&fleet, "worker", &["run", "--concurrency", "1"]);
     cut.wait_for_log("worker started", Duration::from_secs(60));

@@ -35,16 +35,23 @@ fn ip(args: &[&str]) {
 }
 
 impl NetLab {
+    /// A lab whose number no other lab on the machine holds: the first bridge name free
+    /// (the kernel's `ip link add` is the lock; tests run in parallel processes).
     pub fn new() -> Self {
-        // A number per process and lab, so that parallel tests do not meet.
-        static NEXT: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
-        let n = (std::process::id() % 200) as u8 + NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let bridge = format!("bfbr{n}");
-        let _ = Command::new("ip").args(["link", "del", &bridge]).stderr(Stdio::null()).status();
-        ip(&["link", "add", &bridge, "type", "bridge"]);
-        ip(&["addr", "add", &format!("10.77.{n}.1/24"), "dev", &bridge]);
-        ip(&["link", "set", &bridge, "up"]);
-        Self { n, bridge, hosts: Vec::new() }
+        for n in 0..=250_u8 {
+            let bridge = format!("bfbr{n}");
+            let created = Command::new("ip")
+                .args(["link", "add", &bridge, "type", "bridge"])
+                .stderr(Stdio::null())
+                .status()
+                .expect("ip runs");
+            if created.success() {
+                ip(&["addr", "add", &format!("10.77.{n}.1/24"), "dev", &bridge]);
+                ip(&["link", "set", &bridge, "up"]);
+                return Self { n, bridge, hosts: Vec::new() };
+            }
+        }
+        panic!("no free lab bridge (bfbr0-250): the across-hosts suite needs root, or stale labs fill them");
     }
 
     /// The services' address, on the bridge.
@@ -57,7 +64,9 @@ impl NetLab {
         let k = self.hosts.len() + 2;
         let namespace = format!("bf{}-{name}", self.n);
         let (link, inside) = (format!("bf{}h{k}", self.n), format!("bf{}h{k}in", self.n));
+        // Leftovers of a lab of this number that a killed test could not remove.
         let _ = Command::new("ip").args(["netns", "del", &namespace]).stderr(Stdio::null()).status();
+        let _ = Command::new("ip").args(["link", "del", &link]).stderr(Stdio::null()).status();
         ip(&["netns", "add", &namespace]);
         ip(&["link", "add", &link, "type", "veth", "peer", "name", &inside]);
         ip(&["link", "set", &inside, "netns", &namespace]);
@@ -100,6 +109,12 @@ impl NetLab {
 
     pub fn heal(&self, host: &Host) {
         ip(&["link", "set", &host.link, "up"]);
+    }
+}
+
+impl Default for NetLab {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
