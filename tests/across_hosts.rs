@@ -224,7 +224,11 @@ fn a_frozen_workers_late_result_leaves_the_row_and_latest_json_on_one_model() {
         frozen.signal("CONT");
         producer.join().expect("producer thread");
         frozen.wait_for_log("taken over by another worker", Duration::from_secs(120));
-        std::thread::sleep(Duration::from_secs(2)); // what the woken worker might still publish
+        // Whatever the woken worker published is written before the rows are counted.
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let queue = runtime.block_on(fleet::queue::Queue::connect(&scenario.env.queue_args())).unwrap();
+        let drained = || runtime.block_on(fleet::queue::results::backlog(&queue)).unwrap() == 0;
+        assert!(tests::eventually(Duration::from_secs(30), drained), "the collector wrote every result");
         let started = started_jobs(&[&frozen, &other]);
         assert_eq!(started.values().collect::<Vec<_>>(), [&2], "one job, started once by each");
     });

@@ -820,30 +820,9 @@ fn entries_that_are_not_whole_jobs_go_to_the_dead_set_and_the_pings_behind_them_
     for worker in &workers {
         worker.wait_for_log("worker started", Duration::from_secs(60));
     }
-    let keys = fleet::queue::jobs_config(&env.queue_args().prefix);
-    let (no_metadata, no_payload) = (Uuid::new_v4(), Uuid::new_v4());
-    let ping = serde_json::to_vec(&ml_core::job::Job::new(Uuid::new_v4(), ml_core::job::JobKind::Ping, None))
-        .unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    runtime.block_on(async {
-        let mut conn = redis::Client::open(test_support::redis_url())
-            .unwrap()
-            .get_multiplexed_async_connection()
-            .await
-            .unwrap();
-        let () = redis::pipe()
-            .hset(keys.job_data_hash(), fleet::queue::task_id(no_metadata), ping)
-            .ignore()
-            .rpush(keys.active_jobs_list(), fleet::queue::task_id(no_metadata))
-            .ignore()
-            .hset(format!("{}:{}", keys.job_meta_hash(), fleet::queue::task_id(no_payload)), "attempts", 0)
-            .ignore()
-            .rpush(keys.active_jobs_list(), fleet::queue::task_id(no_payload))
-            .ignore()
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-    });
+    let [no_metadata, no_payload] =
+        runtime.block_on(test_support::push_broken_entries(&env.redis_url, &env.prefix));
     let output = env.run_ok("producer", &["ping", "--count", "200", "--wait", "--timeout-secs", "60"]);
     assert!(String::from_utf8_lossy(&output.stdout).contains("200/200 pings"), "the pings behind them ran");
     let queue = runtime.block_on(Queue::connect(&env.queue_args())).unwrap();

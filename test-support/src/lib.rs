@@ -187,3 +187,33 @@ pub fn walk(count: usize) -> Vec<Bar> {
         })
         .collect()
 }
+
+/// Writes two queue entries that are not whole jobs straight into the Redis queue of
+/// `prefix`, as a server that evicts keys (or a foreign producer) leaves them: an id whose
+/// metadata hash is gone (its payload a ping) and one whose payload is gone. Returns their
+/// job ids, in that order.
+pub async fn push_broken_entries(redis_url: &str, prefix: &str) -> [uuid::Uuid; 2] {
+    let keys = fleet::queue::jobs_config(prefix);
+    let (no_metadata, no_payload) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    let ping = ml_core::job::Job::new(uuid::Uuid::new_v4(), ml_core::job::JobKind::Ping, None);
+    let mut conn = redis::Client::open(redis_url)
+        .expect("a redis url")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis answers");
+    let (no_metadata_id, no_payload_id) =
+        (fleet::queue::task_id(no_metadata), fleet::queue::task_id(no_payload));
+    let () = redis::pipe()
+        .hset(keys.job_data_hash(), &no_metadata_id, serde_json::to_vec(&ping).expect("a job serialises"))
+        .ignore()
+        .rpush(keys.active_jobs_list(), &no_metadata_id)
+        .ignore()
+        .hset(format!("{}:{no_payload_id}", keys.job_meta_hash()), "attempts", 0)
+        .ignore()
+        .rpush(keys.active_jobs_list(), &no_payload_id)
+        .ignore()
+        .query_async(&mut conn)
+        .await
+        .expect("the entries are written");
+    [no_metadata, no_payload]
+}

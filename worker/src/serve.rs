@@ -464,17 +464,16 @@ impl Fleet {
     async fn still_holds(&self, task_id: &str) -> Result<bool, QueueError> {
         let started = Instant::now();
         let mut backoff = Backoff::up_to(RETRY_MAX);
-        let mut asked = 0_u32;
+        let mut said = false;
         loop {
             match self.queue.holds(&self.worker_id, task_id).await {
                 Err(error) if error.is_retryable() && started.elapsed() < QUEUE_PATIENCE => {
-                    if asked == 0 {
+                    if !std::mem::replace(&mut said, true) {
                         tracing::warn!(
                             error = %error,
                             "the queue is away: the trained model waits to learn whether this worker still holds the job"
                         );
                     }
-                    asked += 1;
                     tokio::time::sleep(backoff.next_delay()).await;
                 }
                 answer => return answer,
