@@ -3,7 +3,9 @@
 use crate::ProducerError;
 use std::process::ExitCode;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use futures_util::{StreamExt, TryStreamExt, stream};
 
 use fleet::config::DatabaseConfig;
 use fleet::database::Database;
@@ -48,44 +50,24 @@ struct SeriesLoaded {
     loaded: Loaded,
 }
 
-/// Reads, reports and (with a database) loads every file; the exit code says whether every
-/// file was usable.
+/// Files read at once: parsing is CPU work, and a file's bars are held whole until loaded.
+const FILES_AT_ONCE: usize = 2;
+/// Series of a file loaded at once, each a transaction on a connection of its own (all the
+/// files' loads together use no more connections than the pool has).
+const LOADS_AT_ONCE: usize = fleet::database::POOL_CONNECTIONS / FILES_AT_ONCE;
+
+/// Reads, reports and (with a database) loads every file, several at once; the exit code says
+/// whether every file was usable.
 pub async fn run(args: Ingest) -> Result<ExitCode, ProducerError> {
     let database = match &args.database {
         Some(database) => Some(Database::connect(database).await?),
         None => None,
     };
-    let options = args.options;
-    let mut outcomes = Vec::with_capacity(args.files.len());
-    for path in &args.files {
-        let file = path.display().to_string();
-        // Parsing is CPU work: off the async runtime.
-        let read = {
-            let (path, options) = (path.clone(), options.clone());
-            tokio::task::spawn_blocking(move || ingest_file(&path, &options)).await?
-        };
-        let ingested = match read {
-            Ok(ingested) => ingested,
-            Err(error) => {
-                outcomes.push(FileOutcome::Failed { file, error: error.to_string() });
-                continue;
-            }
-        };
-        let mut loaded = Vec::new();
-        if let Some(database) = &database {
-            let source = path.file_name().map_or_else(|| file.clone(), |n| n.to_string_lossy().into_owned());
-            for series in &ingested.series {
-                let result = database.upsert_bars(series, &source).await?;
-                tracing::info!(file, symbol = %series.symbol, timeframe = %series.timeframe, written = result.written, unchanged = result.unchanged, "bars loaded");
-                loaded.push(SeriesLoaded {
-                    symbol: series.symbol.to_string(),
-                    timeframe: series.timeframe.to_string(),
-                    loaded: result,
-                });
-            }
-        }
-        outcomes.push(FileOutcome::Ok { report: ingested.report, loaded });
-    }
+    // Collected first: a stream holding the closure's borrow of each path is not `Send` to
+    // the compiler (the higher-ranked lifetime of rust-lang/rust#102211).
+    let files: Vec<_> =
+        args.files.iter().map(|path| ingest(path, &args.options, database.as_ref())).collect();
+    let outcomes: Vec<FileOutcome> = stream::iter(files).buffered(FILES_AT_ONCE).try_collect().await?;
     let failed = outcomes.iter().any(|o| matches!(o, FileOutcome::Failed { .. }));
     if args.json {
         println!("{}", serde_json::to_string_pretty(&outcomes)?);
@@ -106,4 +88,40 @@ pub async fn run(args: Ingest) -> Result<ExitCode, ProducerError> {
         }
     }
     Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// One file read, reported and (with a database) loaded: a file that cannot be read is an
+/// outcome, a database that refuses the bars an error.
+async fn ingest(
+    path: &Path,
+    options: &IngestOptions,
+    database: Option<&Database>,
+) -> Result<FileOutcome, ProducerError> {
+    let file = path.display().to_string();
+    // Parsing is CPU work: off the async runtime.
+    let read = {
+        let (path, options) = (path.to_owned(), options.clone());
+        tokio::task::spawn_blocking(move || ingest_file(&path, &options)).await?
+    };
+    let ingested = match read {
+        Ok(ingested) => ingested,
+        Err(error) => return Ok(FileOutcome::Failed { file, error: error.to_string() }),
+    };
+    let loaded = match database {
+        Some(database) => {
+            let source = path.file_name().map_or_else(|| file.clone(), |n| n.to_string_lossy().into_owned());
+            let loads: Vec<_> = ingested.series.iter().map(|series| async {
+                    let loaded = database.upsert_bars(series, &source).await?;
+                    tracing::info!(file, symbol = %series.symbol, timeframe = %series.timeframe, written = loaded.written, unchanged = loaded.unchanged, "bars loaded");
+                    Ok::<_, ProducerError>(SeriesLoaded {
+                        symbol: series.symbol.to_string(),
+                        timeframe: series.timeframe.to_string(),
+                        loaded,
+                    })
+                }).collect();
+            stream::iter(loads).buffered(LOADS_AT_ONCE).try_collect().await?
+        }
+        None => Vec::new(),
+    };
+    Ok(FileOutcome::Ok { report: ingested.report, loaded })
 }

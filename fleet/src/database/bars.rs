@@ -5,11 +5,13 @@ use chrono::{DateTime, Utc};
 use ml_core::ingest::BarSeries;
 use ml_core::job::Pair;
 use ml_core::{Bar, Symbol, Timeframe};
+use sqlx::{PgConnection, SqliteConnection};
 
 use super::{Database, DatabaseError, PairRow, on_either, query_error, sqlite_time};
 
-/// Bars per insert statement: large enough to be fast, small enough for one round trip.
-const INSERT_CHUNK: usize = 5_000;
+/// Bars per insert statement on SQLite: large enough to be fast, small enough for one
+/// statement.
+const SQLITE_INSERT_CHUNK: usize = 5_000;
 
 /// How an upsert of bars went.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -20,28 +22,50 @@ pub struct Loaded {
     pub unchanged: u64,
 }
 
-/// Records the series' symbol, then runs `$statement` (which inserts the bars of `$chunk`)
-/// for each chunk of bars, all in one transaction on `$pool`; evaluates to the [`Loaded`]
-/// counts.
+/// Records the series' symbol, then evaluates `$load` (which writes the bars through
+/// `$transaction` and evaluates to how many it wrote), all in one transaction on `$pool`;
+/// evaluates to the [`Loaded`] counts.
 macro_rules! upsert_in_one_transaction {
-    ($pool:expr, $series:expr, |$chunk:ident| $statement:expr) => {{
+    ($pool:expr, $series:expr, |$transaction:ident| $load:expr) => {{
         let what = || format!("load the bars of {} {}", $series.symbol, $series.timeframe);
-        let mut transaction = $pool.begin().await.map_err(query_error(what()))?;
+        let mut $transaction = $pool.begin().await.map_err(query_error(what()))?;
         sqlx::query("insert into symbols (ticker) values ($1) on conflict do nothing")
             .bind($series.symbol.as_str())
-            .execute(&mut *transaction)
+            .execute(&mut *$transaction)
             .await
             .map_err(query_error(format!("record symbol {}", $series.symbol)))?;
-        let mut loaded = Loaded::default();
-        for $chunk in $series.bars.chunks(INSERT_CHUNK) {
-            let written =
-                $statement.execute(&mut *transaction).await.map_err(query_error(what()))?.rows_affected();
-            loaded.written += written;
-            loaded.unchanged += $chunk.len() as u64 - written;
-        }
-        transaction.commit().await.map_err(query_error(what()))?;
-        loaded
+        let written: u64 = $load.map_err(query_error(what()))?;
+        $transaction.commit().await.map_err(query_error(what()))?;
+        Loaded { written, unchanged: $series.bars.len() as u64 - written }
     }};
+}
+
+/// Inserts the bars of the table (or subquery) `$incoming`, whose columns are ts, open, high,
+/// low, close and volume; `$1` is the symbol, `$2` the timeframe, `$3` the source.
+macro_rules! insert_from {
+    ($incoming:literal) => {
+        concat!(
+            "insert into ohlc_bars (symbol, timeframe, ts, open, high, low, close, volume, source)
+             select $1, $2, ts, open, high, low, close, volume, $3 from ",
+            $incoming
+        )
+    };
+}
+
+/// What [`insert_from`] needs to upsert: a bar already stored with the same values is not
+/// rewritten (`$distinct` is the dialect's null-safe "differs"), so that it counts as unchanged.
+macro_rules! on_conflict_update {
+    ($distinct:literal) => {
+        concat!(
+            " where true
+             on conflict (symbol, timeframe, ts) do update
+                 set open = excluded.open, high = excluded.high, low = excluded.low,
+                     close = excluded.close, volume = excluded.volume, source = excluded.source
+                 where (ohlc_bars.open, ohlc_bars.high, ohlc_bars.low, ohlc_bars.close, ohlc_bars.volume) ",
+            $distinct,
+            " (excluded.open, excluded.high, excluded.low, excluded.close, excluded.volume)"
+        )
+    };
 }
 
 impl Database {
@@ -49,54 +73,22 @@ impl Database {
     /// A bar already stored with the same values is not rewritten: it counts as unchanged.
     pub async fn upsert_bars(&self, series: &BarSeries, source: &str) -> Result<Loaded, DatabaseError> {
         Ok(match self {
-            Database::Postgres(pool) => upsert_in_one_transaction!(pool, series, |chunk| {
-                let column = |field: fn(&Bar) -> f64| chunk.iter().map(field).collect::<Vec<f64>>();
-                let ts: Vec<DateTime<Utc>> = chunk.iter().map(|b| b.ts).collect();
-                sqlx::query(
-                    "insert into ohlc_bars (symbol, timeframe, ts, open, high, low, close, volume, source)
-                     select $1, $2, bar.* , $9
-                     from unnest($3::timestamptz[], $4::float8[], $5::float8[], $6::float8[], $7::float8[], $8::float8[])
-                          as bar (ts, open, high, low, close, volume)
-                     on conflict (symbol, timeframe, ts) do update
-                         set open = excluded.open, high = excluded.high, low = excluded.low,
-                             close = excluded.close, volume = excluded.volume, source = excluded.source
-                         where (ohlc_bars.open, ohlc_bars.high, ohlc_bars.low, ohlc_bars.close, ohlc_bars.volume)
-                               is distinct from
-                               (excluded.open, excluded.high, excluded.low, excluded.close, excluded.volume)",
+            Database::Postgres(pool) => {
+                upsert_in_one_transaction!(pool, series, |transaction| load_postgres(
+                    &mut transaction,
+                    series,
+                    source
                 )
-                .bind(series.symbol.as_str())
-                .bind(series.timeframe.as_str())
-                .bind(ts)
-                .bind(column(|b| b.open))
-                .bind(column(|b| b.high))
-                .bind(column(|b| b.low))
-                .bind(column(|b| b.close))
-                .bind(column(|b| b.volume))
-                .bind(source)
-            }),
-            Database::Sqlite(pool) => upsert_in_one_transaction!(pool, series, |chunk| {
-                // SQLite has no arrays: the chunk travels as one JSON array of rows.
-                let rows: Vec<(String, f64, f64, f64, f64, f64)> = chunk
-                    .iter()
-                    .map(|b| (sqlite_time(b.ts), b.open, b.high, b.low, b.close, b.volume))
-                    .collect();
-                sqlx::query(
-                    "insert into ohlc_bars (symbol, timeframe, ts, open, high, low, close, volume, source)
-                     select $1, $2, value ->> '$[0]', value ->> '$[1]', value ->> '$[2]', value ->> '$[3]',
-                            value ->> '$[4]', value ->> '$[5]', $4
-                     from json_each($3) where true
-                     on conflict (symbol, timeframe, ts) do update
-                         set open = excluded.open, high = excluded.high, low = excluded.low,
-                             close = excluded.close, volume = excluded.volume, source = excluded.source
-                         where (ohlc_bars.open, ohlc_bars.high, ohlc_bars.low, ohlc_bars.close, ohlc_bars.volume)
-                               is not
-                               (excluded.open, excluded.high, excluded.low, excluded.close, excluded.volume)",
+                .await)
+            }
+            Database::Sqlite(pool) => {
+                upsert_in_one_transaction!(pool, series, |transaction| load_sqlite(
+                    &mut transaction,
+                    series,
+                    source
                 )
-                .bind(series.symbol.as_str())
-                .bind(series.timeframe.as_str())
-                .bind(sqlx::types::Json(rows))
-                .bind(source)
-            }),
+                .await)
+            }
         })
     }
 
@@ -138,4 +130,143 @@ impl Database {
         bars.reverse();
         Ok(bars)
     }
+}
+
+/// Writes a series' bars on Postgres; how many were written. Bars new to `ohlc_bars` (no
+/// stored bar of the pair in their time span: a first load) go straight in by `COPY` in
+/// binary; a series that overlaps stored bars goes by `COPY` into a temporary table and is
+/// upserted from it. The straight path spares the conflict checks and the temporary table's
+/// catalog work, which cost most of a load (docs/benchmarks.md, issue 27).
+async fn load_postgres(
+    connection: &mut PgConnection,
+    series: &BarSeries,
+    source: &str,
+) -> Result<u64, sqlx::Error> {
+    let (Some(first), Some(last)) =
+        (series.bars.iter().map(|b| b.ts).min(), series.bars.iter().map(|b| b.ts).max())
+    else {
+        return Ok(0);
+    };
+    // Loads of one pair take turns, so that no other load can add bars between the look for
+    // stored ones and the `COPY` that counts on there being none.
+    sqlx::query("select pg_advisory_xact_lock(hashtextextended($1 || ' ' || $2, 0))")
+        .bind(series.symbol.as_str())
+        .bind(series.timeframe.as_str())
+        .execute(&mut *connection)
+        .await?;
+    let overlaps: bool = sqlx::query_scalar(
+        "select exists (select 1 from ohlc_bars where symbol = $1 and timeframe = $2 and ts between $3 and $4)",
+    )
+    .bind(series.symbol.as_str())
+    .bind(series.timeframe.as_str())
+    .bind(first)
+    .bind(last)
+    .fetch_one(&mut *connection)
+    .await?;
+    if !overlaps {
+        let rows =
+            CopyRows::Whole { symbol: series.symbol.as_str(), timeframe: series.timeframe.as_str(), source };
+        let mut copy = connection
+            .copy_in_raw(
+                "copy ohlc_bars (symbol, timeframe, ts, open, high, low, close, volume, source)
+                 from stdin (format binary)",
+            )
+            .await?;
+        copy.send(copy_binary(&series.bars, rows)).await?;
+        return copy.finish().await;
+    }
+    sqlx::query(
+        "create temporary table incoming_bars (
+             ts timestamptz, open float8, high float8, low float8, close float8, volume float8
+         ) on commit drop",
+    )
+    .execute(&mut *connection)
+    .await?;
+    let mut copy = connection.copy_in_raw("copy incoming_bars from stdin (format binary)").await?;
+    copy.send(copy_binary(&series.bars, CopyRows::Values)).await?;
+    copy.finish().await?;
+    let done = sqlx::query(concat!(insert_from!("incoming_bars"), on_conflict_update!("is distinct from")))
+        .bind(series.symbol.as_str())
+        .bind(series.timeframe.as_str())
+        .bind(source)
+        .execute(&mut *connection)
+        .await?;
+    Ok(done.rows_affected())
+}
+
+/// Writes a series' bars on SQLite, a chunk per statement; how many were written.
+async fn load_sqlite(
+    connection: &mut SqliteConnection,
+    series: &BarSeries,
+    source: &str,
+) -> Result<u64, sqlx::Error> {
+    let mut written = 0;
+    for chunk in series.bars.chunks(SQLITE_INSERT_CHUNK) {
+        // SQLite has no arrays: the chunk travels as one JSON array of rows.
+        let rows: Vec<(String, f64, f64, f64, f64, f64)> =
+            chunk.iter().map(|b| (sqlite_time(b.ts), b.open, b.high, b.low, b.close, b.volume)).collect();
+        let statement = concat!(
+            insert_from!(
+                "(select value ->> '$[0]' as ts, value ->> '$[1]' as open, value ->> '$[2]' as high,
+                         value ->> '$[3]' as low, value ->> '$[4]' as close, value ->> '$[5]' as volume
+                  from json_each($4))"
+            ),
+            on_conflict_update!("is not")
+        );
+        written += sqlx::query(statement)
+            .bind(series.symbol.as_str())
+            .bind(series.timeframe.as_str())
+            .bind(source)
+            .bind(sqlx::types::Json(rows))
+            .execute(&mut *connection)
+            .await?
+            .rows_affected();
+    }
+    Ok(written)
+}
+
+/// Which columns a row of [`copy_binary`] has.
+#[derive(Clone, Copy)]
+enum CopyRows<'a> {
+    /// `incoming_bars`': ts, open, high, low, close, volume.
+    Values,
+    /// `ohlc_bars`': symbol, timeframe, the values, source.
+    Whole { symbol: &'a str, timeframe: &'a str, source: &'a str },
+}
+
+/// Bars in `COPY ... (format binary)`'s layout: a header, then per bar its fields (each a
+/// length, then the value: text as it is, the time in microseconds since 2000-01-01 and the
+/// doubles big-endian), then the trailer. Binary spares the server the parsing of text
+/// numbers and times.
+fn copy_binary(bars: &[Bar], rows: CopyRows) -> Vec<u8> {
+    /// Microseconds from the Unix epoch to Postgres's, 2000-01-01.
+    const POSTGRES_EPOCH_MICROS: i64 = 946_684_800_000_000;
+    fn field(out: &mut Vec<u8>, bytes: &[u8]) {
+        out.extend_from_slice(&(bytes.len() as i32).to_be_bytes());
+        out.extend_from_slice(bytes);
+    }
+    let (fields, text) = match rows {
+        CopyRows::Values => (6i16, None),
+        CopyRows::Whole { symbol, timeframe, source } => (9, Some((symbol, timeframe, source))),
+    };
+    let mut out = Vec::with_capacity(19 + bars.len() * (2 + 6 * 12 + 64) + 2);
+    out.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
+    out.extend_from_slice(&0i32.to_be_bytes()); // flags
+    out.extend_from_slice(&0i32.to_be_bytes()); // header extension length
+    for bar in bars {
+        out.extend_from_slice(&fields.to_be_bytes());
+        if let Some((symbol, timeframe, _)) = text {
+            field(&mut out, symbol.as_bytes());
+            field(&mut out, timeframe.as_bytes());
+        }
+        field(&mut out, &(bar.ts.timestamp_micros() - POSTGRES_EPOCH_MICROS).to_be_bytes());
+        for value in [bar.open, bar.high, bar.low, bar.close, bar.volume] {
+            field(&mut out, &value.to_be_bytes());
+        }
+        if let Some((_, _, source)) = text {
+            field(&mut out, source.as_bytes());
+        }
+    }
+    out.extend_from_slice(&(-1i16).to_be_bytes());
+    out
 }

@@ -106,10 +106,14 @@ pub enum Database {
     Sqlite(SqlitePool),
 }
 
-/// How every Postgres pool of a binary is set up: few connections (a binary runs few
-/// statements at once), bounded waits.
+/// Connections in a binary's database pool: a binary runs few statements at once. Callers
+/// that run statements side by side run at most this many, so that none waits for a
+/// connection (a wait is bounded by [`CONNECT_TIMEOUT`]).
+pub const POOL_CONNECTIONS: usize = 4;
+
+/// How every Postgres pool of a binary is set up: [`POOL_CONNECTIONS`], bounded waits.
 fn postgres_pool() -> PgPoolOptions {
-    PgPoolOptions::new().max_connections(4).acquire_timeout(CONNECT_TIMEOUT)
+    PgPoolOptions::new().max_connections(POOL_CONNECTIONS as u32).acquire_timeout(CONNECT_TIMEOUT)
 }
 
 impl Database {
@@ -124,7 +128,8 @@ impl Database {
             return Err(DatabaseError::Scheme);
         }
         // The results tables come from the collector's migrations, not from this set-up.
-        let (pool, _set_up_lock) = crate::sqlite::open(url, 4).await.map_err(DatabaseError::Connect)?;
+        let (pool, _set_up_lock) =
+            crate::sqlite::open(url, POOL_CONNECTIONS as u32).await.map_err(DatabaseError::Connect)?;
         Ok(Self::Sqlite(pool))
     }
 
