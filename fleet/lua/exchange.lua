@@ -25,11 +25,19 @@ local take = tonumber(ARGV[2])
 local worker = ARGV[3]
 local meta_prefix = KEYS[5] .. ':'
 
+-- Adds `members` to the set `key` a thousand at a time: one command per batch, as Redis's
+-- cost is mostly per command, and Lua's unpack has a limit (about 8,000 values).
+local function add_to_set(key, members)
+    for first = 1, #members, 1000 do
+        redis.call('sadd', key, unpack(members, first, math.min(first + 999, #members)))
+    end
+end
+
 -- Fetching is a heartbeat too: a worker that holds jobs is always in the workers set, where
 -- the orphan rule looks for them.
 redis.call('zadd', KEYS[1], now, worker)
 
-local settled = {}
+local settled, done = {}, {}
 for i = 4, #ARGV, 4 do
     local id, verdict, detail, result = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
     local held = redis.call('srem', KEYS[3], id) == 1
@@ -37,7 +45,7 @@ for i = 4, #ARGV, 4 do
     if held then
         local meta = meta_prefix .. id
         if verdict == 'done' then
-            redis.call('sadd', KEYS[7], id)
+            done[#done + 1] = id
             redis.call('hset', meta, 'status', 'Done', 'done_at', now)
         elseif verdict == 'retry' then
             redis.call('zadd', KEYS[6], now + tonumber(detail), id)
@@ -56,6 +64,7 @@ for i = 4, #ARGV, 4 do
     end
     settled[#settled + 1] = held and 1 or 0
 end
+add_to_set(KEYS[7], done)
 
 -- Retries that are due join the line, a bounded number per call (Lua's unpack has a limit).
 local due = redis.call('zrangebyscore', KEYS[6], 0, now, 'limit', 0, 1000)
@@ -64,19 +73,18 @@ if #due > 0 then
     redis.call('zrem', KEYS[6], unpack(due))
 end
 
-local taken, poisoned = {}, {}
+local taken, poisoned, held = {}, {}, {}
 if take > 0 then
-    local ids = redis.call('lrange', KEYS[2], 0, take - 1)
-    if #ids > 0 then
-        redis.call('ltrim', KEYS[2], #ids, -1)
-    end
+    -- LPOP with a count (Redis 6.2) answers nil, not an empty list, when the line is empty.
+    local ids = redis.call('lpop', KEYS[2], take) or {}
     for _, id in ipairs(ids) do
         local meta = meta_prefix .. id
         local payload = redis.call('hget', KEYS[4], id)
+        local attempts = payload and redis.call('hget', meta, 'attempts')
         local reason = nil
         if not payload then
             reason = 'queue entry ' .. id .. ' has no payload in ' .. KEYS[4]
-        elseif redis.call('hexists', meta, 'attempts') == 0 then
+        elseif not attempts then
             reason = 'queue entry ' .. id .. ' has no metadata (' .. meta .. '): was redis evicting keys?'
         end
         if reason then
@@ -84,11 +92,12 @@ if take > 0 then
             redis.call('hset', meta, 'status', 'Killed', 'result', reason, 'done_at', now)
             poisoned[#poisoned + 1] = {id, reason}
         else
-            local attempt = redis.call('hincrby', meta, 'attempts', 1)
-            redis.call('hset', meta, 'status', 'Running', 'worker', worker, 'started_at', now)
-            redis.call('sadd', KEYS[3], id)
+            local attempt = tonumber(attempts) + 1
+            redis.call('hset', meta, 'attempts', attempt, 'status', 'Running', 'worker', worker, 'started_at', now)
+            held[#held + 1] = id
             taken[#taken + 1] = {id, payload, attempt}
         end
     end
 end
+add_to_set(KEYS[3], held)
 return {settled, taken, poisoned}
