@@ -12,8 +12,9 @@ use fleet::database::Database;
 use fleet::queue::Queue;
 use fleet::queue::results::ResultsPublisher;
 use fleet::store::ArtifactStore;
+use futures_util::{StreamExt, TryStreamExt, stream};
 use ml_core::job::{
-    JOB_SCHEMA_VERSION, Job, JobKind, JobResult, Outcome, Pair, TrainStatus, config_sha256,
+    JOB_SCHEMA_VERSION, Job, JobKind, JobResult, Outcome, Pair, Snapshot, TrainStatus, config_sha256,
     train_idempotency_key,
 };
 use ml_core::model::TrainSettings;
@@ -21,6 +22,10 @@ use ml_core::{Symbol, Timeframe};
 use uuid::Uuid;
 
 use crate::wait::{self, Expected, RunKind, Wait};
+
+/// Pairs snapshotted at once, a database connection each: a snapshot is a database read, a
+/// Parquet encoding and a store write, mostly spent waiting on the two services.
+const SNAPSHOTS_AT_ONCE: usize = fleet::database::POOL_CONNECTIONS;
 
 /// Which pairs a trigger covers; empty lists are every pair with bars.
 #[derive(Debug, Default, Clone)]
@@ -166,9 +171,7 @@ impl Trigger {
         training: &TrainSettings,
         force: bool,
     ) -> Result<Training, ProducerError> {
-        let bars = self.database.bars(pair, None).await?;
-        let parquet = ml_core::ingest::bars_to_parquet(&bars)?;
-        let snapshot = store.put_snapshot(pair, parquet, &bars).await?;
+        let snapshot = self.snapshot(store, pair, None).await?;
         let config = training.config_for(pair.timeframe);
         let config_hash = config_sha256(&config);
         if !force
@@ -193,6 +196,22 @@ impl Trigger {
         Ok(Training::Queued(job.job_id))
     }
 
+    /// Freezes a pair's bars (its `last` ones, or all) into a snapshot in the store.
+    async fn snapshot(
+        &self,
+        store: &ArtifactStore,
+        pair: &Pair,
+        last: Option<usize>,
+    ) -> Result<Snapshot, ProducerError> {
+        let bars = self.database.bars(pair, last).await?;
+        // Encoding Parquet is CPU work: off the async runtime.
+        let (parquet, bars) = tokio::task::spawn_blocking(move || {
+            ml_core::ingest::bars_to_parquet(&bars).map(|parquet| (parquet, bars))
+        })
+        .await??;
+        Ok(store.put_snapshot(pair, parquet, &bars).await?)
+    }
+
     async fn pairs(&self, args: &Pairs) -> Result<Vec<Pair>, ProducerError> {
         let pairs = self.database.pairs(&args.symbols, &args.timeframes).await?;
         if pairs.is_empty() {
@@ -213,10 +232,16 @@ pub async fn train(args: Train) -> Result<ExitCode, ProducerError> {
 /// [`train`] over open connections (`args.services` is not read).
 pub async fn train_on(connections: &Connections, args: &Train) -> Result<ExitCode, ProducerError> {
     let (store, trigger) = (&connections.store, Trigger::on(connections));
+    let pairs = trigger.pairs(&args.pairs).await?;
+    // Collected first: a stream holding the closure's borrow of each pair is not `Send` to
+    // the compiler (the higher-ranked lifetime of rust-lang/rust#102211).
+    let enqueues: Vec<_> =
+        pairs.iter().map(|pair| trigger.enqueue_training(store, pair, &args.training, args.force)).collect();
+    let trainings: Vec<Training> = stream::iter(enqueues).buffered(SNAPSHOTS_AT_ONCE).try_collect().await?;
     let mut expected = Vec::new();
     let mut settled = Vec::new();
-    for pair in trigger.pairs(&args.pairs).await? {
-        match trigger.enqueue_training(store, &pair, &args.training, args.force).await? {
+    for (pair, training) in pairs.into_iter().zip(trainings) {
+        match training {
             Training::Queued(job_id) => expected.push(Expected { job_id, pair }),
             Training::UpToDate(result) => {
                 expected.push(Expected { job_id: result.job_id, pair });
@@ -251,11 +276,12 @@ pub async fn forecast_on(connections: &Connections, args: &Forecast) -> Result<E
         )));
     }
     let (store, trigger) = (&connections.store, Trigger::on(connections));
+    let pairs = trigger.pairs(&args.pairs).await?;
+    // Collected first, as in `train_on`.
+    let snapshots: Vec<_> = pairs.iter().map(|pair| trigger.snapshot(store, pair, Some(args.bars))).collect();
+    let snapshots: Vec<Snapshot> = stream::iter(snapshots).buffered(SNAPSHOTS_AT_ONCE).try_collect().await?;
     let (mut jobs, mut expected) = (Vec::new(), Vec::new());
-    for pair in trigger.pairs(&args.pairs).await? {
-        let bars = trigger.database.bars(&pair, Some(args.bars)).await?;
-        let parquet = ml_core::ingest::bars_to_parquet(&bars)?;
-        let snapshot = store.put_snapshot(&pair, parquet, &bars).await?;
+    for (pair, snapshot) in pairs.into_iter().zip(snapshots) {
         let job = trigger.job(JobKind::Forecast { pair: pair.clone(), snapshot }, None);
         expected.push(Expected { job_id: job.job_id, pair });
         jobs.push(job);
