@@ -44,6 +44,11 @@ use crate::running::Running;
 /// 1 + 2 + ... + 11 = 66 s in all (5 attempts gave up after about 11 s).
 const MAX_ATTEMPTS: u32 = 12;
 
+/// What a decoded model weighs in the model cache per byte of its stored (compressed)
+/// payload: the worker's memory grew by about this much per payload byte when it decoded
+/// a fleet's models (docs/benchmarks.md, issue 27's scale benchmark).
+const DECODED_BYTES_PER_PAYLOAD_BYTE: usize = 8;
+
 /// A worker's settings (`boltfleet worker run`, or a worker of the embedded demo).
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -55,9 +60,9 @@ pub struct Config {
     pub train_threads: Option<usize>,
     /// Forecasts refuse a model older than this many days.
     pub max_model_age_days: u32,
-    /// Decoded models kept in memory for forecasts, the most recently used; 0 decodes the
-    /// artifact for every forecast.
-    pub model_cache_size: usize,
+    /// Memory for decoded models kept for forecasts, the most recently used, in MiB; 0
+    /// decodes the artifact for every forecast.
+    pub model_cache_mib: usize,
     pub promotion: PromotionPolicy,
     pub ops: OpsConfig,
     /// Once stopped, how long in-flight jobs may run on before `run` returns; jobs still
@@ -73,7 +78,7 @@ impl Default for Config {
             concurrency: None,
             train_threads: None,
             max_model_age_days: 60,
-            model_cache_size: 32,
+            model_cache_mib: 512,
             promotion: PromotionPolicy::default(),
             ops: OpsConfig::default(),
             shutdown_timeout_secs: 60,
@@ -175,7 +180,7 @@ async fn serve(args: Config, shutdown: &Shutdown) -> Result<(), WorkerError> {
         worker_id: worker_id.clone(),
         train_threads,
         max_model_age: chrono::Duration::days(args.max_model_age_days.into()),
-        models: ModelCache::new(args.model_cache_size),
+        models: ModelCache::new(args.model_cache_mib << 20),
         promotion: args.promotion,
         metrics,
         ops: ops.clone(),
@@ -550,6 +555,7 @@ impl Fleet {
             None => {
                 self.metrics.model_cache.get_or_create(&CacheLookup { result: "miss" }).inc();
                 let bytes = self.store.get_latest_model(pair, &latest).await?;
+                let payload_bytes = bytes.payload.len();
                 let version = latest.version.clone();
                 let artifact = tokio::task::spawn_blocking(move || {
                     Artifact::decode(&bytes).map_err(|source| JobError::Artifact { version, source })
@@ -559,7 +565,13 @@ impl Fleet {
                 // Kept under the hash its manifest vouched for, so a pointer naming another
                 // payload under this version misses.
                 let model = Arc::new(artifact.model);
-                self.models.insert(&latest.version, &artifact.manifest.payload_sha256, Arc::clone(&model));
+                let weight = payload_bytes * DECODED_BYTES_PER_PAYLOAD_BYTE;
+                self.models.insert(
+                    &latest.version,
+                    &artifact.manifest.payload_sha256,
+                    weight,
+                    Arc::clone(&model),
+                );
                 model
             }
         };

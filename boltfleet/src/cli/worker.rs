@@ -31,10 +31,10 @@ pub struct RunArgs {
     /// Forecasts refuse a model older than this many days.
     #[arg(long, env = "MAX_MODEL_AGE_DAYS", default_value_t = worker::Config::default().max_model_age_days)]
     max_model_age_days: u32,
-    /// Decoded models kept in memory for forecasts, the most recently used; 0 decodes the
-    /// artifact for every forecast.
-    #[arg(long, env = "MODEL_CACHE_SIZE", default_value_t = worker::Config::default().model_cache_size)]
-    model_cache_size: usize,
+    /// Memory for decoded models kept for forecasts, the most recently used, in MiB; 0
+    /// decodes the artifact for every forecast.
+    #[arg(long, env = "MODEL_CACHE_MIB", default_value_t = worker::Config::default().model_cache_mib)]
+    model_cache_mib: usize,
     #[command(flatten)]
     promotion: PromotionArgs,
     #[command(flatten)]
@@ -53,7 +53,7 @@ impl RunArgs {
             concurrency: self.concurrency,
             train_threads: self.train_threads,
             max_model_age_days: self.max_model_age_days,
-            model_cache_size: self.model_cache_size,
+            model_cache_mib: self.model_cache_mib,
             promotion: self.promotion.policy(),
             ops: self.ops.config(),
             shutdown_timeout_secs: self.shutdown_timeout_secs,
