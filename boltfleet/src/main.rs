@@ -50,19 +50,18 @@ fn service_name(command: &Command) -> &'static str {
 
 fn run(command: Command) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new()?;
-    runtime.block_on(async {
+    // The command runs as a task on the runtime's threads, and this thread only waits for it:
+    // a worker's loop and the jobs it spawns then wake each other on one thread where they
+    // can, instead of across two (one worker at concurrency 1 ran 15-20 % more no-op jobs a
+    // second: docs/benchmarks.md).
+    let command = runtime.spawn(async move {
         let shutdown = Shutdown::on_signals()?;
-        // The command runs as a task on the runtime's threads, not on this one, which only
-        // waits: a worker's loop and the jobs it spawns then wake each other on one thread
-        // where they can, instead of across two (a third of a no-op job's cost was that).
-        let command = tokio::spawn(async move {
-            let outcome = run_async(command, &shutdown).await;
-            // Every task the command spawned ends before the process does.
-            shutdown.stop().await;
-            outcome
-        });
-        command.await?
-    })
+        let outcome = run_async(command, &shutdown).await;
+        // Every task the command spawned ends before the process does.
+        shutdown.stop().await;
+        outcome
+    });
+    runtime.block_on(command)?
 }
 
 async fn run_async(command: Command, shutdown: &Shutdown) -> anyhow::Result<ExitCode> {
