@@ -30,6 +30,11 @@ const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// How often finished jobs are swept out of the queue, and how many per Redis call.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(10);
 const SWEEP_BATCH: usize = 1000;
+/// After a batch smaller than the batch size, how long results may gather before the next
+/// read. A batch costs a transaction (a flush of the database's log) and a few Redis calls
+/// whatever its size, and a steady stream read as it comes makes batches of a few rows; a
+/// result waits this much longer at most.
+const LINGER: Duration = Duration::from_millis(20);
 
 /// A collector's settings (`boltfleet collector run`, or the embedded demo's collector).
 #[derive(Debug, Clone)]
@@ -109,8 +114,17 @@ async fn collect(args: Config, stop: &Shutdown) -> Result<(), CollectorError> {
         if batch.is_empty() {
             continue;
         }
+        let full = batch.len() >= args.batch_size;
         match store_batch(&writer, &mut consumer, batch, &telemetry, stop).await {
-            Ok(true) => backoff = Backoff::up_to(MAX_BACKOFF),
+            Ok(true) => {
+                backoff = Backoff::up_to(MAX_BACKOFF);
+                if !full {
+                    tokio::select! {
+                        () = tokio::time::sleep(LINGER) => {}
+                        () = stop.triggered() => break,
+                    }
+                }
+            }
             Ok(false) => break,
             Err(error) => {
                 tracing::warn!(error = %error, "cannot acknowledge results; they will be read again");
