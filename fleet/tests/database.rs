@@ -248,6 +248,34 @@ async fn bars_load_once_and_read_back(database: Database) {
     assert_eq!(database.bars(&pair(), Some(5)).await.unwrap(), series.bars[315..]);
 }
 
+async fn bars_loaded_twice_at_once_go_in_once_and_overlaps_merge(database: Database) {
+    database.migrate().await.unwrap();
+    // The symbol known already (recording a new one would make the second load wait).
+    let weekly = BarSeries { symbol: pair().symbol, timeframe: Timeframe::W1, bars: bars(10) };
+    database.upsert_bars(&weekly, "weekly").await.unwrap();
+    let series = BarSeries { symbol: pair().symbol, timeframe: Timeframe::D1, bars: bars(320) };
+    // Two loads of the same new bars at once: on Postgres new bars go straight in by COPY,
+    // which a second load racing the first would break on the primary key.
+    let (first, second) =
+        tokio::join!(database.upsert_bars(&series, "one"), database.upsert_bars(&series, "two"));
+    let (first, second) = (first.unwrap(), second.unwrap());
+    assert_eq!(
+        (first.written + second.written, first.unchanged + second.unchanged),
+        (320, 320),
+        "one load wrote every bar, the other found them unchanged: {first:?} {second:?}"
+    );
+    // Bars that overlap stored ones: the last 20 changed, 20 more new.
+    let mut revised = bars(340);
+    for bar in &mut revised[300..320] {
+        bar.close += 0.5;
+        bar.high += 0.5;
+    }
+    let revised = BarSeries { bars: revised, ..series };
+    let loaded = database.upsert_bars(&revised, "revised").await.unwrap();
+    assert_eq!((loaded.written, loaded.unchanged), (40, 300));
+    assert_eq!(database.bars(&pair(), None).await.unwrap(), revised.bars);
+}
+
 async fn runs_are_one_typed_row_per_job(database: Database) {
     let seeded = Seeded::new(database).await;
     let Seeded { database, snapshot, succeeded, failed, up_to_date, .. } = &seeded;
@@ -465,7 +493,7 @@ macro_rules! database_contract {
     ($($backend:ident => $open:ident),* $(,)?) => {$(
         mod $backend {
             database_contract!(@tests $open: migrations_apply_idempotently, bars_load_once_and_read_back,
-                runs_are_one_typed_row_per_job, the_overview_row_is_the_pairs_latest_run_and_forecast,
+                bars_loaded_twice_at_once_go_in_once_and_overlaps_merge, runs_are_one_typed_row_per_job, the_overview_row_is_the_pairs_latest_run_and_forecast,
                 evaluate_reads_due_forecasts_signals_and_model_records, outcomes_live_scores_and_alerts_read_back,
                 the_overview_filters_sorts_and_pages_in_sql);
         }
