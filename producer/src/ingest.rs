@@ -10,7 +10,7 @@ use futures_util::{StreamExt, TryStreamExt, stream};
 use fleet::config::DatabaseConfig;
 use fleet::database::Database;
 use fleet::database::bars::Loaded;
-use ml_core::ingest::{FileReport, IngestOptions, ingest_file};
+use ml_core::ingest::{BarSeries, FileReport, IngestOptions, ingest_file};
 use serde::Serialize;
 
 /// What `ingest` reads, and where it loads it.
@@ -64,7 +64,7 @@ pub async fn run(args: Ingest) -> Result<ExitCode, ProducerError> {
         None => None,
     };
     // Collected first: a stream holding the closure's borrow of each path is not `Send` to
-    // the compiler (the higher-ranked lifetime of rust-lang/rust#102211).
+    // the compiler (the higher-ranked lifetime of rust-lang/rust#89976).
     let files: Vec<_> =
         args.files.iter().map(|path| ingest(path, &args.options, database.as_ref())).collect();
     let outcomes: Vec<FileOutcome> = stream::iter(files).buffered(FILES_AT_ONCE).try_collect().await?;
@@ -110,18 +110,23 @@ async fn ingest(
     let loaded = match database {
         Some(database) => {
             let source = path.file_name().map_or_else(|| file.clone(), |n| n.to_string_lossy().into_owned());
-            let loads: Vec<_> = ingested.series.iter().map(|series| async {
-                    let loaded = database.upsert_bars(series, &source).await?;
-                    tracing::info!(file, symbol = %series.symbol, timeframe = %series.timeframe, written = loaded.written, unchanged = loaded.unchanged, "bars loaded");
-                    Ok::<_, ProducerError>(SeriesLoaded {
-                        symbol: series.symbol.to_string(),
-                        timeframe: series.timeframe.to_string(),
-                        loaded,
-                    })
-                }).collect();
+            let loads: Vec<_> =
+                ingested.series.iter().map(|series| load(database, series, &source, &file)).collect();
             stream::iter(loads).buffered(LOADS_AT_ONCE).try_collect().await?
         }
         None => Vec::new(),
     };
     Ok(FileOutcome::Ok { report: ingested.report, loaded })
+}
+
+/// One series of `file` into the database.
+async fn load(
+    database: &Database,
+    series: &BarSeries,
+    source: &str,
+    file: &str,
+) -> Result<SeriesLoaded, ProducerError> {
+    let loaded = database.upsert_bars(series, source).await?;
+    tracing::info!(file, symbol = %series.symbol, timeframe = %series.timeframe, written = loaded.written, unchanged = loaded.unchanged, "bars loaded");
+    Ok(SeriesLoaded { symbol: series.symbol.to_string(), timeframe: series.timeframe.to_string(), loaded })
 }

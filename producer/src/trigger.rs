@@ -234,7 +234,7 @@ pub async fn train_on(connections: &Connections, args: &Train) -> Result<ExitCod
     let (store, trigger) = (&connections.store, Trigger::on(connections));
     let pairs = trigger.pairs(&args.pairs).await?;
     // Collected first: a stream holding the closure's borrow of each pair is not `Send` to
-    // the compiler (the higher-ranked lifetime of rust-lang/rust#102211).
+    // the compiler (the higher-ranked lifetime of rust-lang/rust#89976).
     let enqueues: Vec<_> =
         pairs.iter().map(|pair| trigger.enqueue_training(store, pair, &args.training, args.force)).collect();
     let trainings: Vec<Training> = stream::iter(enqueues).buffered(SNAPSHOTS_AT_ONCE).try_collect().await?;
