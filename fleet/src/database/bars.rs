@@ -22,20 +22,20 @@ pub struct Loaded {
     pub unchanged: u64,
 }
 
-/// Records the series' symbol, then evaluates `$load` (which writes the bars through
-/// `$transaction` and evaluates to how many it wrote), all in one transaction on `$pool`;
-/// evaluates to the [`Loaded`] counts.
+/// Records the series' symbol, then writes its bars with `$load` (the dialect's
+/// `load_postgres` or `load_sqlite`, answering how many it wrote), all in one transaction on
+/// `$pool`; evaluates to the [`Loaded`] counts.
 macro_rules! upsert_in_one_transaction {
-    ($pool:expr, $series:expr, |$transaction:ident| $load:expr) => {{
+    ($pool:expr, $series:expr, $source:expr, $load:ident) => {{
         let what = || format!("load the bars of {} {}", $series.symbol, $series.timeframe);
-        let mut $transaction = $pool.begin().await.map_err(query_error(what()))?;
+        let mut transaction = $pool.begin().await.map_err(query_error(what()))?;
         sqlx::query("insert into symbols (ticker) values ($1) on conflict do nothing")
             .bind($series.symbol.as_str())
-            .execute(&mut *$transaction)
+            .execute(&mut *transaction)
             .await
             .map_err(query_error(format!("record symbol {}", $series.symbol)))?;
-        let written: u64 = $load.map_err(query_error(what()))?;
-        $transaction.commit().await.map_err(query_error(what()))?;
+        let written = $load(&mut transaction, $series, $source).await.map_err(query_error(what()))?;
+        transaction.commit().await.map_err(query_error(what()))?;
         Loaded { written, unchanged: $series.bars.len() as u64 - written }
     }};
 }
@@ -73,22 +73,8 @@ impl Database {
     /// A bar already stored with the same values is not rewritten: it counts as unchanged.
     pub async fn upsert_bars(&self, series: &BarSeries, source: &str) -> Result<Loaded, DatabaseError> {
         Ok(match self {
-            Database::Postgres(pool) => {
-                upsert_in_one_transaction!(pool, series, |transaction| load_postgres(
-                    &mut transaction,
-                    series,
-                    source
-                )
-                .await)
-            }
-            Database::Sqlite(pool) => {
-                upsert_in_one_transaction!(pool, series, |transaction| load_sqlite(
-                    &mut transaction,
-                    series,
-                    source
-                )
-                .await)
-            }
+            Database::Postgres(pool) => upsert_in_one_transaction!(pool, series, source, load_postgres),
+            Database::Sqlite(pool) => upsert_in_one_transaction!(pool, series, source, load_sqlite),
         })
     }
 
@@ -166,14 +152,9 @@ async fn load_postgres(
     if !overlaps {
         let rows =
             CopyRows::Whole { symbol: series.symbol.as_str(), timeframe: series.timeframe.as_str(), source };
-        let mut copy = connection
-            .copy_in_raw(
-                "copy ohlc_bars (symbol, timeframe, ts, open, high, low, close, volume, source)
-                 from stdin (format binary)",
-            )
-            .await?;
-        copy.send(copy_binary(&series.bars, rows)).await?;
-        return copy.finish().await;
+        let statement = "copy ohlc_bars (symbol, timeframe, ts, open, high, low, close, volume, source)
+                         from stdin (format binary)";
+        return copy_bars(connection, statement, &series.bars, rows).await;
     }
     sqlx::query(
         "create temporary table incoming_bars (
@@ -182,9 +163,8 @@ async fn load_postgres(
     )
     .execute(&mut *connection)
     .await?;
-    let mut copy = connection.copy_in_raw("copy incoming_bars from stdin (format binary)").await?;
-    copy.send(copy_binary(&series.bars, CopyRows::Values)).await?;
-    copy.finish().await?;
+    copy_bars(connection, "copy incoming_bars from stdin (format binary)", &series.bars, CopyRows::Values)
+        .await?;
     let done = sqlx::query(concat!(insert_from!("incoming_bars"), on_conflict_update!("is distinct from")))
         .bind(series.symbol.as_str())
         .bind(series.timeframe.as_str())
@@ -225,7 +205,35 @@ async fn load_sqlite(
     Ok(written)
 }
 
-/// Which columns a row of [`copy_binary`] has.
+/// Bars per message of a `COPY`: a series is never encoded whole (a long one would be
+/// hundreds of MB, built on the async runtime).
+const COPY_CHUNK: usize = 10_000;
+
+/// Sends `bars` through `statement`, a `COPY ... from stdin (format binary)`, as rows of
+/// `rows`' columns; how many rows it wrote. The layout: a header, then per bar its fields
+/// (each a length, then the value: text as it is, the time in microseconds since 2000-01-01,
+/// the doubles big-endian), then a trailer. Binary spares the server the parsing of text
+/// numbers and times.
+async fn copy_bars(
+    connection: &mut PgConnection,
+    statement: &str,
+    bars: &[Bar],
+    rows: CopyRows<'_>,
+) -> Result<u64, sqlx::Error> {
+    /// The signature, no flags, no header extension.
+    const HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
+    /// A field count of -1.
+    const TRAILER: &[u8] = &[0xff, 0xff];
+    let mut copy = connection.copy_in_raw(statement).await?;
+    copy.send(HEADER).await?;
+    for chunk in bars.chunks(COPY_CHUNK) {
+        copy.send(copy_rows(chunk, rows)).await?;
+    }
+    copy.send(TRAILER).await?;
+    copy.finish().await
+}
+
+/// Which columns a row of [`copy_bars`] has.
 #[derive(Clone, Copy)]
 enum CopyRows<'a> {
     /// `incoming_bars`': ts, open, high, low, close, volume.
@@ -234,11 +242,8 @@ enum CopyRows<'a> {
     Whole { symbol: &'a str, timeframe: &'a str, source: &'a str },
 }
 
-/// Bars in `COPY ... (format binary)`'s layout: a header, then per bar its fields (each a
-/// length, then the value: text as it is, the time in microseconds since 2000-01-01 and the
-/// doubles big-endian), then the trailer. Binary spares the server the parsing of text
-/// numbers and times.
-fn copy_binary(bars: &[Bar], rows: CopyRows) -> Vec<u8> {
+/// `bars` as rows of a binary `COPY` (see [`copy_bars`]).
+fn copy_rows(bars: &[Bar], rows: CopyRows) -> Vec<u8> {
     /// Microseconds from the Unix epoch to Postgres's, 2000-01-01.
     const POSTGRES_EPOCH_MICROS: i64 = 946_684_800_000_000;
     fn field(out: &mut Vec<u8>, bytes: &[u8]) {
@@ -249,10 +254,7 @@ fn copy_binary(bars: &[Bar], rows: CopyRows) -> Vec<u8> {
         CopyRows::Values => (6i16, None),
         CopyRows::Whole { symbol, timeframe, source } => (9, Some((symbol, timeframe, source))),
     };
-    let mut out = Vec::with_capacity(19 + bars.len() * (2 + 6 * 12 + 64) + 2);
-    out.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
-    out.extend_from_slice(&0i32.to_be_bytes()); // flags
-    out.extend_from_slice(&0i32.to_be_bytes()); // header extension length
+    let mut out = Vec::with_capacity(bars.len() * (2 + 6 * 12 + 64));
     for bar in bars {
         out.extend_from_slice(&fields.to_be_bytes());
         if let Some((symbol, timeframe, _)) = text {
@@ -267,6 +269,5 @@ fn copy_binary(bars: &[Bar], rows: CopyRows) -> Vec<u8> {
             field(&mut out, source.as_bytes());
         }
     }
-    out.extend_from_slice(&(-1i16).to_be_bytes());
     out
 }
