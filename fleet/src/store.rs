@@ -2,7 +2,9 @@
 //! folder, through `object_store`.
 //!
 //! Layout under the store's root (`ARTIFACTS_URL`):
-//! - `bars/{symbol}/{tf}/{sha256}.parquet`: snapshots, content-addressed, written once.
+//! - `bars/{symbol}/{tf}/{sha256}.parquet`: one pair's snapshots (a training job's),
+//!   content-addressed, written once.
+//! - `bars/pairs/{sha256}.parquet`: snapshots of many pairs at once (a forecast run's), the same.
 //! - `models/{symbol}/{tf}/{version}/manifest.json` and `model.bin`: one trained model.
 //! - `models/{symbol}/{tf}/latest.json`: the pointer forecasts follow. It moves only after
 //!   both objects of a version are stored, with a conditional PUT, and never to an older model.
@@ -14,6 +16,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use ml_core::job::{Pair, Snapshot};
 use ml_core::model::artifact::{Artifact, ArtifactBytes, Manifest, sha256_hex};
+use ml_core::snapshot::{SnapshotBars, SnapshotError};
 use ml_core::{Symbol, Timeframe};
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
@@ -258,8 +261,42 @@ impl ArtifactStore {
         Ok(Snapshot { key, sha256, bars: bars.len(), last_bar })
     }
 
-    /// The bars of a snapshot, checked against the hash in its name.
+    /// Stores many pairs' bars as one snapshot (Parquet of [`ml_core::snapshot::encode_pairs`])
+    /// under its content hash; each pair's [`Snapshot`] names the file and its own bars.
+    pub async fn put_snapshot_of_pairs(
+        &self,
+        parquet: Vec<u8>,
+        pairs: &[(Pair, Vec<ml_core::Bar>)],
+    ) -> Result<Vec<Snapshot>, StoreError> {
+        let sha256 = sha256_hex(&parquet);
+        let key = format!("bars/pairs/{sha256}.parquet");
+        self.put_once(&key, parquet.into()).await?;
+        Ok(pairs
+            .iter()
+            .map(|(_, bars)| Snapshot {
+                key: key.clone(),
+                sha256: sha256.clone(),
+                bars: bars.len(),
+                last_bar: bars.last().map(|b| b.ts).unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    /// The bars of a one-pair snapshot, checked against the hash in its name.
     pub async fn get_snapshot(&self, snapshot: &Snapshot) -> Result<Vec<ml_core::Bar>, StoreError> {
+        self.get_snapshot_with(snapshot, ml_core::snapshot::decode).await
+    }
+
+    /// A snapshot file of either layout, checked against the hash in its name.
+    pub async fn get_snapshot_file(&self, snapshot: &Snapshot) -> Result<SnapshotBars, StoreError> {
+        self.get_snapshot_with(snapshot, ml_core::snapshot::decode_file).await
+    }
+
+    async fn get_snapshot_with<T: Send + 'static>(
+        &self,
+        snapshot: &Snapshot,
+        decode: fn(&[u8]) -> Result<T, SnapshotError>,
+    ) -> Result<T, StoreError> {
         let bytes = self.get(&snapshot.key).await?;
         let actual = sha256_hex(&bytes);
         if actual != snapshot.sha256 {
@@ -269,7 +306,7 @@ impl ArtifactStore {
             });
         }
         // Decoding (Parquet, checks on every bar) is CPU work: off the async runtime.
-        let decoded = tokio::task::spawn_blocking(move || ml_core::snapshot::decode(&bytes)).await;
+        let decoded = tokio::task::spawn_blocking(move || decode(&bytes)).await;
         let corrupt = |detail: String| StoreError::Corrupt { key: snapshot.key.clone(), detail };
         match decoded {
             Ok(bars) => bars.map_err(|e| corrupt(e.to_string())),

@@ -75,6 +75,20 @@ async fn contract(store: ArtifactStore) {
     wrong.key = "bars/TEST/d1/missing.parquet".to_owned();
     assert!(matches!(store.get_snapshot(&wrong).await, Err(StoreError::NotFound { .. })));
 
+    // A forecast run's file of many pairs: one object, each pair's snapshot its own bars.
+    let other = Pair { symbol: "OTHER".parse().unwrap(), timeframe: Timeframe::H1 };
+    let pairs = vec![(pair(), bars[..200].to_vec()), (other.clone(), bars[100..].to_vec())];
+    let parquet = ml_core::snapshot::encode_pairs(&pairs).unwrap();
+    let shared = store.put_snapshot_of_pairs(parquet, &pairs).await.unwrap();
+    assert!(shared[0].key.starts_with("bars/pairs/") && shared[0].key == shared[1].key, "{shared:?}");
+    assert_eq!((shared[0].bars, shared[1].last_bar), (200, bars[299].ts));
+    let file = store.get_snapshot_file(&shared[1]).await.unwrap();
+    assert_eq!((file.of(&pair()), file.of(&other)), (Some(&bars[..200]), Some(&bars[100..])));
+    assert!(
+        matches!(store.get_snapshot(&shared[0]).await, Err(StoreError::Corrupt { .. })),
+        "a training job cannot read a file of many pairs as its own"
+    );
+
     assert_eq!(store.latest(&pair()).await.unwrap(), None, "no model yet");
     let now = Utc::now();
     let older = trained(&bars, now - Duration::hours(1));

@@ -1,7 +1,9 @@
 //! The triggers `train`, `forecast` and `ping`: one run, one job per pair.
 //!
-//! For each pair the bars are frozen into a content-addressed Parquet snapshot in the store,
-//! and the job names it: workers need no database, and every artifact names its data.
+//! The bars a job reads are frozen into a content-addressed Parquet snapshot in the store, and
+//! the job names it: workers need no database, and every artifact names its data. A training
+//! job's snapshot holds its pair's bars; a forecast run's pairs share files of many pairs
+//! ([`SNAPSHOT_FILE_BARS`]), because a forecast is cheap beside a store write of its own.
 
 use crate::ProducerError;
 use std::process::ExitCode;
@@ -18,7 +20,7 @@ use ml_core::job::{
     train_idempotency_key,
 };
 use ml_core::model::TrainSettings;
-use ml_core::{Symbol, Timeframe};
+use ml_core::{Bar, Symbol, Timeframe};
 use uuid::Uuid;
 
 use crate::wait::{self, Expected, RunKind, Wait};
@@ -26,6 +28,15 @@ use crate::wait::{self, Expected, RunKind, Wait};
 /// Pairs snapshotted at once, a database connection each: a snapshot is a database read, a
 /// Parquet encoding and a store write, mostly spent waiting on the two services.
 const SNAPSHOTS_AT_ONCE: usize = fleet::database::POOL_CONNECTIONS;
+
+/// The most bars a forecast run puts in one snapshot file: a run of 1,000 pairs of 500 bars
+/// is ten files, its first jobs start once a tenth of its bars are read, and a worker keeps
+/// the few files its jobs read (about 3 MB each, decoded). A file per pair cost more than the
+/// forecast itself (docs/benchmarks.md, issue 27).
+const SNAPSHOT_FILE_BARS: usize = 50_000;
+
+/// Forecast files built at once: one encodes and uploads while the next one's bars are read.
+const FORECAST_FILES_AT_ONCE: usize = 2;
 
 /// Which pairs a trigger covers; empty lists are every pair with bars.
 #[derive(Debug, Default, Clone)]
@@ -171,7 +182,7 @@ impl Trigger {
         training: &TrainSettings,
         force: bool,
     ) -> Result<Training, ProducerError> {
-        let snapshot = self.snapshot(store, pair, None).await?;
+        let snapshot = self.snapshot(store, pair).await?;
         let config = training.config_for(pair.timeframe);
         let config_hash = config_sha256(&config);
         if !force
@@ -196,20 +207,41 @@ impl Trigger {
         Ok(Training::Queued(job.job_id))
     }
 
-    /// Freezes a pair's bars (its `last` ones, or all) into a snapshot in the store.
-    async fn snapshot(
-        &self,
-        store: &ArtifactStore,
-        pair: &Pair,
-        last: Option<usize>,
-    ) -> Result<Snapshot, ProducerError> {
-        let bars = self.database.bars(pair, last).await?;
+    /// Freezes a pair's bars into a snapshot in the store.
+    async fn snapshot(&self, store: &ArtifactStore, pair: &Pair) -> Result<Snapshot, ProducerError> {
+        let bars = self.database.bars(pair, None).await?;
         // Encoding Parquet is CPU work: off the async runtime.
         let (parquet, bars) = tokio::task::spawn_blocking(move || {
             ml_core::ingest::bars_to_parquet(&bars).map(|parquet| (parquet, bars))
         })
         .await??;
         Ok(store.put_snapshot(pair, parquet, &bars).await?)
+    }
+
+    /// Freezes the `last` bars of each of `pairs` into one snapshot file and enqueues their
+    /// forecast jobs.
+    async fn enqueue_forecasts(
+        &self,
+        store: &ArtifactStore,
+        pairs: &[Pair],
+        last: usize,
+    ) -> Result<Vec<Expected>, ProducerError> {
+        let reads: Vec<_> = pairs.iter().map(|pair| self.database.bars(pair, Some(last))).collect();
+        let bars: Vec<Vec<Bar>> = stream::iter(reads).buffered(SNAPSHOTS_AT_ONCE).try_collect().await?;
+        let pairs_bars: Vec<(Pair, Vec<Bar>)> = pairs.iter().cloned().zip(bars).collect();
+        let (parquet, pairs_bars) = tokio::task::spawn_blocking(move || {
+            ml_core::snapshot::encode_pairs(&pairs_bars).map(|parquet| (parquet, pairs_bars))
+        })
+        .await??;
+        let snapshots = store.put_snapshot_of_pairs(parquet, &pairs_bars).await?;
+        let (mut jobs, mut expected) = (Vec::new(), Vec::new());
+        for ((pair, _), snapshot) in pairs_bars.into_iter().zip(snapshots) {
+            let job = self.job(JobKind::Forecast { pair: pair.clone(), snapshot }, None);
+            expected.push(Expected { job_id: job.job_id, pair });
+            jobs.push(job);
+        }
+        self.queue.push(&jobs).await?;
+        Ok(expected)
     }
 
     async fn pairs(&self, args: &Pairs) -> Result<Vec<Pair>, ProducerError> {
@@ -277,16 +309,15 @@ pub async fn forecast_on(connections: &Connections, args: &Forecast) -> Result<E
     }
     let (store, trigger) = (&connections.store, Trigger::on(connections));
     let pairs = trigger.pairs(&args.pairs).await?;
+    let pairs_per_file = (SNAPSHOT_FILE_BARS / args.bars).max(1);
     // Collected first, as in `train_on`.
-    let snapshots: Vec<_> = pairs.iter().map(|pair| trigger.snapshot(store, pair, Some(args.bars))).collect();
-    let snapshots: Vec<Snapshot> = stream::iter(snapshots).buffered(SNAPSHOTS_AT_ONCE).try_collect().await?;
-    let (mut jobs, mut expected) = (Vec::new(), Vec::new());
-    for (pair, snapshot) in pairs.into_iter().zip(snapshots) {
-        let job = trigger.job(JobKind::Forecast { pair: pair.clone(), snapshot }, None);
-        expected.push(Expected { job_id: job.job_id, pair });
-        jobs.push(job);
-    }
-    trigger.queue.push(&jobs).await?;
+    let files: Vec<_> = pairs
+        .chunks(pairs_per_file)
+        .map(|pairs| trigger.enqueue_forecasts(store, pairs, args.bars))
+        .collect();
+    let files: Vec<Vec<Expected>> =
+        stream::iter(files).buffered(FORECAST_FILES_AT_ONCE).try_collect().await?;
+    let expected: Vec<Expected> = files.into_iter().flatten().collect();
     tracing::info!(jobs = expected.len(), "run enqueued");
     finish(&trigger, RunKind::Forecast, &expected, &args.wait).await
 }

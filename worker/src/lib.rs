@@ -8,5 +8,6 @@ pub mod payload;
 mod pool;
 mod running;
 mod serve;
+mod snapshot_cache;
 
 pub use serve::{Config, WorkerError, run};

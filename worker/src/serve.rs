@@ -38,6 +38,7 @@ use crate::model_cache::ModelCache;
 use crate::payload::decode_job;
 use crate::pool::{Pool, QUEUE_PATIENCE, RETRY_MAX};
 use crate::running::Running;
+use crate::snapshot_cache::SnapshotCache;
 
 /// Attempts of a job that keeps failing for a reason that may pass, before it is reported
 /// failed. A failed attempt runs again `attempt` seconds later, so 12 attempts wait
@@ -119,6 +120,7 @@ struct Fleet {
     train_threads: usize,
     max_model_age: chrono::Duration,
     models: ModelCache<Model>,
+    snapshots: SnapshotCache,
     promotion: PromotionPolicy,
     metrics: WorkerMetrics,
     ops: Ops,
@@ -181,6 +183,7 @@ async fn serve(args: Config, shutdown: &Shutdown) -> Result<(), WorkerError> {
         train_threads,
         max_model_age: chrono::Duration::days(args.max_model_age_days.into()),
         models: ModelCache::new(args.model_cache_mib << 20),
+        snapshots: SnapshotCache::default(),
         promotion: args.promotion,
         metrics,
         ops: ops.clone(),
@@ -575,7 +578,11 @@ impl Fleet {
                 model
             }
         };
-        let bars = self.store.get_snapshot(snapshot).await?;
+        let file = self.snapshots.get(&self.store, snapshot).await?;
+        let Some(bars) = file.of(pair).map(<[_]>::to_vec) else {
+            let detail = format!("holds no bars of {pair}");
+            return Err(StoreError::Corrupt { key: snapshot.key.clone(), detail }.into());
+        };
         let version = latest.version;
         let forecast = tokio::task::spawn_blocking(move || {
             let forecast = model::predict(&model, &bars)?;
