@@ -58,6 +58,38 @@ fn every_ported_column_matches_the_original_pipeline() {
     assert_eq!(compared, 56);
 }
 
+/// Many series computed at once give each series exactly what it gets alone, bit for bit,
+/// for every column: series of other lengths (one shorter than the warm-up, one of a single
+/// bar) and of other symbols follow one another without reading each other's rows.
+#[test]
+fn many_series_at_once_are_each_what_they_are_alone() {
+    let googl = common::series("GOOGL-daily-2009-2018.csv");
+    let btc = common::series("BTCUSD-1h-coinbase.csv");
+    let series: Vec<&[ml_core::Bar]> =
+        vec![&googl.bars[..500], &btc.bars[..300], &googl.bars[700..760], &btc.bars[9..10], &btc.bars[..500]];
+    let many = features::compute_many(&series).unwrap();
+    let index = common::column(&many, features::SERIES_COLUMN);
+    let names: Vec<&str> =
+        ["ts", "close"].into_iter().chain(FEATURES.iter().map(|f| f.name)).chain([READY_COLUMN]).collect();
+    let mut start = 0;
+    for (i, bars) in series.iter().enumerate() {
+        let alone = features::compute(bars).unwrap();
+        let rows = start..start + bars.len();
+        assert!(index[rows.clone()].iter().all(|&s| s == i as f64), "series {i}'s rows are its own");
+        for name in &names {
+            let (ours, expected) = (&common::column(&many, name)[rows.clone()], common::column(&alone, name));
+            for (row, (value, expected)) in ours.iter().zip(&expected).enumerate() {
+                assert!(
+                    value.to_bits() == expected.to_bits() || (value.is_nan() && expected.is_nan()),
+                    "series {i}, {name} at bar {row}: {value} at once, {expected} alone"
+                );
+            }
+        }
+        start = rows.end;
+    }
+    assert_eq!(many.height(), start);
+}
+
 /// Computing on `bars[..=t]` gives the same row t as computing on all bars, for every column.
 #[test]
 fn features_at_bar_t_use_bars_up_to_t_only() {

@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use ml_core::ingest::BarSeries;
 use ml_core::labels::{LabelConfig, ThresholdRule};
 use ml_core::model::artifact::{ARTIFACT_FORMAT_VERSION, Artifact, ArtifactBytes, ArtifactError, sha256_hex};
-use ml_core::model::{self, ModelError, TrainConfig};
+use ml_core::model::{self, ModelError, TrainConfig, Unforecastable};
 use ml_core::{Bar, Symbol, Timeframe};
 
 /// splitmix64: a seeded generator, so every synthetic series is the same on every machine.
@@ -216,7 +216,10 @@ fn predictions_come_from_the_last_bar_and_refuse_what_they_cannot_use() {
     assert_eq!(forecast.confidence, forecast.probabilities[forecast.direction.index()]);
 
     let err = model::predict(&artifact.model, &series.bars[..50]).unwrap_err();
-    assert!(matches!(err, ModelError::NotEnoughBars { bars: 50, .. }), "{err}");
+    assert!(
+        matches!(err, ModelError::Unforecastable(Unforecastable::NotEnoughBars { bars: 50, .. })),
+        "{err}"
+    );
 
     artifact.model.feature_names.pop();
     let err = model::predict(&artifact.model, &series.bars).unwrap_err();

@@ -130,7 +130,7 @@ struct Fleet {
 
 /// Why a job did not produce its outcome.
 #[derive(Debug, thiserror::Error)]
-enum JobError {
+pub(crate) enum JobError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -578,14 +578,15 @@ impl Fleet {
                 model
             }
         };
-        let file = self.snapshots.get(&self.store, snapshot).await?;
-        let Some(bars) = file.of(pair).map(<[_]>::to_vec) else {
-            let detail = format!("holds no bars of {pair}");
-            return Err(StoreError::Corrupt { key: snapshot.key.clone(), detail }.into());
-        };
+        let inputs = self.snapshots.get(&self.store, snapshot).await?;
+        let (pair, key) = (pair.clone(), snapshot.key.clone());
         let version = latest.version;
         let forecast = tokio::task::spawn_blocking(move || {
-            let forecast = model::predict(&model, &bars)?;
+            let Some(last_bar) = inputs.last_bar(&pair) else {
+                let detail = format!("holds no bars of {pair}");
+                return Err(StoreError::Corrupt { key, detail }.into());
+            };
+            let forecast = model::predict_at(&model, &last_bar?)?;
             Ok::<_, JobError>(ForecastStatus::Predicted { forecast, artifact_version: version })
         })
         .await

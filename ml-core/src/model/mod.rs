@@ -32,12 +32,11 @@ mod settings;
 pub mod stats;
 mod train;
 
-pub use predict::{Forecast, predict};
+pub use predict::{Forecast, LastBar, Unforecastable, last_bar, last_bars_of_many, predict, predict_at};
 pub use report::{Baselines, Evaluation, FoldReport, ModelReport, Rules, Samples, Verdict, WalkForward};
 pub use settings::{LabelThreshold, TrainSettings};
 pub use train::{Trained, train};
 
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::labels::{LabelConfig, ThresholdRule};
@@ -71,10 +70,8 @@ pub enum ModelError {
     SingleClass(&'static str),
     #[error("model fit failed: {0}")]
     Fit(String),
-    #[error("{bars} bars; at least {needed} are needed to predict")]
-    NotEnoughBars { bars: usize, needed: usize },
-    #[error("the features of the last bar ({ts}) are not all finite")]
-    NotReady { ts: DateTime<Utc> },
+    #[error(transparent)]
+    Unforecastable(#[from] Unforecastable),
     #[error(
         "the artifact was trained on feature schema {artifact} ({artifact_features} features), this build computes {ours} ({our_features})"
     )]
