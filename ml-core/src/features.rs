@@ -159,7 +159,7 @@ pub fn bars_frame(bars: &[Bar]) -> PolarsResult<DataFrame> {
 pub fn compute(bars: &[Bar]) -> PolarsResult<DataFrame> {
     let rows = Column::new(ROW_COLUMN.into(), row_numbers(bars.len()));
     let frame = bars_frame(bars)?.hstack(&[rows])?;
-    let frame = features(frame.lazy(), Rows::OnePair)?.drop(cols([ROW_COLUMN])).collect()?;
+    let frame = features(frame.lazy(), Rows::OneSeries)?.drop(cols([ROW_COLUMN])).collect()?;
     debug_assert_eq!(frame.width(), 6 + FEATURES.len() + 1);
     Ok(frame)
 }
@@ -219,7 +219,7 @@ fn features(frame: LazyFrame, rows: Rows) -> PolarsResult<LazyFrame> {
 /// (a window over [`SERIES_COLUMN`]). Elementwise expressions read rows alike either way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Rows {
-    OnePair,
+    OneSeries,
     ManySeries,
 }
 
@@ -227,7 +227,7 @@ impl Rows {
     /// `e`, order-dependent, over each series alone.
     fn each(self, e: Expr) -> Expr {
         match self {
-            Self::OnePair => e,
+            Self::OneSeries => e,
             Self::ManySeries => e.over([col(SERIES_COLUMN)]).expect("a partition is given"),
         }
     }
@@ -275,7 +275,7 @@ fn ema(rows: Rows, e: Expr, span: usize) -> Expr {
 /// (a window per shift made [`compute_many`] twice as slow).
 fn shift(rows: Rows, e: Expr, n: i64) -> Expr {
     match rows {
-        Rows::OnePair => e.shift(lit(n)),
+        Rows::OneSeries => e.shift(lit(n)),
         Rows::ManySeries => {
             let back = u32::try_from(n).expect("shifts are back, by a small window");
             when(col(ROW_COLUMN).gt_eq(lit(back))).then(e.shift(lit(n))).otherwise(lit(NULL))
