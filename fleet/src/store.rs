@@ -298,18 +298,20 @@ impl ArtifactStore {
         decode: fn(&[u8]) -> Result<T, SnapshotError>,
     ) -> Result<T, StoreError> {
         let bytes = self.get(&snapshot.key).await?;
-        let actual = sha256_hex(&bytes);
-        if actual != snapshot.sha256 {
-            return Err(StoreError::Corrupt {
-                key: snapshot.key.clone(),
-                detail: format!("sha256 is {actual}, the job expects {}", snapshot.sha256),
-            });
-        }
-        // Decoding (Parquet, checks on every bar) is CPU work: off the async runtime.
-        let decoded = tokio::task::spawn_blocking(move || decode(&bytes)).await;
+        // Hashing and decoding (Parquet, checks on every bar) are CPU work, on files of up to
+        // 50,000 bars: off the async runtime.
+        let expected = snapshot.sha256.clone();
+        let decoded = tokio::task::spawn_blocking(move || {
+            let actual = sha256_hex(&bytes);
+            if actual != expected {
+                return Err(format!("sha256 is {actual}, the job expects {expected}"));
+            }
+            decode(&bytes).map_err(|e| e.to_string())
+        })
+        .await;
         let corrupt = |detail: String| StoreError::Corrupt { key: snapshot.key.clone(), detail };
         match decoded {
-            Ok(bars) => bars.map_err(|e| corrupt(e.to_string())),
+            Ok(bars) => bars.map_err(corrupt),
             Err(panicked) => Err(corrupt(format!("its decoding panicked: {panicked}"))),
         }
     }

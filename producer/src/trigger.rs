@@ -30,8 +30,8 @@ use crate::wait::{self, Expected, RunKind, Wait};
 const SNAPSHOTS_AT_ONCE: usize = fleet::database::POOL_CONNECTIONS;
 
 /// The most bars a forecast run puts in one snapshot file: a run of 1,000 pairs of 500 bars
-/// is ten files, its first jobs start once a tenth of its bars are read, and a worker keeps
-/// the few files its jobs read (about 3 MB each, decoded). A file per pair cost more than the
+/// is ten files, its first jobs start once a tenth of its bars are read, and a worker decodes
+/// a file (about 3 MB of bars) once for all its jobs. A file per pair cost more than the
 /// forecast itself (docs/benchmarks.md, issue 27).
 const SNAPSHOT_FILE_BARS: usize = 50_000;
 
