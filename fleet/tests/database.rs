@@ -246,6 +246,17 @@ async fn bars_load_once_and_read_back(database: Database) {
     assert_eq!(database.pairs(&[], &[Timeframe::H1]).await.unwrap(), []);
     assert_eq!(database.bars(&pair(), None).await.unwrap(), series.bars);
     assert_eq!(database.bars(&pair(), Some(5)).await.unwrap(), series.bars[315..]);
+    // The last bars of many pairs at once: each pair's own, in the order asked, none for a
+    // pair without bars, all of a pair with fewer.
+    let weekly = BarSeries { symbol: pair().symbol, timeframe: Timeframe::W1, bars: bars(3) };
+    database.upsert_bars(&weekly, "contract").await.unwrap();
+    let weekly_pair = Pair { symbol: pair().symbol, timeframe: Timeframe::W1 };
+    let no_bars = Pair { symbol: "NONE".parse().unwrap(), timeframe: Timeframe::D1 };
+    assert_eq!(
+        database.last_bars_of_pairs(&[pair(), no_bars, weekly_pair], 5).await.unwrap(),
+        [series.bars[315..].to_vec(), Vec::new(), weekly.bars]
+    );
+    assert!(database.last_bars_of_pairs(&[], 5).await.unwrap().is_empty());
 }
 
 async fn bars_loaded_twice_at_once_go_in_once_and_overlaps_merge(database: Database) {

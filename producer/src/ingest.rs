@@ -68,6 +68,9 @@ pub async fn run(args: Ingest) -> Result<ExitCode, ProducerError> {
     let files: Vec<_> =
         args.files.iter().map(|path| ingest(path, &args.options, database.as_ref())).collect();
     let outcomes: Vec<FileOutcome> = stream::iter(files).buffered(FILES_AT_ONCE).try_collect().await?;
+    if let Some(database) = &database {
+        database.analyze_bars().await?;
+    }
     let failed = outcomes.iter().any(|o| matches!(o, FileOutcome::Failed { .. }));
     if args.json {
         println!("{}", serde_json::to_string_pretty(&outcomes)?);

@@ -226,8 +226,7 @@ impl Trigger {
         pairs: &[Pair],
         last: usize,
     ) -> Result<Vec<Expected>, ProducerError> {
-        let reads: Vec<_> = pairs.iter().map(|pair| self.database.bars(pair, Some(last))).collect();
-        let bars: Vec<Vec<Bar>> = stream::iter(reads).buffered(SNAPSHOTS_AT_ONCE).try_collect().await?;
+        let bars = self.database.last_bars_of_pairs(pairs, last).await?;
         let pairs_bars: Vec<(Pair, Vec<Bar>)> = pairs.iter().cloned().zip(bars).collect();
         let (parquet, pairs_bars) = tokio::task::spawn_blocking(move || {
             ml_core::snapshot::encode_pairs(&pairs_bars).map(|parquet| (parquet, pairs_bars))

@@ -16,7 +16,9 @@ use ml_core::job::Pair;
 use ml_core::model::backtest::deflated_sharpe;
 use uuid::Uuid;
 
-const POLL: Duration = Duration::from_millis(300);
+/// How often the rows of the jobs still running are looked for: each read asks for those
+/// only, so a run's every row is read once.
+const POLL: Duration = Duration::from_millis(100);
 /// How often jobs without a row are looked up in the queue's dead set.
 const DEAD_CHECK: Duration = Duration::from_secs(3);
 
@@ -82,6 +84,15 @@ impl Rows {
         })
     }
 
+    /// Adds rows read later (a job's row, once written, never changes).
+    fn extend(&mut self, later: Self) {
+        match (self, later) {
+            (Self::Train(rows), Self::Train(later)) => rows.extend(later),
+            (Self::Forecast(rows), Self::Forecast(later)) => rows.extend(later),
+            _ => unreachable!("a run's rows are all of its kind"),
+        }
+    }
+
     fn has(&self, job_id: &Uuid) -> bool {
         match self {
             Self::Train(rows) => rows.contains_key(job_id),
@@ -106,24 +117,25 @@ pub(crate) async fn follow(
     let mut watch = Watch::new(queue, expected.len(), args);
     let mut last_dead_check = Instant::now();
     let mut dead: Vec<Uuid> = Vec::new();
-    let job_ids: Vec<Uuid> = expected.iter().map(|e| e.job_id).collect();
+    // The jobs without a row yet, the dead ones too: their failure's row may still come.
+    let mut unread: Vec<Uuid> = expected.iter().map(|e| e.job_id).collect();
     let mut rows = Rows::empty(kind);
     loop {
-        match Rows::read(database, kind, &job_ids).await {
+        match Rows::read(database, kind, &unread).await {
             Ok(read) => {
                 watch.up(Service::Database);
-                rows = read;
+                rows.extend(read);
             }
             Err(error) => watch.down(Service::Database, error)?,
         }
-        let missing: Vec<Uuid> =
-            expected.iter().map(|e| e.job_id).filter(|id| !rows.has(id) && !dead.contains(id)).collect();
+        unread.retain(|id| !rows.has(id));
+        let missing: Vec<Uuid> = unread.iter().filter(|id| !dead.contains(id)).copied().collect();
         watch.progress(expected.len() - missing.len()).await?;
         if missing.is_empty() || watch.timed_out() {
             break;
         }
         if last_dead_check.elapsed() > DEAD_CHECK {
-            match dead_among(queue, missing).await {
+            match dead_among(queue, &missing).await {
                 Ok(found) => {
                     watch.up(Service::Queue);
                     dead.extend(found);
@@ -147,9 +159,9 @@ pub(crate) async fn follow(
 }
 
 /// The jobs among `missing` that the queue gave up on.
-async fn dead_among(queue: &Queue, missing: Vec<Uuid>) -> Result<Vec<Uuid>, QueueError> {
+async fn dead_among(queue: &Queue, missing: &[Uuid]) -> Result<Vec<Uuid>, QueueError> {
     let mut dead = Vec::new();
-    for id in missing {
+    for &id in missing {
         if queue.is_dead(id).await? {
             dead.push(id);
         }

@@ -84,9 +84,26 @@ impl Database {
         symbols: &[Symbol],
         timeframes: &[Timeframe],
     ) -> Result<Vec<Pair>, DatabaseError> {
-        const PAIRS: &str = "select distinct symbol, timeframe from ohlc_bars order by symbol, timeframe";
-        let rows: Vec<PairRow> = on_either!(self, |pool| sqlx::query_as(PAIRS).fetch_all(pool).await)
-            .map_err(query_error("list the pairs in ohlc_bars"))?;
+        // Postgres reads every bar for a `distinct` (half a second at 2.3 million bars); it
+        // hops from one pair to the next along the primary key instead, an index probe a pair.
+        // SQLite (no lateral joins; in the process, at an embedded fleet's size) keeps the
+        // plain `distinct`.
+        const POSTGRES_PAIRS: &str = "with recursive pairs (symbol, timeframe) as (
+                 (select symbol, timeframe from ohlc_bars order by symbol, timeframe limit 1)
+                 union all
+                 select next.symbol, next.timeframe from pairs cross join lateral (
+                     select symbol, timeframe from ohlc_bars
+                     where (symbol, timeframe) > (pairs.symbol, pairs.timeframe)
+                     order by symbol, timeframe limit 1
+                 ) as next
+             )
+             select symbol, timeframe from pairs order by symbol, timeframe";
+        const SQLITE_PAIRS: &str = "select distinct symbol, timeframe from ohlc_bars order by symbol, timeframe";
+        let rows: Vec<PairRow> = match self {
+            Database::Postgres(pool) => sqlx::query_as(POSTGRES_PAIRS).fetch_all(pool).await,
+            Database::Sqlite(pool) => sqlx::query_as(SQLITE_PAIRS).fetch_all(pool).await,
+        }
+        .map_err(query_error("list the pairs in ohlc_bars"))?;
         let pairs = rows.into_iter().map(PairRow::pair).collect::<Result<Vec<Pair>, _>>()?;
         Ok(pairs
             .into_iter()
@@ -95,12 +112,21 @@ impl Database {
             .collect())
     }
 
+    /// Refreshes the planner's statistics of `ohlc_bars`, as after any bulk load: until
+    /// autovacuum gets to a freshly loaded table, Postgres guesses a few dozen bars per pair,
+    /// and reads a forecast run's last bars by scanning and sorting each pair's every bar
+    /// instead of walking its index backwards (five times slower at 2,000 bars a pair).
+    pub async fn analyze_bars(&self) -> Result<(), DatabaseError> {
+        on_either!(self, |pool| sqlx::query("analyze ohlc_bars").execute(pool).await.map(drop))
+            .map_err(query_error("analyze ohlc_bars"))
+    }
+
     /// A pair's bars, oldest first; only the most recent `last` when given.
     pub async fn bars(&self, pair: &Pair, last: Option<usize>) -> Result<Vec<Bar>, DatabaseError> {
         const BARS: &str = "select ts, open, high, low, close, volume from ohlc_bars
                             where symbol = $1 and timeframe = $2 order by ts desc limit $3";
         let limit = last.map_or(i64::MAX, |n| i64::try_from(n).unwrap_or(i64::MAX));
-        let rows: Vec<(DateTime<Utc>, f64, f64, f64, f64, f64)> = on_either!(self, |pool| {
+        let rows: Vec<BarRow> = on_either!(self, |pool| {
             sqlx::query_as(BARS)
                 .bind(pair.symbol.as_str())
                 .bind(pair.timeframe.as_str())
@@ -109,13 +135,60 @@ impl Database {
                 .await
         })
         .map_err(query_error(format!("read the bars of {pair}")))?;
-        let mut bars: Vec<Bar> = rows
-            .into_iter()
-            .map(|(ts, open, high, low, close, volume)| Bar { ts, open, high, low, close, volume })
-            .collect();
-        bars.reverse();
-        Ok(bars)
+        Ok(rows.into_iter().rev().map(bar).collect())
     }
+
+    /// The most recent `last` bars of each of `pairs`, oldest first, in the order of `pairs`;
+    /// a pair without bars has none. On Postgres one statement reads them all: a forecast run
+    /// reads a hundred pairs at a time, and a round trip per pair was most of its trigger's
+    /// time (docs/benchmarks.md, issue 27). SQLite runs in the process: a statement per pair
+    /// costs no round trip there.
+    pub async fn last_bars_of_pairs(
+        &self,
+        pairs: &[Pair],
+        last: usize,
+    ) -> Result<Vec<Vec<Bar>>, DatabaseError> {
+        const LAST_BARS: &str = "select p.at, b.ts, b.open, b.high, b.low, b.close, b.volume
+             from unnest($1::text[], $2::text[]) with ordinality as p (symbol, timeframe, at)
+             cross join lateral (
+                 select ts, open, high, low, close, volume from ohlc_bars
+                 where symbol = p.symbol and timeframe = p.timeframe order by ts desc limit $3
+             ) as b
+             order by p.at, b.ts";
+        let Database::Postgres(pool) = self else {
+            let mut all = Vec::with_capacity(pairs.len());
+            for pair in pairs {
+                all.push(self.bars(pair, Some(last)).await?);
+            }
+            return Ok(all);
+        };
+        let symbols: Vec<&str> = pairs.iter().map(|pair| pair.symbol.as_str()).collect();
+        let timeframes: Vec<&str> = pairs.iter().map(|pair| pair.timeframe.as_str()).collect();
+        let rows: Vec<(i64, DateTime<Utc>, f64, f64, f64, f64, f64)> = sqlx::query_as(LAST_BARS)
+            .bind(&symbols)
+            .bind(&timeframes)
+            .bind(i64::try_from(last).unwrap_or(i64::MAX))
+            .fetch_all(pool)
+            .await
+            .map_err(query_error(format!("read the last {last} bars of {} pairs", pairs.len())))?;
+        let mut all = vec![Vec::new(); pairs.len()];
+        for (at, ts, open, high, low, close, volume) in rows {
+            // `with ordinality` counts from 1.
+            let of_pair = usize::try_from(at - 1).ok().and_then(|index| all.get_mut(index));
+            let of_pair = of_pair.ok_or_else(|| DatabaseError::Row {
+                detail: format!("bars of pair number {at}, of {} asked for", pairs.len()),
+            })?;
+            of_pair.push(bar((ts, open, high, low, close, volume)));
+        }
+        Ok(all)
+    }
+}
+
+/// A bar as `ohlc_bars` holds it: ts, open, high, low, close, volume.
+type BarRow = (DateTime<Utc>, f64, f64, f64, f64, f64);
+
+fn bar((ts, open, high, low, close, volume): BarRow) -> Bar {
+    Bar { ts, open, high, low, close, volume }
 }
 
 /// Writes a series' bars on Postgres; how many were written. Bars new to `ohlc_bars` (no
