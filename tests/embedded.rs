@@ -3,8 +3,11 @@
 
 use std::time::Duration;
 
-use fleet::config::QueueConfig;
+use fleet::config::{DatabaseConfig, QueueConfig, StoreConfig};
+use fleet::database::Database;
 use fleet::queue::Queue;
+use fleet::store::ArtifactStore;
+use ml_core::job::{Job, JobKind, LastBarFeatures};
 use tests::{EmbeddedEnv, TestFleet, data_dir, eventually};
 
 /// Small models: these tests check the plumbing, not the ensemble's quality.
@@ -296,6 +299,60 @@ fn several_workers_and_a_collector_on_one_host_need_no_port_setting() {
     assert!(stdout(&pinged).contains("20/20 pings"), "{}", stdout(&pinged));
 }
 
+/// An embedded fleet (a collector and a worker) with GOOGL's daily bars trained on.
+fn googl_trained() -> (EmbeddedEnv, [tests::Process; 2]) {
+    let env = EmbeddedEnv::new();
+    env.run_ok("collector", &["migrate"]);
+    env.run_ok("producer", &["ingest", data_dir().join("GOOGL-daily-2009-2018.csv").to_str().unwrap()]);
+    let fleet = [env.spawn("collector", &["run"]), env.spawn("worker", &["run", "--concurrency", "1"])];
+    let mut train = vec!["train", "--wait", "--timeout-secs", "300"];
+    train.extend(QUICK_TRAINING);
+    env.run_ok("producer", &train);
+    (env, fleet)
+}
+
+/// A forecast job without its last bar's features (from a trigger older than them, or of
+/// another feature schema) is forecast from its snapshot file, to the very same forecast.
+#[test]
+fn a_forecast_job_without_its_features_is_forecast_from_its_snapshot_alike() {
+    let (env, _fleet) = googl_trained();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let queue =
+        runtime.block_on(Queue::connect(&QueueConfig::sqlite(&env.queue_file(), "boltfleet"))).unwrap();
+    let pair = ml_core::job::Pair { symbol: "GOOGL".parse().unwrap(), timeframe: ml_core::Timeframe::D1 };
+    let database =
+        runtime.block_on(Database::connect(&DatabaseConfig::sqlite(&env.database_file()))).unwrap();
+    let pairs_bars = vec![(pair.clone(), runtime.block_on(database.bars(&pair, Some(500))).unwrap())];
+    let store = ArtifactStore::open(&StoreConfig::folder(&env.artifacts_dir())).unwrap();
+    let parquet = ml_core::snapshot::encode_pairs(&pairs_bars).unwrap();
+    let snapshot = runtime.block_on(store.put_snapshot_of_pairs(parquet, &pairs_bars)).unwrap().remove(0);
+    let carried = LastBarFeatures::of(&ml_core::model::last_bar(&pairs_bars[0].1).unwrap());
+    // And a job carrying other features than its snapshot's is forecast from those.
+    let other = LastBarFeatures {
+        feature_bits: vec![f64::MAX.to_bits(); carried.feature_bits.len()],
+        ..carried.clone()
+    };
+    let jobs = [None, Some(carried), Some(other)].map(|last_bar| {
+        let kind = JobKind::Forecast { pair: pair.clone(), snapshot: snapshot.clone(), last_bar };
+        Job::new(uuid::Uuid::new_v4(), kind, None)
+    });
+    runtime.block_on(queue.push(&jobs)).unwrap();
+    let forecasts_of = |jobs: &[Job]| {
+        let ids = jobs.iter().map(|job| format!("'{}'", job.job_id)).collect::<Vec<_>>().join(", ");
+        let done =
+            format!("select count(*) from ml_forecasts where job_id in ({ids}) and is_trained_ensemble");
+        assert!(
+            eventually(Duration::from_secs(60), || env.count(&done) == i64::try_from(jobs.len()).unwrap())
+        );
+        env.count(&format!(
+            "select count(*) from (select distinct bar_ts, direction, prob_bearish, prob_neutral, prob_bullish \
+             from ml_forecasts where job_id in ({ids}))"
+        ))
+    };
+    assert_eq!(forecasts_of(&jobs[..2]), 1, "one forecast, from the job's features or from its snapshot");
+    assert_eq!(forecasts_of(&jobs), 2, "the features a job carries are what it is forecast from");
+}
+
 /// Tampered objects in the store: a flipped byte in the model, then a `latest.json` naming a
 /// version that is not there, then one that is not JSON. Each forecast is refused with the
 /// reason in its row, and the worker goes on (no crash loop).
@@ -304,18 +361,14 @@ fn several_workers_and_a_collector_on_one_host_need_no_port_setting() {
 /// gone. Each job fails with the reason in its row; the worker goes on.
 #[test]
 fn a_tampered_or_incomplete_store_is_refused_with_the_reason_and_the_worker_goes_on() {
-    let env = EmbeddedEnv::new();
-    env.run_ok("collector", &["migrate"]);
-    env.run_ok("producer", &["ingest", data_dir().join("GOOGL-daily-2009-2018.csv").to_str().unwrap()]);
-    let _collector = env.spawn("collector", &["run"]);
-    let _worker = env.spawn("worker", &["run", "--concurrency", "1"]);
-    let mut train = vec!["train", "--wait", "--timeout-secs", "300"];
-    train.extend(QUICK_TRAINING);
-    env.run_ok("producer", &train);
+    let (env, _fleet) = googl_trained();
     let models = env.artifacts_dir().join("models/GOOGL/d1");
     let latest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(models.join("latest.json")).unwrap()).unwrap();
     let version = latest["version"].as_str().unwrap().to_owned();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let queue =
+        runtime.block_on(Queue::connect(&QueueConfig::sqlite(&env.queue_file(), "boltfleet"))).unwrap();
 
     let refused_with = |reason: &str| {
         let forecast =
@@ -356,15 +409,12 @@ fn a_tampered_or_incomplete_store_is_refused_with_the_reason_and_the_worker_goes
         bars: 2000,
         last_bar: chrono::Utc::now(),
     };
-    let kind = ml_core::job::JobKind::Train {
+    let kind = JobKind::Train {
         pair,
         snapshot,
         config: ml_core::model::TrainConfig::for_timeframe(ml_core::Timeframe::D1),
     };
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let queue =
-        runtime.block_on(Queue::connect(&QueueConfig::sqlite(&env.queue_file(), "boltfleet"))).unwrap();
-    runtime.block_on(queue.push(&[ml_core::job::Job::new(uuid::Uuid::new_v4(), kind, None)])).unwrap();
+    runtime.block_on(queue.push(&[Job::new(uuid::Uuid::new_v4(), kind, None)])).unwrap();
     let failed = eventually(Duration::from_secs(60), || {
         env.count("select count(*) from training_runs where status = 'failed' and error like '%0000.parquet is not in the store%'") == 1
     });

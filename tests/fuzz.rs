@@ -161,7 +161,7 @@ fn job_seeds() -> Vec<Vec<u8>> {
     let run = uuid::Uuid::new_v4();
     [
         JobKind::Train { pair: pair.clone(), snapshot: snapshot.clone(), config },
-        JobKind::Forecast { pair, snapshot },
+        JobKind::Forecast { pair, snapshot, last_bar: None },
         JobKind::Ping,
     ]
     .into_iter()

@@ -603,7 +603,7 @@ pub fn poison_jobs() -> Vec<fleet::queue::RawJob> {
         bars: 1,
         last_bar: chrono::Utc::now(),
     };
-    let forecast = ml_core::job::JobKind::Forecast { pair, snapshot };
+    let forecast = ml_core::job::JobKind::Forecast { pair, snapshot, last_bar: None };
     let mut hostile =
         serde_json::to_value(ml_core::job::Job::new(uuid::Uuid::new_v4(), forecast, None)).unwrap();
     hostile["pair"]["symbol"] = "AAPL'; drop table training_runs;--".into();

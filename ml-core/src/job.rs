@@ -8,10 +8,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::features::{FEATURE_SCHEMA_VERSION, training_features};
 use crate::labels::Direction;
 use crate::model::backtest::Backtest;
 use crate::model::scores::{Composite, Scores};
-use crate::model::{Evaluation, TrainConfig};
+use crate::model::{Evaluation, LastBar, TrainConfig};
 use crate::{Symbol, Timeframe};
 
 /// The version of [`Job`] and [`JobResult`]. Bump it on any change a reader of the previous
@@ -46,7 +47,15 @@ pub enum JobKind {
     /// Train the ensemble on a bar snapshot and publish it as the pair's latest model.
     Train { pair: Pair, snapshot: Snapshot, config: TrainConfig },
     /// Forecast the bar after the snapshot's last with the pair's latest model.
-    Forecast { pair: Pair, snapshot: Snapshot },
+    Forecast {
+        pair: Pair,
+        snapshot: Snapshot,
+        /// The features of the snapshot's last bar as the trigger computed them. Absent from
+        /// triggers older than the field and for a pair that cannot be forecast: the worker
+        /// then computes them from the snapshot (and says why not).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        last_bar: Option<LastBarFeatures>,
+    },
     /// Does nothing but report back: measures the fleet's own overhead and proves it is alive.
     Ping,
 }
@@ -110,6 +119,43 @@ pub struct Snapshot {
     pub sha256: String,
     pub bars: usize,
     pub last_bar: DateTime<Utc>,
+}
+
+/// The training features at a snapshot's last bar, carried by its forecast job: with them a
+/// worker neither reads the snapshot nor computes them again. Every worker used to compute
+/// those of every pair of every snapshot file it read, half of them for jobs another worker
+/// ran (docs/benchmarks.md, issue 27). The trigger computes them from the bars it snapshots,
+/// with the same code (a series' features are the same alone or among many).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastBarFeatures {
+    /// The feature schema they were computed under: a worker of another schema (a rolling
+    /// upgrade) does not use them.
+    pub feature_schema_version: u32,
+    pub ts: DateTime<Utc>,
+    /// Each feature's `f64::to_bits`, in training order: exact, where a decimal float in JSON
+    /// may come back one unit off (serde_json's default parser), and a split at a tree's
+    /// threshold can turn on that unit.
+    pub feature_bits: Vec<u64>,
+}
+
+impl LastBarFeatures {
+    pub fn of(last_bar: &LastBar) -> Self {
+        Self {
+            feature_schema_version: FEATURE_SCHEMA_VERSION,
+            ts: last_bar.ts,
+            feature_bits: last_bar.features.iter().map(|feature| feature.to_bits()).collect(),
+        }
+    }
+
+    /// The features, if computed under this build's schema.
+    pub fn last_bar(&self) -> Option<LastBar> {
+        let ours = self.feature_schema_version == FEATURE_SCHEMA_VERSION
+            && self.feature_bits.len() == training_features().count();
+        ours.then(|| LastBar {
+            ts: self.ts,
+            features: self.feature_bits.iter().map(|&bits| f64::from_bits(bits)).collect(),
+        })
+    }
 }
 
 /// The key that makes a training run happen once per pair, data and configuration.
@@ -258,4 +304,45 @@ pub enum ForecastStatus {
     Failed {
         error: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_last_bars_features_travel_exactly_and_serve_only_their_own_schema() {
+        // Values whose shortest decimal forms need all 17 digits.
+        let features: Vec<f64> = (1..=training_features().count()).map(|i| (i as f64).sqrt() / 7.0).collect();
+        let last_bar = LastBar { ts: "2024-03-01T15:00:00Z".parse().unwrap(), features };
+        let carried = LastBarFeatures::of(&last_bar);
+        let pair = Pair { symbol: "AAPL".parse().unwrap(), timeframe: Timeframe::D1 };
+        let snapshot =
+            Snapshot { key: "k".to_owned(), sha256: "0".repeat(64), bars: 500, last_bar: last_bar.ts };
+        let kind = JobKind::Forecast { pair, snapshot, last_bar: Some(carried.clone()) };
+        let job = Job::new(Uuid::new_v4(), kind, None);
+        let read: Job = serde_json::from_slice(&serde_json::to_vec(&job).unwrap()).unwrap();
+        let JobKind::Forecast { last_bar: Some(read), .. } = read.kind else { panic!("{read:?}") };
+        let read = read.last_bar().expect("features of this build's schema");
+        assert_eq!(read.ts, last_bar.ts);
+        let bits = |features: &[f64]| features.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&read.features), bits(&last_bar.features), "bit for bit");
+
+        let other_schema =
+            LastBarFeatures { feature_schema_version: FEATURE_SCHEMA_VERSION + 1, ..carried.clone() };
+        assert_eq!(other_schema.last_bar(), None);
+        let fewer = LastBarFeatures { feature_bits: carried.feature_bits[1..].to_vec(), ..carried };
+        assert_eq!(fewer.last_bar(), None);
+    }
+
+    #[test]
+    fn a_forecast_job_without_features_reads_as_one_from_an_older_trigger() {
+        let pair = Pair { symbol: "AAPL".parse().unwrap(), timeframe: Timeframe::D1 };
+        let snapshot =
+            Snapshot { key: "k".to_owned(), sha256: "0".repeat(64), bars: 500, last_bar: Utc::now() };
+        let job = Job::new(Uuid::new_v4(), JobKind::Forecast { pair, snapshot, last_bar: None }, None);
+        let json = serde_json::to_value(&job).unwrap();
+        assert!(json.get("last_bar").is_none(), "written as older triggers wrote it: {json}");
+        assert_eq!(serde_json::from_value::<Job>(json).unwrap(), job);
+    }
 }

@@ -16,8 +16,8 @@ use fleet::queue::results::ResultsPublisher;
 use fleet::store::ArtifactStore;
 use futures_util::{StreamExt, TryStreamExt, stream};
 use ml_core::job::{
-    JOB_SCHEMA_VERSION, Job, JobKind, JobResult, Outcome, Pair, Snapshot, TrainStatus, config_sha256,
-    train_idempotency_key,
+    JOB_SCHEMA_VERSION, Job, JobKind, JobResult, LastBarFeatures, Outcome, Pair, Snapshot, TrainStatus,
+    config_sha256, train_idempotency_key,
 };
 use ml_core::model::TrainSettings;
 use ml_core::{Bar, Symbol, Timeframe};
@@ -228,14 +228,16 @@ impl Trigger {
     ) -> Result<Vec<Expected>, ProducerError> {
         let bars = self.database.last_bars_of_pairs(pairs, last).await?;
         let pairs_bars: Vec<(Pair, Vec<Bar>)> = pairs.iter().cloned().zip(bars).collect();
-        let (parquet, pairs_bars) = tokio::task::spawn_blocking(move || {
-            ml_core::snapshot::encode_pairs(&pairs_bars).map(|parquet| (parquet, pairs_bars))
+        // Encoding Parquet and computing features are CPU work: off the async runtime.
+        let (parquet, last_bars, pairs_bars) = tokio::task::spawn_blocking(move || {
+            let parquet = ml_core::snapshot::encode_pairs(&pairs_bars)?;
+            Ok::<_, ProducerError>((parquet, last_bar_features(&pairs_bars), pairs_bars))
         })
         .await??;
         let snapshots = store.put_snapshot_of_pairs(parquet, &pairs_bars).await?;
         let (mut jobs, mut expected) = (Vec::new(), Vec::new());
-        for ((pair, _), snapshot) in pairs_bars.into_iter().zip(snapshots) {
-            let job = self.job(JobKind::Forecast { pair: pair.clone(), snapshot }, None);
+        for (((pair, _), snapshot), last_bar) in pairs_bars.into_iter().zip(snapshots).zip(last_bars) {
+            let job = self.job(JobKind::Forecast { pair: pair.clone(), snapshot, last_bar }, None);
             expected.push(Expected { job_id: job.job_id, pair });
             jobs.push(job);
         }
@@ -251,6 +253,22 @@ impl Trigger {
             ));
         }
         Ok(pairs)
+    }
+}
+
+/// The features at the last bar of each pair's bars, computed together, for its forecast job
+/// to carry. A pair that cannot be forecast goes without, and so do all if the features
+/// cannot be computed: their workers compute them from the snapshot and say what fails.
+fn last_bar_features(pairs_bars: &[(Pair, Vec<Bar>)]) -> Vec<Option<LastBarFeatures>> {
+    let series: Vec<&[Bar]> = pairs_bars.iter().map(|(_, bars)| &bars[..]).collect();
+    match ml_core::model::last_bars_of_many(&series) {
+        Ok(last_bars) => {
+            last_bars.iter().map(|last_bar| last_bar.as_ref().ok().map(LastBarFeatures::of)).collect()
+        }
+        Err(error) => {
+            tracing::warn!(error = %error, "cannot compute the forecasts' features; the workers will");
+            vec![None; pairs_bars.len()]
+        }
     }
 }
 

@@ -24,11 +24,11 @@ use fleet::shutdown::Shutdown;
 use fleet::store::{ArtifactStore, Promotion, StoreError};
 use ml_core::ingest::BarSeries;
 use ml_core::job::{
-    ArtifactRef, ForecastStatus, JOB_SCHEMA_VERSION, Job, JobKind, JobResult, Outcome, Pair, Snapshot,
-    TrainStatus, config_sha256,
+    ArtifactRef, ForecastStatus, JOB_SCHEMA_VERSION, Job, JobKind, JobResult, LastBarFeatures, Outcome, Pair,
+    Snapshot, TrainStatus, config_sha256,
 };
 use ml_core::model::artifact::{Artifact, ArtifactError, Model};
-use ml_core::model::{self, Evaluation, ModelError, TrainConfig};
+use ml_core::model::{self, Evaluation, LastBar, ModelError, TrainConfig};
 use prometheus_client::registry::Registry;
 use tokio::sync::watch;
 use tracing::Instrument;
@@ -38,7 +38,7 @@ use crate::model_cache::ModelCache;
 use crate::payload::decode_job;
 use crate::pool::{Pool, QUEUE_PATIENCE, RETRY_MAX};
 use crate::running::Running;
-use crate::snapshot_cache::SnapshotCache;
+use crate::snapshot_cache::{ForecastInputs, SnapshotCache};
 
 /// Attempts of a job that keeps failing for a reason that may pass, before it is reported
 /// failed. A failed attempt runs again `attempt` seconds later, so 12 attempts wait
@@ -419,8 +419,8 @@ impl Fleet {
                     status,
                 })
             }
-            JobKind::Forecast { pair, snapshot } => self
-                .forecast(pair, snapshot)
+            JobKind::Forecast { pair, snapshot, last_bar } => self
+                .forecast(pair, snapshot, last_bar.as_ref())
                 .await
                 .map(|status| Outcome::Forecast { pair: pair.clone(), status }),
             JobKind::Ping => Ok(Outcome::Ping),
@@ -539,7 +539,12 @@ impl Fleet {
         Ok((artifact, Box::new(manifest.evaluation.clone()), promotion))
     }
 
-    async fn forecast(&self, pair: &Pair, snapshot: &Snapshot) -> Result<ForecastStatus, JobError> {
+    async fn forecast(
+        &self,
+        pair: &Pair,
+        snapshot: &Snapshot,
+        last_bar: Option<&LastBarFeatures>,
+    ) -> Result<ForecastStatus, JobError> {
         let Some(latest) = self.store.latest(pair).await? else {
             return Ok(ForecastStatus::NoModel {
                 reason: format!("no trained model for {pair}: run `boltfleet train` first"),
@@ -578,21 +583,38 @@ impl Fleet {
                 model
             }
         };
-        let inputs = self.snapshots.get(&self.store, snapshot).await?;
+        // The features the job carries, unless a trigger of another feature schema computed
+        // them (or could not): then those of the snapshot.
+        let inputs = match last_bar.and_then(LastBarFeatures::last_bar) {
+            Some(last_bar) => Inputs::Carried(last_bar),
+            None => Inputs::Snapshot(self.snapshots.get(&self.store, snapshot).await?),
+        };
         let (pair, key) = (pair.clone(), snapshot.key.clone());
         let version = latest.version;
         let forecast = tokio::task::spawn_blocking(move || {
-            let Some(last_bar) = inputs.last_bar(&pair) else {
-                let detail = format!("holds no bars of {pair}");
-                return Err(StoreError::Corrupt { key, detail }.into());
+            let last_bar = match inputs {
+                Inputs::Carried(last_bar) => last_bar,
+                Inputs::Snapshot(inputs) => {
+                    let Some(last_bar) = inputs.last_bar(&pair) else {
+                        let detail = format!("holds no bars of {pair}");
+                        return Err(StoreError::Corrupt { key, detail }.into());
+                    };
+                    last_bar?
+                }
             };
-            let forecast = model::predict_at(&model, &last_bar?)?;
+            let forecast = model::predict_at(&model, &last_bar)?;
             Ok::<_, JobError>(ForecastStatus::Predicted { forecast, artifact_version: version })
         })
         .await
         .map_err(|e| JobError::Panicked(e.to_string()))??;
         Ok(forecast)
     }
+}
+
+/// What a forecast predicts from: its job's features, or its snapshot's bars.
+enum Inputs {
+    Carried(LastBar),
+    Snapshot(Arc<ForecastInputs>),
 }
 
 fn failed_outcome(kind: &JobKind, error: String) -> Outcome {

@@ -98,7 +98,8 @@ impl Database {
                  ) as next
              )
              select symbol, timeframe from pairs order by symbol, timeframe";
-        const SQLITE_PAIRS: &str = "select distinct symbol, timeframe from ohlc_bars order by symbol, timeframe";
+        const SQLITE_PAIRS: &str =
+            "select distinct symbol, timeframe from ohlc_bars order by symbol, timeframe";
         let rows: Vec<PairRow> = match self {
             Database::Postgres(pool) => sqlx::query_as(POSTGRES_PAIRS).fetch_all(pool).await,
             Database::Sqlite(pool) => sqlx::query_as(SQLITE_PAIRS).fetch_all(pool).await,
