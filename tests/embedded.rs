@@ -328,10 +328,8 @@ fn a_forecast_job_without_its_features_is_forecast_from_its_snapshot_alike() {
     let snapshot = runtime.block_on(store.put_snapshot_of_pairs(parquet, &pairs_bars)).unwrap().remove(0);
     let carried = LastBarFeatures::of(&ml_core::model::last_bar(&pairs_bars[0].1).unwrap());
     // And a job carrying other features than its snapshot's is forecast from those.
-    let other = LastBarFeatures {
-        feature_bits: vec![f64::MAX.to_bits(); carried.feature_bits.len()],
-        ..carried.clone()
-    };
+    let other =
+        LastBarFeatures { feature_bits: vec![f64::MAX.to_bits(); carried.feature_bits.len()], ..carried };
     let jobs = [None, Some(carried), Some(other)].map(|last_bar| {
         let kind = JobKind::Forecast { pair: pair.clone(), snapshot: snapshot.clone(), last_bar };
         Job::new(uuid::Uuid::new_v4(), kind, None)

@@ -132,9 +132,15 @@ async fn contract(store: ArtifactStore) {
     };
     assert!(reason.contains(&newer_manifest.version), "{reason}");
     assert_eq!(store.latest(&pair()).await.unwrap().unwrap().version, newer_manifest.version);
+    // A pointer read before: unchanged, it comes back as it was (the store was asked only
+    // whether it changed); moved, the new one comes.
+    let seen = store.latest_since(&pair(), None).await.unwrap().expect("a latest pointer");
+    assert_eq!(store.latest_since(&pair(), Some(&seen)).await.unwrap().as_ref(), Some(&seen));
     let lenient = PromotionPolicy { promotion_tolerance: 0.05, ..rule };
     let promoted = store.promote(&worse, &third.bytes, &lenient, MAX_AGE).await.unwrap();
     assert_eq!(promoted, Promotion::Promoted, "within the tolerance");
+    let moved = store.latest_since(&pair(), Some(&seen)).await.unwrap().expect("a latest pointer");
+    assert_eq!(moved.pointer.version, worse.version, "a promotion is seen by the next read");
 
     // An expired current model loses to any newer one, however poor. The current model is
     // dated an hour ahead (as this test's models are): a limit of minus two hours expires it.

@@ -5,6 +5,7 @@
 mod metrics;
 mod model_cache;
 pub mod payload;
+mod pointers;
 mod pool;
 mod running;
 mod serve;

@@ -21,7 +21,7 @@ use fleet::lifecycle::{self, PromotionPolicy};
 use fleet::ops::{Ops, OpsConfig};
 use fleet::queue::{self, Queue, QueueError, Settlement, Taken, Verdict};
 use fleet::shutdown::Shutdown;
-use fleet::store::{ArtifactStore, Promotion, StoreError};
+use fleet::store::{ArtifactStore, Promotion, ReadPointer, StoreError};
 use ml_core::ingest::BarSeries;
 use ml_core::job::{
     ArtifactRef, ForecastStatus, JOB_SCHEMA_VERSION, Job, JobKind, JobResult, LastBarFeatures, Outcome, Pair,
@@ -36,6 +36,7 @@ use tracing::Instrument;
 use crate::metrics::{CacheLookup, Kind, KindOutcome, WorkerMetrics};
 use crate::model_cache::ModelCache;
 use crate::payload::decode_job;
+use crate::pointers::Pointers;
 use crate::pool::{Pool, QUEUE_PATIENCE, RETRY_MAX};
 use crate::running::Running;
 use crate::snapshot_cache::{ForecastInputs, SnapshotCache};
@@ -121,6 +122,8 @@ struct Fleet {
     max_model_age: chrono::Duration,
     models: ModelCache<Model>,
     snapshots: SnapshotCache,
+    /// The pointers its forecasts read, asked again only whether they moved.
+    pointers: Pointers,
     promotion: PromotionPolicy,
     metrics: WorkerMetrics,
     ops: Ops,
@@ -184,6 +187,7 @@ async fn serve(args: Config, shutdown: &Shutdown) -> Result<(), WorkerError> {
         max_model_age: chrono::Duration::days(args.max_model_age_days.into()),
         models: ModelCache::new(args.model_cache_mib << 20),
         snapshots: SnapshotCache::default(),
+        pointers: Pointers::default(),
         promotion: args.promotion,
         metrics,
         ops: ops.clone(),
@@ -545,7 +549,9 @@ impl Fleet {
         snapshot: &Snapshot,
         last_bar: Option<&LastBarFeatures>,
     ) -> Result<ForecastStatus, JobError> {
-        let Some(latest) = self.store.latest(pair).await? else {
+        let read = self.store.latest_since(pair, self.pointers.get(pair).as_ref()).await?;
+        self.pointers.keep(pair, read.as_ref());
+        let Some(ReadPointer { pointer: latest, .. }) = read else {
             return Ok(ForecastStatus::NoModel {
                 reason: format!("no trained model for {pair}: run `boltfleet train` first"),
             });

@@ -165,7 +165,7 @@ impl Database {
         };
         let symbols: Vec<&str> = pairs.iter().map(|pair| pair.symbol.as_str()).collect();
         let timeframes: Vec<&str> = pairs.iter().map(|pair| pair.timeframe.as_str()).collect();
-        let rows: Vec<(i64, DateTime<Utc>, f64, f64, f64, f64, f64)> = sqlx::query_as(LAST_BARS)
+        let rows: Vec<NumberedBarRow> = sqlx::query_as(LAST_BARS)
             .bind(&symbols)
             .bind(&timeframes)
             .bind(i64::try_from(last).unwrap_or(i64::MAX))
@@ -187,6 +187,8 @@ impl Database {
 
 /// A bar as `ohlc_bars` holds it: ts, open, high, low, close, volume.
 type BarRow = (DateTime<Utc>, f64, f64, f64, f64, f64);
+/// A [`BarRow`] after the number of its pair among those asked for.
+type NumberedBarRow = (i64, DateTime<Utc>, f64, f64, f64, f64, f64);
 
 fn bar((ts, open, high, low, close, volume): BarRow) -> Bar {
     Bar { ts, open, high, low, close, volume }
