@@ -75,22 +75,15 @@ impl Rows {
         }
     }
 
-    async fn read(database: &Database, kind: RunKind, job_ids: &[Uuid]) -> Result<Self, ProducerError> {
-        Ok(match kind {
-            RunKind::Train => Self::Train(by_job(database.train_rows(job_ids).await?, |r| &r.job_id)),
-            RunKind::Forecast => {
-                Self::Forecast(by_job(database.forecast_rows(job_ids).await?, |r| &r.job_id))
+    /// Adds the rows of `job_ids` written so far (a job's row, once written, never changes).
+    async fn read_more(&mut self, database: &Database, job_ids: &[Uuid]) -> Result<(), ProducerError> {
+        match self {
+            Self::Train(rows) => rows.extend(by_job(database.train_rows(job_ids).await?, |r| &r.job_id)),
+            Self::Forecast(rows) => {
+                rows.extend(by_job(database.forecast_rows(job_ids).await?, |r| &r.job_id))
             }
-        })
-    }
-
-    /// Adds rows read later (a job's row, once written, never changes).
-    fn extend(&mut self, later: Self) {
-        match (self, later) {
-            (Self::Train(rows), Self::Train(later)) => rows.extend(later),
-            (Self::Forecast(rows), Self::Forecast(later)) => rows.extend(later),
-            _ => unreachable!("a run's rows are all of its kind"),
         }
+        Ok(())
     }
 
     fn has(&self, job_id: &Uuid) -> bool {
@@ -121,11 +114,8 @@ pub(crate) async fn follow(
     let mut unread: Vec<Uuid> = expected.iter().map(|e| e.job_id).collect();
     let mut rows = Rows::empty(kind);
     loop {
-        match Rows::read(database, kind, &unread).await {
-            Ok(read) => {
-                watch.up(Service::Database);
-                rows.extend(read);
-            }
+        match rows.read_more(database, &unread).await {
+            Ok(()) => watch.up(Service::Database),
             Err(error) => watch.down(Service::Database, error)?,
         }
         unread.retain(|id| !rows.has(id));
