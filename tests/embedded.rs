@@ -351,12 +351,10 @@ fn a_forecast_job_without_its_features_is_forecast_from_its_snapshot_alike() {
     assert_eq!(forecasts_of(&jobs), 2, "the features a job carries are what it is forecast from");
 }
 
-/// Tampered objects in the store: a flipped byte in the model, then a `latest.json` naming a
-/// version that is not there, then one that is not JSON. Each forecast is refused with the
-/// reason in its row, and the worker goes on (no crash loop).
-/// The store changed under a running fleet: a flipped payload byte, a rewritten manifest,
-/// `latest.json` naming a version that is not there or holding garbage, a job whose bars are
-/// gone. Each job fails with the reason in its row; the worker goes on.
+/// The store changed under a running fleet: a flipped payload byte, `latest.json` naming a
+/// version that is not there or holding garbage, a job whose bars are gone. Each job fails
+/// with the reason in its row; the worker goes on (no crash loop). A rewritten manifest
+/// changes no forecast: a forecast reads the payload `latest.json` pins, and only that.
 #[test]
 fn a_tampered_or_incomplete_store_is_refused_with_the_reason_and_the_worker_goes_on() {
     let (env, _fleet) = googl_trained();
@@ -390,13 +388,20 @@ fn a_tampered_or_incomplete_store_is_refused_with_the_reason_and_the_worker_goes
     refused_with("checksum");
     std::fs::write(&payload, original).unwrap();
 
-    // Valid JSON, another story: weights the model was not trained with.
+    // Valid JSON, another story: weights the model was not trained with. The forecast is the
+    // payload's, whose own weights are pinned by its hash.
     let manifest = models.join(&version).join("manifest.json");
     let mut rewritten: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
     rewritten["weights"] = serde_json::json!([0.99, 0.01]);
     std::fs::write(&manifest, serde_json::to_vec_pretty(&rewritten).unwrap()).unwrap();
-    refused_with("manifest.json is corrupt");
+    let forecast = env.run_ok("producer", &["forecast", "--wait", "--timeout-secs", "60"]);
+    let predicted = format!("model {version}");
+    assert!(
+        stdout(&forecast).contains("predicted") && stdout(&forecast).contains(&predicted),
+        "{}",
+        stdout(&forecast)
+    );
 
     // A train job whose bars are not in the store (pruned by hand, or a producer that failed
     // to upload them) fails at once with the key, without retries.

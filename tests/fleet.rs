@@ -420,8 +420,9 @@ fn an_s3_outage_mid_run_costs_time_not_jobs_and_no_partial_model_is_latest() {
         let pair = ml_core::job::Pair { symbol: symbol.parse().unwrap(), timeframe: ml_core::Timeframe::D1 };
         let latest = runtime.block_on(store.latest(&pair)).unwrap().expect("every pair has a model");
         let bytes =
-            runtime.block_on(store.get_latest_model(&pair, &latest)).expect("latest names a stored version");
-        ml_core::model::artifact::Artifact::decode(&bytes).expect("and that version verifies");
+            runtime.block_on(store.get_model(&pair, &latest.version)).expect("latest names a stored version");
+        let artifact = ml_core::model::artifact::Artifact::decode(&bytes).expect("and that version verifies");
+        assert_eq!(artifact.manifest.payload_sha256, latest.payload_sha256, "the payload latest.json names");
     }
 }
 

@@ -119,9 +119,11 @@ fn checked_file_key(key: &str) -> Result<&str, StoreError> {
 pub struct LatestPointer {
     pub version: String,
     pub created_at: DateTime<Utc>,
+    /// The hash of the version's `model.bin`: a forecast reads the payload alone, checked
+    /// against it.
     pub payload_sha256: String,
-    /// The hash of the version's `manifest.json` as stored: the payload's hash is inside the
-    /// manifest, so this one pins both. Pointers written before it carry none.
+    /// The hash of the version's `manifest.json` as stored, for whoever reads the latest
+    /// manifest to check it against. Pointers written before it carry none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manifest_sha256: Option<String>,
 }
@@ -456,24 +458,11 @@ impl ArtifactStore {
         self.read_latest(&Self::model_key(pair, LATEST_FILE), seen).await
     }
 
-    /// The model `latest` points at, its manifest checked against the pointer's hash (the
-    /// payload is checked against the manifest's when it is decoded).
-    pub async fn get_latest_model(
-        &self,
-        pair: &Pair,
-        latest: &LatestPointer,
-    ) -> Result<ArtifactBytes, StoreError> {
-        let bytes = self.get_model(pair, &latest.version).await?;
-        if let Some(expected) = &latest.manifest_sha256 {
-            let actual = sha256_hex(&bytes.manifest);
-            if &actual != expected {
-                return Err(StoreError::Corrupt {
-                    key: format!("{}/{MANIFEST_FILE}", Self::model_key(pair, &latest.version)),
-                    detail: format!("sha256 is {actual}, {LATEST_FILE} expects {expected}"),
-                });
-            }
-        }
-        Ok(bytes)
+    /// The payload of the model `latest` points at: what a forecast needs of it. The caller
+    /// checks it against `latest.payload_sha256` as it decodes it
+    /// (`ml_core::model::artifact::decode_payload`).
+    pub async fn get_latest_payload(&self, pair: &Pair, latest: &LatestPointer) -> Result<Bytes, StoreError> {
+        self.get(&format!("{}/{PAYLOAD_FILE}", Self::model_key(pair, &latest.version))).await
     }
 
     /// A stored model version's manifest and payload.

@@ -4,10 +4,10 @@
 use chrono::{DateTime, Duration, Utc};
 use fleet::config::StoreConfig;
 use fleet::lifecycle::{self, PromotionPolicy};
-use fleet::store::{ArtifactStore, LatestMark, LatestPointer, Promotion, StoreError};
+use fleet::store::{ArtifactStore, LatestMark, Promotion, StoreError};
 use ml_core::ingest::BarSeries;
 use ml_core::job::Pair;
-use ml_core::model::artifact::Manifest;
+use ml_core::model::artifact::{Manifest, sha256_hex};
 use ml_core::model::{self, TrainConfig, Trained};
 use ml_core::{Bar, Timeframe};
 use object_store::aws::AmazonS3Builder;
@@ -107,16 +107,12 @@ async fn contract(store: ArtifactStore) {
     );
     let latest = store.latest(&pair()).await.unwrap().expect("a latest pointer");
     assert_eq!(latest.version, newer_manifest.version);
-    assert_eq!(store.get_latest_model(&pair(), &latest).await.unwrap(), newer.bytes);
-    let mut tampered = latest.clone();
-    tampered.manifest_sha256 = Some("0".repeat(64));
-    let refused = store.get_latest_model(&pair(), &tampered).await.unwrap_err();
-    assert!(
-        matches!(&refused, StoreError::Corrupt { key, .. } if key.ends_with("manifest.json")),
-        "a manifest that is not the one latest.json names is refused: {refused}"
+    assert_eq!(
+        (latest.payload_sha256.as_str(), latest.manifest_sha256.clone()),
+        (newer_manifest.payload_sha256.as_str(), Some(sha256_hex(&newer.bytes.manifest))),
+        "latest.json pins the promoted payload and manifest"
     );
-    let written_before_the_hash = LatestPointer { manifest_sha256: None, ..latest.clone() };
-    assert_eq!(store.get_latest_model(&pair(), &written_before_the_hash).await.unwrap(), newer.bytes);
+    assert_eq!(store.get_latest_payload(&pair(), &latest).await.unwrap(), newer.bytes.payload);
     let again = store.promote(newer_manifest, &newer.bytes, &rule, MAX_AGE).await.unwrap();
     assert_eq!(again, Promotion::Promoted, "promoting latest again is a no-op");
 

@@ -6,7 +6,9 @@ mod common;
 use chrono::{DateTime, Duration, Utc};
 use ml_core::ingest::BarSeries;
 use ml_core::labels::{LabelConfig, ThresholdRule};
-use ml_core::model::artifact::{ARTIFACT_FORMAT_VERSION, Artifact, ArtifactBytes, ArtifactError, sha256_hex};
+use ml_core::model::artifact::{
+    self, ARTIFACT_FORMAT_VERSION, Artifact, ArtifactBytes, ArtifactError, sha256_hex,
+};
 use ml_core::model::{self, ModelError, TrainConfig, Unforecastable};
 use ml_core::{Bar, Symbol, Timeframe};
 
@@ -178,10 +180,17 @@ fn artifacts_round_trip_and_refuse_tampering() {
     assert_eq!(manifest["symbol"], "SYN");
     assert!(manifest["evaluation"]["verdict"]["summary"].as_str().unwrap().starts_with("ensemble accuracy"));
 
+    // A payload alone, as a forecast reads it, vouched for by the hash latest.json names.
+    let payload_sha256 = &trained.artifact.manifest.payload_sha256;
+    let model = artifact::decode_payload(&trained.bytes.payload, payload_sha256).unwrap();
+    assert_eq!(format!("{model:?}"), format!("{:?}", decoded.model), "the model the whole artifact holds");
+
     let mut flipped = trained.bytes.clone();
     let middle = flipped.payload.len() / 2;
     flipped.payload[middle] ^= 1;
     assert!(matches!(Artifact::decode(&flipped), Err(ArtifactError::Checksum { .. })));
+    let refused = artifact::decode_payload(&flipped.payload, payload_sha256);
+    assert!(matches!(refused, Err(ArtifactError::Checksum { .. })), "{refused:?}");
 
     let mut newer = trained.bytes.clone();
     newer.payload[4..8].copy_from_slice(&(ARTIFACT_FORMAT_VERSION + 1).to_le_bytes());

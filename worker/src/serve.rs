@@ -27,7 +27,7 @@ use ml_core::job::{
     ArtifactRef, ForecastStatus, JOB_SCHEMA_VERSION, Job, JobKind, JobResult, LastBarFeatures, Outcome, Pair,
     Snapshot, TrainStatus, config_sha256,
 };
-use ml_core::model::artifact::{Artifact, ArtifactError, Model};
+use ml_core::model::artifact::{self, ArtifactError, Model};
 use ml_core::model::{self, Evaluation, LastBar, ModelError, TrainConfig};
 use prometheus_client::registry::Registry;
 use tokio::sync::watch;
@@ -568,24 +568,20 @@ impl Fleet {
             }
             None => {
                 self.metrics.model_cache.get_or_create(&CacheLookup { result: "miss" }).inc();
-                let bytes = self.store.get_latest_model(pair, &latest).await?;
-                let payload_bytes = bytes.payload.len();
-                let version = latest.version.clone();
-                let artifact = tokio::task::spawn_blocking(move || {
-                    Artifact::decode(&bytes).map_err(|source| JobError::Artifact { version, source })
+                let payload = self.store.get_latest_payload(pair, &latest).await?;
+                let payload_bytes = payload.len();
+                let (version, payload_sha256) = (latest.version.clone(), latest.payload_sha256.clone());
+                let model = tokio::task::spawn_blocking(move || {
+                    artifact::decode_payload(&payload, &payload_sha256)
+                        .map_err(|source| JobError::Artifact { version, source })
                 })
                 .await
                 .map_err(|e| JobError::Panicked(e.to_string()))??;
-                // Kept under the hash its manifest vouched for, so a pointer naming another
-                // payload under this version misses.
-                let model = Arc::new(artifact.model);
+                // Kept under the hash the payload was checked against, so a pointer naming
+                // another payload under this version misses.
+                let model = Arc::new(model);
                 let weight = payload_bytes * DECODED_BYTES_PER_PAYLOAD_BYTE;
-                self.models.insert(
-                    &latest.version,
-                    &artifact.manifest.payload_sha256,
-                    weight,
-                    Arc::clone(&model),
-                );
+                self.models.insert(&latest.version, &latest.payload_sha256, weight, Arc::clone(&model));
                 model
             }
         };

@@ -140,22 +140,29 @@ impl Database {
     }
 
     /// The most recent `last` bars of each of `pairs`, oldest first, in the order of `pairs`;
-    /// a pair without bars has none. On Postgres one statement reads them all: a forecast run
-    /// reads a hundred pairs at a time, and a round trip per pair was most of its trigger's
-    /// time (docs/benchmarks.md, issue 27). SQLite runs in the process: a statement per pair
-    /// costs no round trip there.
+    /// a pair without bars has none. On Postgres one statement reads them all, each pair's
+    /// bars as one row of arrays: a forecast run reads a hundred pairs at a time, a round trip
+    /// per pair was most of its trigger's time, and then decoding a row per bar was a quarter
+    /// of its CPU (docs/benchmarks.md, issue 27). SQLite runs in the process: a statement per
+    /// pair costs no round trip there.
     pub async fn last_bars_of_pairs(
         &self,
         pairs: &[Pair],
         last: usize,
     ) -> Result<Vec<Vec<Bar>>, DatabaseError> {
-        const LAST_BARS: &str = "select p.at, b.ts, b.open, b.high, b.low, b.close, b.volume
+        // Aggregated in the order the subquery reads them, newest first: an `order by` inside
+        // each aggregate costs Postgres more than the client saves. That order is what
+        // Postgres does, not what SQL promises, so `bars_of_arrays` checks it.
+        const LAST_BARS: &str = "select b.ts, b.open, b.high, b.low, b.close, b.volume
              from unnest($1::text[], $2::text[]) with ordinality as p (symbol, timeframe, at)
              cross join lateral (
-                 select ts, open, high, low, close, volume from ohlc_bars
-                 where symbol = p.symbol and timeframe = p.timeframe order by ts desc limit $3
+                 select array_agg(ts) as ts, array_agg(open) as open, array_agg(high) as high,
+                        array_agg(low) as low, array_agg(close) as close, array_agg(volume) as volume
+                 from (select ts, open, high, low, close, volume from ohlc_bars
+                       where symbol = p.symbol and timeframe = p.timeframe
+                       order by ts desc limit $3) as last_bars
              ) as b
-             order by p.at, b.ts";
+             order by p.at";
         let Database::Postgres(pool) = self else {
             let mut all = Vec::with_capacity(pairs.len());
             for pair in pairs {
@@ -165,33 +172,65 @@ impl Database {
         };
         let symbols: Vec<&str> = pairs.iter().map(|pair| pair.symbol.as_str()).collect();
         let timeframes: Vec<&str> = pairs.iter().map(|pair| pair.timeframe.as_str()).collect();
-        let rows: Vec<NumberedBarRow> = sqlx::query_as(LAST_BARS)
+        let rows: Vec<PairBarsRow> = sqlx::query_as(LAST_BARS)
             .bind(&symbols)
             .bind(&timeframes)
             .bind(i64::try_from(last).unwrap_or(i64::MAX))
             .fetch_all(pool)
             .await
             .map_err(query_error(format!("read the last {last} bars of {} pairs", pairs.len())))?;
-        let mut all = vec![Vec::new(); pairs.len()];
-        for (at, ts, open, high, low, close, volume) in rows {
-            // `with ordinality` counts from 1.
-            let of_pair = usize::try_from(at - 1).ok().and_then(|index| all.get_mut(index));
-            let of_pair = of_pair.ok_or_else(|| DatabaseError::Row {
-                detail: format!("bars of pair number {at}, of {} asked for", pairs.len()),
-            })?;
-            of_pair.push(bar((ts, open, high, low, close, volume)));
+        if rows.len() != pairs.len() {
+            return Err(DatabaseError::Row {
+                detail: format!("bars of {} pairs, of {} asked for", rows.len(), pairs.len()),
+            });
         }
-        Ok(all)
+        pairs.iter().zip(rows).map(|(pair, row)| bars_of_arrays(pair, row)).collect()
     }
 }
 
 /// A bar as `ohlc_bars` holds it: ts, open, high, low, close, volume.
 type BarRow = (DateTime<Utc>, f64, f64, f64, f64, f64);
-/// A [`BarRow`] after the number of its pair among those asked for.
-type NumberedBarRow = (i64, DateTime<Utc>, f64, f64, f64, f64, f64);
+/// A pair's bars as arrays of the columns of [`BarRow`] (null for a pair without bars).
+type PairBarsRow = (
+    Option<Vec<DateTime<Utc>>>,
+    Option<Vec<f64>>,
+    Option<Vec<f64>>,
+    Option<Vec<f64>>,
+    Option<Vec<f64>>,
+    Option<Vec<f64>>,
+);
 
 fn bar((ts, open, high, low, close, volume): BarRow) -> Bar {
     Bar { ts, open, high, low, close, volume }
+}
+
+/// The bars of a [`PairBarsRow`] (its arrays of one length), oldest first.
+fn bars_of_arrays(
+    pair: &Pair,
+    (ts, open, high, low, close, volume): PairBarsRow,
+) -> Result<Vec<Bar>, DatabaseError> {
+    let columns = [open, high, low, close, volume].map(Option::unwrap_or_default);
+    let ts = ts.unwrap_or_default();
+    if columns.iter().any(|column| column.len() != ts.len()) {
+        return Err(DatabaseError::Row {
+            detail: format!("the bar arrays of {pair} are of different lengths"),
+        });
+    }
+    let [open, high, low, close, volume] = columns;
+    let mut bars: Vec<Bar> = ts
+        .into_iter()
+        .zip(open)
+        .zip(high)
+        .zip(low)
+        .zip(close)
+        .zip(volume)
+        .map(|(((((ts, open), high), low), close), volume)| bar((ts, open, high, low, close, volume)))
+        .collect();
+    bars.reverse();
+    if !bars.is_sorted_by_key(|bar| bar.ts) {
+        bars.sort_unstable_by_key(|bar| bar.ts);
+    }
+    Ok(bars)
 }
 
 /// Writes a series' bars on Postgres; how many were written. Bars new to `ohlc_bars` (no
@@ -346,4 +385,38 @@ fn copy_rows(bars: &[Bar], rows: CopyRows) -> Vec<u8> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn arrays(ts: &[i64]) -> PairBarsRow {
+        let ts = ts.iter().map(|&seconds| Utc.timestamp_opt(seconds, 0).unwrap()).collect();
+        let values = |offset: f64| Some((0..3).map(|i| f64::from(i) + offset).collect());
+        (Some(ts), values(1.0), values(2.0), values(0.5), values(1.5), values(100.0))
+    }
+
+    #[test]
+    fn a_pairs_arrays_come_back_oldest_first_in_any_order_postgres_aggregated_them() {
+        let pair = Pair { symbol: "AAPL".parse().unwrap(), timeframe: Timeframe::D1 };
+        let newest_first = bars_of_arrays(&pair, arrays(&[300, 200, 100])).unwrap();
+        let shuffled = bars_of_arrays(&pair, arrays(&[200, 300, 100])).unwrap();
+        let ts = |bars: &[Bar]| bars.iter().map(|bar| bar.ts.timestamp()).collect::<Vec<_>>();
+        assert_eq!(ts(&newest_first), [100, 200, 300]);
+        assert_eq!(ts(&shuffled), [100, 200, 300]);
+        // Each bar keeps its own values, whatever order its row came in.
+        assert_eq!((shuffled[0].open, shuffled[0].volume), (3.0, 102.0));
+        assert_eq!((shuffled[2].close, shuffled[2].high), (2.5, 3.0));
+        assert_eq!(bars_of_arrays(&pair, (None, None, None, None, None, None)).unwrap(), Vec::new());
+    }
+
+    #[test]
+    fn arrays_of_different_lengths_are_refused_naming_the_pair() {
+        let pair = Pair { symbol: "AAPL".parse().unwrap(), timeframe: Timeframe::D1 };
+        let (ts, open, high, low, close, _) = arrays(&[100, 200, 300]);
+        let refused = bars_of_arrays(&pair, (ts, open, high, low, close, Some(vec![1.0]))).unwrap_err();
+        assert!(refused.to_string().contains("AAPL"), "{refused}");
+    }
 }

@@ -225,14 +225,7 @@ impl Artifact {
     /// Verifies and decodes stored bytes.
     pub fn decode(bytes: &ArtifactBytes) -> Result<Self, ArtifactError> {
         let manifest = Self::read_manifest(&bytes.manifest)?;
-        let actual = sha256_hex(&bytes.payload);
-        if actual != manifest.payload_sha256 {
-            return Err(ArtifactError::Checksum { expected: manifest.payload_sha256, actual });
-        }
-        let version = payload_version(&bytes.payload)?;
-        if version > ARTIFACT_FORMAT_VERSION {
-            return Err(ArtifactError::NewerFormat { found: version, supported: ARTIFACT_FORMAT_VERSION });
-        }
+        let version = checked_payload_version(&bytes.payload, &manifest.payload_sha256)?;
         if version != manifest.format_version {
             return Err(ArtifactError::VersionMismatch {
                 payload: version,
@@ -242,6 +235,27 @@ impl Artifact {
         let model = decode_model(version, &bytes.payload)?;
         Ok(Self { manifest, model })
     }
+}
+
+/// The model in a payload, checked against the hash that vouches for it: a forecast needs no
+/// more of an artifact than its payload, and the `latest.json` that names the version names
+/// the payload's hash too (the manifest, larger than a light model's payload, is not read).
+pub fn decode_payload(payload: &[u8], payload_sha256: &str) -> Result<Model, ArtifactError> {
+    decode_model(checked_payload_version(payload, payload_sha256)?, payload)
+}
+
+/// The format version in a payload's header, once its bytes hash to `expected` and the
+/// version is one this build reads.
+fn checked_payload_version(payload: &[u8], expected: &str) -> Result<u32, ArtifactError> {
+    let actual = sha256_hex(payload);
+    if actual != expected {
+        return Err(ArtifactError::Checksum { expected: expected.to_owned(), actual });
+    }
+    let version = payload_version(payload)?;
+    if version > ARTIFACT_FORMAT_VERSION {
+        return Err(ArtifactError::NewerFormat { found: version, supported: ARTIFACT_FORMAT_VERSION });
+    }
+    Ok(version)
 }
 
 /// The model in a payload of `version` (its header already checked).
