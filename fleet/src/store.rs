@@ -465,14 +465,6 @@ impl ArtifactStore {
         self.get(&format!("{}/{PAYLOAD_FILE}", Self::model_key(pair, &latest.version))).await
     }
 
-    /// A stored model version's manifest and payload.
-    pub async fn get_model(&self, pair: &Pair, version: &str) -> Result<ArtifactBytes, StoreError> {
-        let dir = Self::model_key(pair, version);
-        let manifest = self.get(&format!("{dir}/{MANIFEST_FILE}")).await?.to_vec();
-        let payload = self.get(&format!("{dir}/{PAYLOAD_FILE}")).await?.to_vec();
-        Ok(ArtifactBytes { manifest, payload })
-    }
-
     /// A stored model version's manifest.
     pub async fn manifest(&self, pair: &Pair, version: &str) -> Result<Manifest, StoreError> {
         let key = format!("{}/{MANIFEST_FILE}", Self::model_key(pair, version));

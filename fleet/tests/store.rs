@@ -180,7 +180,7 @@ async fn contract(store: ArtifactStore) {
     }
     let keys = store.list("models").await.unwrap();
     assert_eq!(keys.len(), 3, "the latest version's two objects, and latest.json: {keys:?}");
-    assert!(store.get_model(&pair(), &worst.version).await.is_ok());
+    assert_eq!(store.manifest(&pair(), &worst.version).await.unwrap().version, worst.version);
 
     // Browsing, one level at a time, with sizes and times; reading a file by its key.
     let root = store.browse("").await.unwrap();
