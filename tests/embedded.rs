@@ -389,7 +389,8 @@ fn a_tampered_or_incomplete_store_is_refused_with_the_reason_and_the_worker_goes
     std::fs::write(&payload, original).unwrap();
 
     // Valid JSON, another story: weights the model was not trained with. The forecast is the
-    // payload's, whose own weights are pinned by its hash.
+    // payload's, whose own weights are pinned by its hash. (The worker decodes the model
+    // here: the forecast refused above cached nothing.)
     let manifest = models.join(&version).join("manifest.json");
     let mut rewritten: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();

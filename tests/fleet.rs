@@ -419,10 +419,13 @@ fn an_s3_outage_mid_run_costs_time_not_jobs_and_no_partial_model_is_latest() {
     for symbol in ["AAPL", "GOOG", "IBM"] {
         let pair = ml_core::job::Pair { symbol: symbol.parse().unwrap(), timeframe: ml_core::Timeframe::D1 };
         let latest = runtime.block_on(store.latest(&pair)).unwrap().expect("every pair has a model");
-        let manifest =
-            runtime.block_on(store.manifest(&pair, &latest.version)).expect("latest names a stored version");
-        assert_eq!(manifest.payload_sha256, latest.payload_sha256, "whose manifest names the same payload");
-        let payload = runtime.block_on(store.get_latest_payload(&pair, &latest)).expect("a stored payload");
+        let key = ArtifactStore::model_key(&pair, &format!("{}/manifest.json", latest.version));
+        let manifest = runtime.block_on(store.read(&key)).expect("latest names a stored version");
+        let sha256 = ml_core::model::artifact::sha256_hex(&manifest);
+        assert_eq!(Some(sha256), latest.manifest_sha256, "whose manifest is the one latest.json pins");
+        let manifest = ml_core::model::artifact::Artifact::read_manifest(&manifest).expect("a manifest");
+        assert_eq!(manifest.payload_sha256, latest.payload_sha256, "and names the same payload");
+        let payload = runtime.block_on(store.get_payload(&pair, &latest.version)).expect("a stored payload");
         ml_core::model::artifact::decode_payload(&payload, &latest.payload_sha256).expect("that verifies");
     }
 }

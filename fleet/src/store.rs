@@ -122,8 +122,9 @@ pub struct LatestPointer {
     /// The hash of the version's `model.bin`: a forecast reads the payload alone, checked
     /// against it.
     pub payload_sha256: String,
-    /// The hash of the version's `manifest.json` as stored, for whoever reads the latest
-    /// manifest to check it against. Pointers written before it carry none.
+    /// The hash of the version's `manifest.json` as stored. No reader checks it since
+    /// forecasts read the payload alone (the promotion rule's judge and the dashboard read
+    /// the manifest unchecked): it stays so that one can. Pointers written before it carry none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manifest_sha256: Option<String>,
 }
@@ -458,11 +459,10 @@ impl ArtifactStore {
         self.read_latest(&Self::model_key(pair, LATEST_FILE), seen).await
     }
 
-    /// The payload of the model `latest` points at: what a forecast needs of it. The caller
-    /// checks it against `latest.payload_sha256` as it decodes it
-    /// (`ml_core::model::artifact::decode_payload`).
-    pub async fn get_latest_payload(&self, pair: &Pair, latest: &LatestPointer) -> Result<Bytes, StoreError> {
-        self.get(&format!("{}/{PAYLOAD_FILE}", Self::model_key(pair, &latest.version))).await
+    /// A stored model version's payload, unchecked: the caller checks it against the hash
+    /// that vouches for it as it decodes it (`ml_core::model::artifact::decode_payload`).
+    pub async fn get_payload(&self, pair: &Pair, version: &str) -> Result<Bytes, StoreError> {
+        self.get(&format!("{}/{PAYLOAD_FILE}", Self::model_key(pair, version))).await
     }
 
     /// A stored model version's manifest.

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Duration, Utc};
 use fleet::config::StoreConfig;
 use fleet::lifecycle::{self, PromotionPolicy};
-use fleet::store::{ArtifactStore, LatestMark, Promotion, StoreError};
+use fleet::store::{ArtifactStore, LatestMark, LatestPointer, Promotion, StoreError};
 use ml_core::ingest::BarSeries;
 use ml_core::job::Pair;
 use ml_core::model::artifact::{Manifest, sha256_hex};
@@ -112,7 +112,16 @@ async fn contract(store: ArtifactStore) {
         (newer_manifest.payload_sha256.as_str(), Some(sha256_hex(&newer.bytes.manifest))),
         "latest.json pins the promoted payload and manifest"
     );
-    assert_eq!(store.get_latest_payload(&pair(), &latest).await.unwrap(), newer.bytes.payload);
+    assert_eq!(store.get_payload(&pair(), &latest.version).await.unwrap(), newer.bytes.payload);
+    let written_before_the_manifest_hash = serde_json::json!({
+        "version": latest.version, "created_at": latest.created_at, "payload_sha256": latest.payload_sha256,
+    });
+    let read: LatestPointer = serde_json::from_value(written_before_the_manifest_hash).unwrap();
+    assert_eq!(
+        read,
+        LatestPointer { manifest_sha256: None, ..latest.clone() },
+        "an older pointer still reads"
+    );
     let again = store.promote(newer_manifest, &newer.bytes, &rule, MAX_AGE).await.unwrap();
     assert_eq!(again, Promotion::Promoted, "promoting latest again is a no-op");
 

@@ -1,7 +1,7 @@
 //! Recently used models, decoded once. A forecast predicts one row, but without a cache each
 //! one would download its pair's artifact, check its sha256, gunzip and decode a few hundred
 //! trees first (docs/benchmarks.md measures both). A model is kept by its version and its
-//! payload's hash as its manifest vouched for it when it was decoded, so a hit is the model
+//! payload's hash as `latest.json` vouched for it when it was decoded, so a hit is the model
 //! the pointer names, verified once.
 
 use std::sync::{Arc, Mutex, PoisonError};

@@ -568,7 +568,7 @@ impl Fleet {
             }
             None => {
                 self.metrics.model_cache.get_or_create(&CacheLookup { result: "miss" }).inc();
-                let payload = self.store.get_latest_payload(pair, &latest).await?;
+                let payload = self.store.get_payload(pair, &latest.version).await?;
                 let payload_bytes = payload.len();
                 let (version, payload_sha256) = (latest.version.clone(), latest.payload_sha256.clone());
                 let model = tokio::task::spawn_blocking(move || {

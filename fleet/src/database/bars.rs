@@ -228,6 +228,7 @@ fn bars_of_arrays(
         .collect();
     bars.reverse();
     if !bars.is_sorted_by_key(|bar| bar.ts) {
+        tracing::debug!(%pair, "Postgres aggregated the bars out of the subquery's order; sorting them");
         bars.sort_unstable_by_key(|bar| bar.ts);
     }
     Ok(bars)

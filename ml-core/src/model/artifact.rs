@@ -4,8 +4,9 @@
 //! hyper-parameters, weights, the whole evaluation, the training data's range and hash. The
 //! **payload** holds what prediction needs (fitted models, weights, feature names, label
 //! config): `MAGIC`, the format version as 4 little-endian bytes, then gzip of postcard. The
-//! manifest carries the payload's sha256, checked before anything is decoded; a payload from
-//! a newer format is refused by its header, never misread.
+//! manifest carries the payload's sha256, and so does the `latest.json` that promotes it (a
+//! forecast reads the payload alone: [`decode_payload`]); it is checked before anything is
+//! decoded. A payload from a newer format is refused by its header, never misread.
 
 use std::io::Read;
 
@@ -33,7 +34,9 @@ pub enum ArtifactError {
     Manifest(#[source] serde_json::Error),
     #[error("artifact format {found} is newer than this build reads ({supported}); upgrade the worker")]
     NewerFormat { found: u32, supported: u32 },
-    #[error("artifact payload checksum mismatch: manifest says {expected}, payload hashes to {actual}")]
+    #[error(
+        "artifact payload checksum mismatch: expected {expected} (its manifest's or latest.json's), payload hashes to {actual}"
+    )]
     Checksum { expected: String, actual: String },
     #[error("artifact payload is corrupt: {0}")]
     Payload(String),
