@@ -152,7 +152,7 @@ impl Database {
     ) -> Result<Vec<Vec<Bar>>, DatabaseError> {
         // Aggregated in the order the subquery reads them, newest first: an `order by` inside
         // each aggregate costs Postgres more than the client saves. That order is what
-        // Postgres does, not what SQL promises, so `bars_of_arrays` checks it.
+        // Postgres does, not what SQL promises, so `bars_of_arrays` sorts the bars.
         const LAST_BARS: &str = "select b.ts, b.open, b.high, b.low, b.close, b.volume
              from unnest($1::text[], $2::text[]) with ordinality as p (symbol, timeframe, at)
              cross join lateral (
@@ -226,11 +226,9 @@ fn bars_of_arrays(
         .zip(volume)
         .map(|(((((ts, open), high), low), close), volume)| bar((ts, open, high, low, close, volume)))
         .collect();
-    bars.reverse();
-    if !bars.is_sorted_by_key(|bar| bar.ts) {
-        tracing::debug!(%pair, "Postgres aggregated the bars out of the subquery's order; sorting them");
-        bars.sort_unstable_by_key(|bar| bar.ts);
-    }
+    // Newest first as Postgres aggregates them: the sort finds one descending run and
+    // reverses it, and puts any other order right too.
+    bars.sort_unstable_by_key(|bar| bar.ts);
     Ok(bars)
 }
 
